@@ -1,0 +1,74 @@
+"""durable: durable execution for Python.
+
+Layout (where to find things):
+
+- ``registry``  the ``@workflow`` / ``@activity`` decorators
+- ``app``       ``App``: start runs, handles, workers;  ``handle``: one run's client view
+- ``runtime/``  the deterministic executor: journal, replay, suspension, the ``Context``
+- ``worker/``   the claim loop, leases, heartbeats, graceful shutdown
+- ``store/``    the Store protocol and its SQLite and Postgres backends (all SQL lives here)
+- ``serde``     argument and result conversion;  ``errors``  the exception tree
+"""
+
+from .app import App as App
+from .errors import ActivityError as ActivityError
+from .errors import Cancelled as Cancelled
+from .errors import ConfigurationError as ConfigurationError
+from .errors import DurableError as DurableError
+from .errors import LeaseLostError as LeaseLostError
+from .errors import NonDeterminismError as NonDeterminismError
+from .errors import NonRetryableError as NonRetryableError
+from .errors import NotRegisteredError as NotRegisteredError
+from .errors import RunClosedError as RunClosedError
+from .errors import RunConflictError as RunConflictError
+from .errors import RunNotFoundError as RunNotFoundError
+from .errors import SerializationError as SerializationError
+from .errors import StoreError as StoreError
+from .errors import WaitTimeout as WaitTimeout
+from .errors import WorkflowFailed as WorkflowFailed
+from .handle import Handle as Handle
+from .info import HistoryEvent as HistoryEvent
+from .info import RunDescription as RunDescription
+from .info import RunInfo as RunInfo
+from .info import Status as Status
+from .policy import RetryPolicy as RetryPolicy
+from .registry import Activity as Activity
+from .registry import Workflow as Workflow
+from .registry import activity as activity
+from .registry import workflow as workflow
+from .runtime import ActivityInfo as ActivityInfo
+from .runtime import Context as Context
+from .runtime import activity_info as activity_info
+from .worker import Worker as Worker
+
+__all__ = [
+    "Activity",
+    "ActivityError",
+    "ActivityInfo",
+    "App",
+    "Cancelled",
+    "ConfigurationError",
+    "Context",
+    "DurableError",
+    "Handle",
+    "HistoryEvent",
+    "LeaseLostError",
+    "NonDeterminismError",
+    "NonRetryableError",
+    "NotRegisteredError",
+    "RetryPolicy",
+    "RunClosedError",
+    "RunConflictError",
+    "RunDescription",
+    "RunInfo",
+    "RunNotFoundError",
+    "SerializationError",
+    "Status",
+    "StoreError",
+    "WaitTimeout",
+    "Worker",
+    "WorkflowFailed",
+    "activity",
+    "activity_info",
+    "workflow",
+]

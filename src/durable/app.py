@@ -1,0 +1,113 @@
+"""``App``: a store and a registry; starts runs, hands out handles, makes workers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from .errors import ConfigurationError, RunConflictError
+from .handle import Handle, describe
+from .info import RunDescription, Status
+from .registry import Registry, Workflow, default_registry
+from .store import Store, open_store, resolve_dsn
+from .worker import Worker
+
+R = TypeVar("R")
+
+
+class App:
+    """The entry point: connects to the store and starts, finds and runs workflows.
+
+    ``dsn`` picks the store: ``sqlite:///path.db`` (embedded) or ``postgresql://...``.
+    Without one, ``$DURABLE_DSN`` is used, else ``durable.db`` in the working directory.
+
+    Example::
+
+        async with durable.App() as app:
+            async with app.worker():
+                handle = await app.start(order, "o-1", id="order-o-1")
+                print(await handle.result(timeout=60))
+    """
+
+    def __init__(self, dsn: str | None = None, *, registry: Registry | None = None) -> None:
+        self.dsn = resolve_dsn(dsn)
+        self.registry = registry or default_registry
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise ConfigurationError("the App is not open: use 'async with durable.App() as app'")
+        return self._store
+
+    async def open(self) -> App:
+        if self._store is None:
+            store = open_store(self.dsn)
+            await store.open()
+            self._store = store
+        return self
+
+    async def close(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await store.close()
+
+    async def __aenter__(self) -> App:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(
+        self, workflow: Workflow[Any, R] | str, /, *args: Any, id: str | None = None, **kwargs: Any
+    ) -> Handle[R]:
+        """Start a run of ``workflow`` with the given arguments; return its handle.
+
+        Starting is idempotent on ``id``: a second start with the same id returns the
+        existing run and runs nothing again. The arguments are validated and stored
+        before anything runs.
+
+        Raises:
+            durable.NotRegisteredError: no workflow of that name is registered.
+            durable.SerializationError: an argument does not match the signature or
+                cannot be stored; the message names the argument.
+            durable.RunConflictError: ``id`` belongs to a run of another workflow.
+        """
+        wf = self.registry.workflow(workflow) if isinstance(workflow, str) else workflow
+        args_text = wf.codec.encode_args(args, kwargs)
+        run_id = id if id is not None else uuid.uuid4().hex
+        run, _ = await self.store.create_run(run_id, wf.name, args_text)
+        if run.workflow != wf.name:
+            raise RunConflictError(
+                f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
+            )
+        return Handle(self, run_id, wf)
+
+    def handle(self, run_id: str) -> Handle[Any]:
+        """A handle on an existing run (not checked until used)."""
+        return Handle(self, run_id)
+
+    async def list_runs(
+        self, *, status: Status | str | None = None, workflow: str | None = None, limit: int = 100
+    ) -> list[RunDescription]:
+        """Runs, newest first, filtered by status and workflow name."""
+        wanted = Status(status) if status is not None else None
+        runs = await self.store.list_runs(status=wanted, workflow=workflow, limit=limit)
+        return [describe(run) for run in runs]
+
+    def worker(
+        self,
+        *,
+        concurrency: int = 100,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 1.0,
+        grace_period: float = 10.0,
+    ) -> Worker:
+        """A worker executing this App's runs; ``async with app.worker(): ...``."""
+        return Worker(
+            self,
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            grace_period=grace_period,
+        )

@@ -1,0 +1,156 @@
+"""The one exception hierarchy of durable.
+
+::
+
+    DurableError                      every error durable raises derives from this
+    ├── ConfigurationError            a bad DSN, option or setup
+    ├── NotRegisteredError            no workflow or activity under that name
+    ├── SerializationError            a value cannot be converted to or from its stored form
+    ├── RunNotFoundError              no run with that id
+    ├── RunClosedError                the run has finished and takes no more signals
+    ├── RunConflictError              the id is taken by a run of another workflow
+    ├── WorkflowFailed                the run ended FAILED (``cause`` says why)
+    ├── ActivityError                 an activity failed for good; raised inside the workflow
+    ├── NonRetryableError             raised by an activity to fail at once, without retries
+    ├── NonDeterminismError           the code no longer matches the run's journal
+    ├── WaitTimeout (TimeoutError)    a durable wait ran past its timeout
+    ├── LeaseLostError                another worker now holds the run (fencing)
+    └── StoreError                    the database failed; the message names the operation
+
+    BaseException
+    └── Cancelled                     the run was cancelled; raised at the next durable await
+
+``Cancelled`` derives from ``BaseException`` so that a broad ``except Exception`` in a
+workflow does not swallow a cancellation by accident (trio does the same).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DurableError(Exception):
+    """Base class of every error raised by durable."""
+
+
+class ConfigurationError(DurableError):
+    """A DSN, option or registration is invalid."""
+
+
+class NotRegisteredError(DurableError):
+    """No workflow or activity is registered under the requested name."""
+
+
+class SerializationError(DurableError):
+    """A value cannot be converted to its stored form, or back.
+
+    The message names the workflow or activity and the argument at fault.
+    """
+
+
+class RunNotFoundError(DurableError):
+    """No run has the requested id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}")
+        self.run_id = run_id
+
+
+class RunClosedError(DurableError):
+    """The run has finished; it accepts no more signals."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(f"run {run_id!r} is {status} and accepts no more signals")
+        self.run_id = run_id
+        self.status = status
+
+
+class RunConflictError(DurableError):
+    """A start reused the id of a run of another workflow."""
+
+
+class WorkflowFailed(DurableError):
+    """The run ended FAILED (or CANCELLED); ``cause`` describes the workflow's error."""
+
+    def __init__(
+        self, run_id: str, status: str, error_type: str, message: str, traceback: str = ""
+    ) -> None:
+        super().__init__(f"run {run_id!r} {status.lower()}: {error_type}: {message}")
+        self.run_id = run_id
+        self.status = status
+        self.error_type = error_type
+        self.error_message = message
+        self.traceback = traceback
+
+
+class ActivityError(DurableError):
+    """An activity failed after its last attempt.
+
+    Raised inside the workflow at the ``await`` of the activity, the same way on the first
+    execution and on replay: ``error_type`` and ``error_message`` describe the activity's
+    own exception, ``attempts`` how many times it ran.
+    """
+
+    def __init__(self, activity: str, error_type: str, message: str, attempts: int) -> None:
+        plural = "s" if attempts != 1 else ""
+        super().__init__(
+            f"activity {activity!r} failed after {attempts} attempt{plural}: {error_type}: {message}"
+        )
+        self.activity = activity
+        self.error_type = error_type
+        self.error_message = message
+        self.attempts = attempts
+
+
+class NonRetryableError(DurableError):
+    """Raise from an activity to fail it at once, whatever its retry policy says."""
+
+
+class NonDeterminismError(DurableError):
+    """Workflow code asked for a different operation than its journal recorded.
+
+    The run is parked, not failed: deploy code that matches the journal and a worker
+    resumes it.
+    """
+
+    def __init__(self, run_id: str, seq: int, recorded: str, requested: str) -> None:
+        super().__init__(
+            f"run {run_id!r} is not deterministic at sequence number {seq}: "
+            f"the journal holds {recorded}, the code asked for {requested}. "
+            "The run is parked; deploy code that makes the same calls in the same order "
+            "(use ctx.patched() for intended changes) and a worker resumes it."
+        )
+        self.run_id = run_id
+        self.seq = seq
+        self.recorded = recorded
+        self.requested = requested
+
+
+class WaitTimeout(DurableError, TimeoutError):
+    """A durable wait (``ctx.wait_signal(..., timeout=)``) timed out."""
+
+
+class LeaseLostError(DurableError):
+    """The run's lease was taken over by another worker; this worker's write was refused."""
+
+
+class StoreError(DurableError):
+    """The database failed; the message names the operation."""
+
+
+class Cancelled(BaseException):  # noqa: N818 - named like trio's and anyio's
+    """The run was cancelled. Raised inside the workflow at its next durable await.
+
+    Catch it only to clean up (``finally`` or ``except durable.Cancelled: ...; raise``).
+    """
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """The stored form of an exception: its type name, message and formatted traceback."""
+    import traceback
+
+    return {
+        "type": type(exc).__qualname__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }

@@ -1,0 +1,163 @@
+"""``Handle``: a client's view of one run."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .errors import (
+    DurableError,
+    NonDeterminismError,
+    NotRegisteredError,
+    RunNotFoundError,
+    WorkflowFailed,
+)
+from .info import HistoryEvent, RunDescription, Status
+from .registry import Workflow
+from .serde import encode_any, loads
+from .store._notify import run_topic
+from .store.base import RunRecord
+
+if TYPE_CHECKING:
+    from .app import App
+
+R = TypeVar("R")
+
+# How often result() re-reads a run whose worker is in another process and whose store
+# cannot notify across processes (SQLite); in-process workers wake it at once.
+_POLL_SECONDS = 0.5
+
+
+def _when(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)
+
+
+def describe(run: RunRecord) -> RunDescription:
+    parked = json.loads(run.parked_reason)["message"] if run.parked_reason else None
+    return RunDescription(
+        run_id=run.id,
+        workflow=run.workflow,
+        status=run.status,
+        created_at=_when(run.created_at),
+        updated_at=_when(run.updated_at),
+        result=loads(run.result) if run.result is not None else None,
+        error=json.loads(run.error) if run.error else None,
+        parked_reason=parked,
+        cancel_requested=run.cancel_requested,
+    )
+
+
+def parked_error(run: RunRecord) -> DurableError:
+    """The error that parked a run, rebuilt from its stored form."""
+    data = json.loads(run.parked_reason or "{}")
+    if data.get("type") == "NonDeterminismError":
+        return NonDeterminismError(run.id, data["seq"], data["recorded"], data["requested"])
+    if data.get("type") == "NotRegisteredError":
+        return NotRegisteredError(f"run {run.id!r} is parked: {data['message']}")
+    return DurableError(f"run {run.id!r} is parked: {data.get('message', '?')}")
+
+
+class Handle(Generic[R]):
+    """A started run: wait for its result, signal it, inspect or cancel it.
+
+    Example::
+
+        handle = await app.start(order, "o-1", id="order-o-1")
+        await handle.signal("approve", {"by": "ann"})
+        result = await handle.result(timeout=60)
+    """
+
+    def __init__(self, app: App, run_id: str, workflow: Workflow[Any, R] | None = None) -> None:
+        self._app = app
+        self.run_id = run_id
+        self._workflow = workflow
+
+    def __repr__(self) -> str:
+        return f"<durable.Handle {self.run_id!r}>"
+
+    async def _get(self) -> RunRecord:
+        run = await self._app.store.get_run(self.run_id)
+        if run is None:
+            raise RunNotFoundError(self.run_id)
+        return run
+
+    async def result(self, timeout: float | None = None) -> R:
+        """Wait for the run to end and return its result.
+
+        Raises:
+            durable.WorkflowFailed: the run ended FAILED or CANCELLED; ``error_type``,
+                ``error_message`` and ``traceback`` describe the cause.
+            durable.NonDeterminismError: the run is parked because the code no longer
+                matches its journal (deploy fixed code and it resumes).
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._app.store.subscribe(run_topic(self.run_id)) as changed:
+            while True:
+                changed.clear()
+                run = await self._get()
+                if run.status is Status.COMPLETED:
+                    return self._decode(run)
+                if run.status.is_terminal:
+                    error = json.loads(run.error or "{}")
+                    raise WorkflowFailed(
+                        run.id,
+                        run.status,
+                        error.get("type", "Error"),
+                        error.get("message", ""),
+                        error.get("traceback", ""),
+                    )
+                if run.parked_reason:
+                    raise parked_error(run)
+                wait = _POLL_SECONDS
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(
+                            f"run {self.run_id!r} is still {run.status} after {timeout} s"
+                        )
+                    wait = min(wait, left)
+                await changed.wait(wait)
+
+    def _decode(self, run: RunRecord) -> R:
+        workflow = self._workflow or self._app.registry.workflows.get(run.workflow)
+        if workflow is None:
+            return loads(run.result or "null")  # type: ignore[no-any-return]
+        return workflow.codec.decode_result(run.result or "null")  # type: ignore[no-any-return]
+
+    async def signal(self, name: str, payload: Any = None) -> None:
+        """Send a signal. Buffered until the workflow waits for ``name``; never lost.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunClosedError: the run has already ended.
+        """
+        text = encode_any(payload, f"signal {name!r} payload for run {self.run_id!r}")
+        await self._app.store.send_signal(self.run_id, name, text)
+
+    async def cancel(self) -> None:
+        """Ask the run to stop: ``durable.Cancelled`` is raised at its next durable await."""
+        await self._app.store.request_cancel(self.run_id)
+
+    async def describe(self) -> RunDescription:
+        """Status, result or error, and parked reason of the run."""
+        return describe(await self._get())
+
+    async def history(self) -> list[HistoryEvent]:
+        """The run's journal, oldest first."""
+        await self._get()
+        entries = await self._app.store.read_journal(self.run_id)
+        return [
+            HistoryEvent(
+                position=e.pos,
+                seq=e.seq,
+                event=e.event,
+                kind=e.kind,
+                name=e.name,
+                payload=loads(e.payload) if e.payload is not None else None,
+                at=_when(e.created_at),
+            )
+            for e in entries
+        ]

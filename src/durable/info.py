@@ -1,0 +1,71 @@
+"""Public data types describing runs: status, run metadata, descriptions and history."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    """The state of a run."""
+
+    PENDING = "PENDING"
+    """Started, not yet picked up by a worker."""
+    RUNNING = "RUNNING"
+    """Held by a worker."""
+    WAITING = "WAITING"
+    """Suspended on a timer or signal (or parked until fixed code is deployed)."""
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What a workflow knows about its own run (``ctx.info``)."""
+
+    run_id: str
+    workflow: str
+    attempt: int
+    """How many times a worker has claimed this run (1 on the first execution)."""
+    replaying: bool
+    """True while the workflow is re-executing recorded steps."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunDescription:
+    """A snapshot of a run (``Handle.describe()``, ``App.list_runs()``)."""
+
+    run_id: str
+    workflow: str
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    result: Any
+    """The JSON form of the result when COMPLETED, else None."""
+    error: dict[str, Any] | None
+    """``{"type", "message", "traceback"}`` when FAILED or CANCELLED."""
+    parked_reason: str | None
+    """Why the run is parked (a non-determinism report), else None."""
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One journal record of a run (``Handle.history()``)."""
+
+    position: int
+    seq: int
+    event: str
+    """``result``, ``error``, ``timer`` (a timer was scheduled) or ``cancel``."""
+    kind: str
+    """``activity``, ``sleep``, ``signal``, ``now``, ``random``, ``uuid4`` or ``cancel``."""
+    name: str
+    payload: Any
+    at: datetime

@@ -1,0 +1,209 @@
+"""The ``@durable.workflow`` and ``@durable.activity`` decorators and the registry they fill.
+
+Workflows are looked up by name when a worker claims a run, so they live in a registry.
+Activities are called directly by workflow code (on first execution and on replay alike),
+so the registry keeps them only for introspection and for the JSON flows' ``jobType``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from . import _current
+from .errors import ConfigurationError, NotRegisteredError
+from .policy import RetryPolicy, to_seconds
+from .serde import CallCodec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _qualified(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+class Workflow(Generic[P, R]):
+    """A function registered with ``@durable.workflow``; start it with ``App.start``."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        name: str,
+        version: str | None,
+    ) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise ConfigurationError(f"workflow {name!r} must be an 'async def' function")
+        if not list(inspect.signature(fn).parameters):
+            raise ConfigurationError(
+                f"workflow {name!r} must take the durable.Context as its first parameter"
+            )
+        self.fn = fn
+        self.name = name
+        self.version = version
+        self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<durable.Workflow {self.name!r}>"
+
+
+class Activity(Generic[P, R]):
+    """A function registered with ``@durable.activity``.
+
+    Called inside a workflow it is journaled (an awaitable with the result); called
+    anywhere else it is a plain function call.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R] | Callable[P, Awaitable[R]],
+        name: str,
+        retry: RetryPolicy | None,
+        timeout: float | None,
+    ) -> None:
+        self.fn = fn
+        self.name = name
+        self.retry = retry
+        self.timeout = timeout
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.codec = CallCodec(fn, f"activity {name!r}", skip_first=False)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        ctx = _current.workflow_context.get()
+        if ctx is not None:
+            return ctx.run(self, *args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<durable.Activity {self.name!r}>"
+
+
+class Registry:
+    """Workflows and activities by name."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, Workflow[Any, Any]] = {}
+        self.activities: dict[str, Activity[Any, Any]] = {}
+
+    def add_workflow(self, wf: Workflow[Any, Any]) -> None:
+        _check_unique(self.workflows.get(wf.name), wf.fn, "workflow", wf.name)
+        self.workflows[wf.name] = wf
+
+    def add_activity(self, act: Activity[Any, Any]) -> None:
+        _check_unique(self.activities.get(act.name), act.fn, "activity", act.name)
+        self.activities[act.name] = act
+
+    def workflow(self, name: str) -> Workflow[Any, Any]:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            known = ", ".join(sorted(self.workflows)) or "none"
+            raise NotRegisteredError(
+                f"no workflow named {name!r} is registered (registered: {known}); "
+                "import the module that defines it before starting the worker"
+            ) from None
+
+
+def _check_unique(existing: Any, fn: Callable[..., Any], what: str, name: str) -> None:
+    # Re-registering the same function (a module imported twice, a test re-defining a
+    # helper) replaces it; two different functions under one name are a mistake.
+    if existing is not None and _qualified(existing.fn) != _qualified(fn):
+        raise ConfigurationError(
+            f"{what} name {name!r} is already used by {_qualified(existing.fn)}; "
+            f"give {_qualified(fn)} another name"
+        )
+
+
+default_registry = Registry()
+
+
+@overload
+def workflow(
+    fn: Callable[..., Coroutine[Any, Any, R]], /
+) -> Workflow[..., R]: ...
+@overload
+def workflow(
+    *, name: str | None = None, version: str | None = None
+) -> Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]: ...
+def workflow(
+    fn: Callable[..., Coroutine[Any, Any, R]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+) -> Workflow[..., R] | Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]:
+    """Register an ``async def`` as a workflow. Its first parameter is the ``durable.Context``.
+
+    Example::
+
+        @durable.workflow
+        async def order(ctx: durable.Context, order_id: str) -> dict:
+            ref = await reserve(order_id)
+            await ctx.sleep(60)
+            return {"ref": ref}
+    """
+
+    def register(f: Callable[..., Coroutine[Any, Any, R]]) -> Workflow[..., R]:
+        wf: Workflow[..., R] = Workflow(f, name or f.__qualname__, version)
+        default_registry.add_workflow(wf)
+        return wf
+
+    return register(fn) if fn is not None else register
+
+
+@overload
+def activity(fn: Callable[P, R], /) -> Activity[P, R]: ...
+@overload
+def activity(
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | timedelta | None = None,
+) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
+def activity(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | timedelta | None = None,
+) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
+    """Register a function (``def`` or ``async def``) as an activity.
+
+    Inside a workflow, calling it runs it at least once and journals its result exactly
+    once; sync activities run in a worker thread. Anywhere else it is a plain call.
+
+    Example::
+
+        @durable.activity(name="charge-payment", retry=durable.RetryPolicy(max_attempts=5))
+        def charge(order_id: str) -> str: ...
+    """
+    seconds = None if timeout is None else to_seconds(timeout, "timeout")
+
+    def register(f: Callable[P, R]) -> Activity[P, R]:
+        act: Activity[P, R] = Activity(f, name or f.__qualname__, retry, seconds)
+        default_registry.add_activity(act)
+        return act
+
+    return register(fn) if fn is not None else register
+
+
+def activity_for(fn: Callable[..., Any]) -> Activity[Any, Any]:
+    """The activity behind ``fn``: itself when decorated, else an unregistered wrapper."""
+    if isinstance(fn, Activity):
+        return fn
+    cached: Activity[Any, Any] | None = getattr(fn, "__durable_activity__", None)
+    if cached is None:
+        cached = Activity(fn, fn.__qualname__, None, None)
+        try:
+            fn.__durable_activity__ = cached  # type: ignore[attr-defined]
+        except AttributeError:  # builtins and the like: build a fresh wrapper per call
+            pass
+    return cached
+
+

@@ -1,0 +1,130 @@
+"""``durable.Context``: the workflow's handle on durable operations."""
+
+from __future__ import annotations
+
+import random as _random
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from ..info import RunInfo
+from ..policy import RetryPolicy, to_seconds
+from ..registry import activity_for
+from ._future import DurableFuture, gather_futures
+
+if TYPE_CHECKING:
+    from ._executor import RunExecutor
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Context:
+    """Passed as the first argument of every workflow; every method is journaled.
+
+    Example::
+
+        @durable.workflow
+        async def onboarding(ctx: durable.Context, user: str) -> str:
+            await ctx.run(send_welcome, user)
+            try:
+                kyc = await ctx.wait_signal("kyc-done", timeout=timedelta(days=3))
+            except durable.WaitTimeout:
+                return "expired"
+            return kyc["result"]
+    """
+
+    def __init__(self, executor: RunExecutor) -> None:
+        self._executor = executor
+
+    @property
+    def info(self) -> RunInfo:
+        """The run's id, workflow name, claim attempt and whether it is replaying."""
+        return self._executor.run_info()
+
+    @overload
+    def run(
+        self,
+        fn: Callable[P, Awaitable[R]],
+        /,
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> DurableFuture[R]: ...
+    @overload
+    def run(
+        self,
+        fn: Callable[P, R],
+        /,
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> DurableFuture[R]: ...
+    def run(
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> DurableFuture[Any]:
+        """Run an activity (``def`` or ``async def``) and journal its result.
+
+        ``retry`` and ``timeout`` (seconds per attempt) override the activity's own.
+        The call is numbered at once, so the order of calls, not of completions, decides
+        the journal: ``ctx.gather(ctx.run(a), ctx.run(b))`` replays the same way always.
+        """
+        seconds = None if timeout is None else to_seconds(timeout, "timeout")
+        return self._executor.call_activity(activity_for(fn), args, kwargs, retry, seconds)
+
+    def sleep(self, duration: float | timedelta) -> DurableFuture[None]:
+        """Sleep durably: the run is unloaded and resumes on time, even after a restart."""
+        return self._executor.sleep(to_seconds(duration, "sleep duration"))
+
+    def wait_signal(self, name: str, *, timeout: float | timedelta | None = None) -> DurableFuture[Any]:
+        """Wait for the next signal called ``name``; return its payload.
+
+        Signals sent before the wait are buffered and consumed in the order sent.
+
+        Raises:
+            durable.WaitTimeout: when ``timeout`` passes first (the outcome is journaled,
+                so replay takes the same branch).
+        """
+        seconds = None if timeout is None else to_seconds(timeout, "timeout")
+        return self._executor.wait_signal(name, seconds)
+
+    def gather(self, *awaitables: Awaitable[Any]) -> DurableFuture[list[Any]]:
+        """Await several durable operations or coroutines at once; results in argument order.
+
+        Coroutines run as concurrent branches of the workflow, scheduled deterministically.
+        The first failure is raised; the other branches keep running.
+        """
+        futures = []
+        for index, item in enumerate(awaitables):
+            if isinstance(item, DurableFuture):
+                futures.append(item)
+            elif isinstance(item, Coroutine):
+                futures.append(self._executor.spawn(item, f"gather branch {index}"))
+            else:
+                raise TypeError(
+                    f"ctx.gather() takes activity calls, ctx operations and coroutines, "
+                    f"got {item!r} at position {index}"
+                )
+        return gather_futures(futures)
+
+    def now(self) -> datetime:
+        """The current time (UTC), recorded so that replay sees the same value."""
+        stamp = self._executor.record_value("now", lambda: datetime.now(UTC).isoformat())
+        return datetime.fromisoformat(stamp)
+
+    def random(self) -> float:
+        """A random float in [0, 1), recorded so that replay sees the same value."""
+        return float(self._executor.record_value("random", _random.random))
+
+    def uuid4(self) -> uuid.UUID:
+        """A random UUID, recorded so that replay sees the same value."""
+        return uuid.UUID(self._executor.record_value("uuid4", lambda: str(uuid.uuid4())))

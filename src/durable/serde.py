@@ -1,0 +1,152 @@
+"""Converting arguments and results to their stored JSON form and back.
+
+Each workflow and activity gets a :class:`CallCodec` built from its type hints: values are
+validated and converted by pydantic (models, dataclasses, datetimes, UUIDs round-trip),
+stored as JSON text (readable in the database), and converted back to the annotated types
+when read. A value that cannot be stored raises :class:`SerializationError` naming the
+workflow or activity and the argument, before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import typing
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import pydantic
+from pydantic_core import PydanticSerializationError
+
+from .errors import SerializationError
+
+_ANY: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Any)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of an already JSON-compatible value."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str) -> Any:
+    return json.loads(text)
+
+
+def encode_any(value: Any, what: str) -> str:
+    """JSON text of a value with no declared type (signal payloads, untyped results)."""
+    try:
+        return dumps(_ANY.dump_python(value, mode="json"))
+    except (PydanticSerializationError, ValueError, TypeError) as exc:
+        raise SerializationError(f"{what} cannot be stored as JSON: {exc}") from None
+
+
+def fingerprint(text: str) -> str:
+    """A short, stable digest of a stored argument list."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _first_problem(exc: pydantic.ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{err['msg']}" + (f" at {where}" if where else "")
+
+
+class CallCodec:
+    """Converts the arguments and the result of one workflow or activity function."""
+
+    def __init__(self, fn: Callable[..., Any], owner: str, *, skip_first: bool) -> None:
+        self._fn = fn
+        self.owner = owner
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        self.signature = sig.replace(parameters=params[1:] if skip_first else params)
+
+    @cached_property
+    def _hints(self) -> dict[str, Any]:
+        try:
+            return typing.get_type_hints(self._fn, include_extras=True)
+        except Exception as exc:  # unresolvable forward references
+            raise SerializationError(f"{self.owner}: cannot resolve type hints: {exc}") from None
+
+    @cached_property
+    def _adapters(self) -> dict[str, pydantic.TypeAdapter[Any]]:
+        adapters: dict[str, pydantic.TypeAdapter[Any]] = {}
+        for name, param in self.signature.parameters.items():
+            hint = self._hints.get(name, Any)
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                hint = list[hint]  # type: ignore[valid-type]
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                hint = dict[str, hint]  # type: ignore[valid-type]
+            adapters[name] = pydantic.TypeAdapter(hint)
+        return adapters
+
+    @cached_property
+    def _result_adapter(self) -> pydantic.TypeAdapter[Any]:
+        hint = self._hints.get("return", Any)
+        return _ANY if hint is Any else pydantic.TypeAdapter(hint)
+
+    def encode_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Validate a call's arguments against the signature; return their JSON text."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise SerializationError(f"{self.owner}: {exc}; it takes {self.signature}") from None
+        stored: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            adapter = self._adapters[name]
+            try:
+                valid = adapter.validate_python(value)
+                stored[name] = adapter.dump_python(valid, mode="json")
+            except pydantic.ValidationError as exc:
+                raise SerializationError(
+                    f"{self.owner}: argument {name!r} = {_describe(value)} is invalid: "
+                    f"{_first_problem(exc)}"
+                ) from None
+            except (PydanticSerializationError, ValueError, TypeError) as exc:
+                raise SerializationError(
+                    f"{self.owner}: argument {name!r} = {_describe(value)} cannot be stored "
+                    f"as JSON: {exc}"
+                ) from None
+        return dumps(stored)
+
+    def decode_args(self, text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The positional and keyword arguments stored by :meth:`encode_args`."""
+        stored = loads(text)
+        arguments: dict[str, Any] = {}
+        for name, value in stored.items():
+            adapter = self._adapters.get(name)
+            if adapter is None:
+                raise SerializationError(f"{self.owner}: stored argument {name!r} is unknown")
+            try:
+                arguments[name] = adapter.validate_python(value)
+            except pydantic.ValidationError as exc:
+                raise SerializationError(
+                    f"{self.owner}: stored argument {name!r} no longer matches its type: "
+                    f"{_first_problem(exc)}"
+                ) from None
+        bound = inspect.BoundArguments(self.signature, arguments)  # type: ignore[arg-type]
+        return bound.args, bound.kwargs
+
+    def encode_result(self, value: Any) -> str:
+        try:
+            return dumps(self._result_adapter.dump_python(value, mode="json"))
+        except (PydanticSerializationError, ValueError, TypeError) as exc:
+            raise SerializationError(
+                f"{self.owner}: result {_describe(value)} cannot be stored as JSON: {exc}"
+            ) from None
+
+    def decode_result(self, text: str) -> Any:
+        try:
+            return self._result_adapter.validate_python(loads(text))
+        except pydantic.ValidationError as exc:
+            raise SerializationError(
+                f"{self.owner}: stored result does not match the return type: "
+                f"{_first_problem(exc)}"
+            ) from None

@@ -1,0 +1,83 @@
+"""In-process wake-ups: a store notifies topics, subscribers wait on them.
+
+A subscription is a sticky flag: a notification that arrives between a subscriber's
+check of the database and its wait is not lost. Notifications may cross event loops and
+threads (several Apps in one process sharing one database file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import defaultdict
+
+WORK = "work"
+
+
+def run_topic(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+class Subscription:
+    """A sticky flag set by notifications of one topic."""
+
+    def __init__(self, hub: Notifier, topic: str) -> None:
+        self._hub = hub
+        self.topic = topic
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+
+    def _set_threadsafe(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until notified (True) or ``timeout`` passes (False); then clear the flag."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+    def close(self) -> None:
+        self._hub._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Notifier:
+    """Topics and their subscriptions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: defaultdict[str, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, topic: str) -> Subscription:
+        sub = Subscription(self, topic)
+        with self._lock:
+            self._subs[topic].add(sub)
+        return sub
+
+    def notify(self, topic: str) -> None:
+        with self._lock:
+            subs = list(self._subs.get(topic, ()))
+        for sub in subs:
+            sub._set_threadsafe()
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.topic)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.topic]

@@ -1,0 +1,481 @@
+"""The embedded store: SQLite through the stdlib driver, run in worker threads by anyio.
+
+One writer connection (every write is a ``BEGIN IMMEDIATE`` transaction, so processes
+sharing the file serialize) and one reader connection (WAL lets reads run beside
+writes). Journal commits from concurrent runs are grouped into one transaction: while
+one batch is being written the next one gathers, so a busy worker pays one fsync for
+many steps. ``synchronous=FULL`` by default: a committed step survives power loss, not
+just a crashed process (``?synchronous=normal`` in the DSN trades that for speed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ..errors import (
+    ConfigurationError,
+    LeaseLostError,
+    RunClosedError,
+    RunNotFoundError,
+    StoreError,
+)
+from ..info import Status
+from . import _migrate
+from ._notify import WORK, Notifier, Subscription, run_topic
+from .base import (
+    TERMINAL,
+    Commit,
+    Fence,
+    Finish,
+    JournalEntry,
+    LeaseState,
+    Park,
+    Release,
+    RunRecord,
+    SignalRecord,
+    Suspend,
+)
+
+T = TypeVar("T")
+
+_RUN_COLUMNS = (
+    "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
+    "mailbox_version, created_at, updated_at"
+)
+_TERMINAL_SQL = "('COMPLETED', 'FAILED', 'CANCELLED')"
+_CANCELLED_EARLY = '{"type":"Cancelled","message":"cancelled before it started","traceback":""}'
+
+_hubs: dict[str, Notifier] = {}
+_hubs_lock = threading.Lock()
+
+
+def _hub(path: str) -> Notifier:
+    """One notifier per database file, shared by every store of this process."""
+    with _hubs_lock:
+        return _hubs.setdefault(path, Notifier())
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        status=Status(row[2]),
+        args=row[3],
+        result=row[4],
+        error=row[5],
+        parked_reason=row[6],
+        epoch=row[7],
+        cancel_requested=bool(row[8]),
+        mailbox_version=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+    )
+
+
+class SqliteStore:
+    """A Store on one SQLite file."""
+
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigurationError(
+                f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}"
+            )
+        self.path = os.path.realpath(path) if path != ":memory:" else path
+        if path == ":memory:":
+            raise ConfigurationError("an in-memory SQLite database cannot be shared; use a file")
+        self._synchronous = synchronous.upper()
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._write_limiter = anyio.CapacityLimiter(1)
+        self._read_limiter = anyio.CapacityLimiter(1)
+        self._pending: list[tuple[Commit, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._notifier = _hub(self.path)
+
+    # -- plumbing -------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA busy_timeout=60000")
+        return conn
+
+    async def open(self) -> None:
+        def setup() -> None:
+            self._writer = self._connect()
+            self._reader = self._connect()
+            self._tx(self._migrate)
+
+        try:
+            await anyio.to_thread.run_sync(setup, limiter=self._write_limiter)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+        def shut() -> None:
+            for conn in (self._writer, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._writer = self._reader = None
+
+        await anyio.to_thread.run_sync(shut, limiter=self._write_limiter)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._writer
+        assert conn is not None, "store is not open"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await anyio.to_thread.run_sync(self._tx, fn, limiter=self._write_limiter)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {what} failed: {exc}") from exc
+
+    async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._reader is not None, "store is not open"
+            return fn(self._reader)
+
+        try:
+            return await anyio.to_thread.run_sync(call, limiter=self._read_limiter)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {what} failed: {exc}") from exc
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        applied = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+        for version, sql in _migrate.migrations("sqlite"):
+            if version in applied:
+                continue
+            for stmt in _migrate.statements(sql):
+                conn.execute(stmt)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+
+    def subscribe(self, topic: str) -> Subscription:
+        return self._notifier.subscribe(topic)
+
+    # -- client operations ----------------------------------------------------------
+    async def create_run(self, run_id: str, workflow: str, args: str) -> tuple[RunRecord, bool]:
+        def insert(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at)"
+                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (run_id, workflow, args, now, now, now),
+            )
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return _run(row), cur.rowcount == 1
+
+        run, created = await self._write("create run", insert)
+        if created:
+            self._notifier.notify(WORK)
+        return run, created
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        def select(conn: sqlite3.Connection) -> RunRecord | None:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return None if row is None else _run(row)
+
+        return await self._read("get run", select)
+
+    async def list_runs(
+        self, *, status: Status | None, workflow: str | None, limit: int
+    ) -> list[RunRecord]:
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(str(status))
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC LIMIT ?"
+
+        def select(conn: sqlite3.Connection) -> list[RunRecord]:
+            return [_run(r) for r in conn.execute(sql, (*params, limit))]
+
+        return await self._read("list runs", select)
+
+    async def read_journal(self, run_id: str) -> list[JournalEntry]:
+        def select(conn: sqlite3.Connection) -> list[JournalEntry]:
+            rows = conn.execute(
+                "SELECT pos, seq, event, kind, name, fingerprint, payload, created_at "
+                "FROM journal WHERE run_id = ? ORDER BY pos",
+                (run_id,),
+            )
+            return [JournalEntry(*row) for row in rows]
+
+        return await self._read("read journal", select)
+
+    async def send_signal(self, run_id: str, name: str, payload: str) -> None:
+        def insert(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            if Status(row[0]) in TERMINAL:
+                raise RunClosedError(run_id, row[0])
+            now = time.time()
+            conn.execute(
+                "INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?)",
+                (run_id, name, payload, now),
+            )
+            woke = conn.execute(
+                "UPDATE runs SET mailbox_version = mailbox_version + 1, updated_at = ?,"
+                " runnable_at = CASE WHEN status = 'WAITING' AND lease_owner IS NULL"
+                "   AND parked_reason IS NULL"
+                "   AND ? IN (SELECT value FROM json_each(COALESCE(wait_signals, '[]')))"
+                "   THEN ? ELSE runnable_at END"
+                " WHERE id = ? RETURNING runnable_at = ?",
+                (now, name, now, run_id, now),
+            ).fetchone()
+            return bool(woke[0])
+
+        woke = await self._write("send signal", insert)
+        self._notifier.notify(run_topic(run_id))
+        if woke:
+            self._notifier.notify(WORK)
+
+    async def request_cancel(self, run_id: str) -> RunRecord:
+        def update(conn: sqlite3.Connection) -> RunRecord:
+            row = conn.execute(
+                "SELECT status, lease_owner, parked_reason FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            status, owner, parked = Status(row[0]), row[1], row[2]
+            now = time.time()
+            if status in TERMINAL:
+                pass
+            elif owner is None and (status is Status.PENDING or parked is not None):
+                # Nothing of the workflow runs: no code to unwind, end it here.
+                conn.execute(
+                    "UPDATE runs SET status = 'CANCELLED', error = ?, cancel_requested = 1,"
+                    " runnable_at = NULL, updated_at = ? WHERE id = ?",
+                    (_CANCELLED_EARLY, now, run_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
+                    " runnable_at = CASE WHEN lease_owner IS NULL THEN ? ELSE runnable_at END,"
+                    " updated_at = ? WHERE id = ?",
+                    (now, now, run_id),
+                )
+            found = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+            return _run(found.fetchone())
+
+        run = await self._write("cancel run", update)
+        self._notifier.notify(run_topic(run_id))
+        self._notifier.notify(WORK)
+        return run
+
+    # -- worker operations ----------------------------------------------------------
+    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[RunRecord]:
+        def update(conn: sqlite3.Connection) -> list[RunRecord]:
+            now = time.time()
+            rows = conn.execute(
+                "UPDATE runs SET status = 'RUNNING', lease_owner = ?, epoch = epoch + 1,"
+                " runnable_at = ?, updated_at = ?"
+                " WHERE id IN (SELECT id FROM runs WHERE runnable_at <= ?"
+                "   ORDER BY runnable_at LIMIT ?)"
+                f" RETURNING {_RUN_COLUMNS}",
+                (owner, now + lease_seconds, now, now, limit),
+            ).fetchall()
+            return [_run(r) for r in rows]
+
+        return await self._write("claim runs", update)
+
+    async def renew(
+        self, owner: str, fences: list[Fence], lease_seconds: float
+    ) -> dict[str, LeaseState]:
+        def update(conn: sqlite3.Connection) -> dict[str, LeaseState]:
+            until = time.time() + lease_seconds
+            held: dict[str, LeaseState] = {}
+            for fence in fences:
+                row = conn.execute(
+                    "UPDATE runs SET runnable_at = ? WHERE id = ? AND epoch = ? AND lease_owner = ?"
+                    " RETURNING mailbox_version, cancel_requested",
+                    (until, fence.run_id, fence.epoch, owner),
+                ).fetchone()
+                if row is not None:
+                    held[fence.run_id] = LeaseState(row[0], bool(row[1]))
+            return held
+
+        return await self._write("renew leases", update)
+
+    async def pending_signals(self, run_id: str, after_id: int) -> list[SignalRecord]:
+        def select(conn: sqlite3.Connection) -> list[SignalRecord]:
+            rows = conn.execute(
+                "SELECT id, name, payload FROM signals"
+                " WHERE run_id = ? AND consumed_seq IS NULL AND id > ? ORDER BY id",
+                (run_id, after_id),
+            )
+            return [SignalRecord(*row) for row in rows]
+
+        return await self._read("read signals", select)
+
+    async def commit(self, commit: Commit) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((commit, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                commits = [c for c, _ in batch]
+                try:
+                    lost = await self._write("commit", lambda conn: self._apply(conn, commits))
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for commit, future in batch:
+                    if future.done():
+                        continue
+                    if commit.fence.run_id in lost:
+                        future.set_exception(
+                            LeaseLostError(
+                                f"run {commit.fence.run_id!r} was taken over by another worker;"
+                                " this worker's write was refused"
+                            )
+                        )
+                    else:
+                        future.set_result(None)
+                self._notify_outcomes(c for c in commits if c.fence.run_id not in lost)
+        finally:
+            self._flusher = None
+
+    def _notify_outcomes(self, commits: Any) -> None:
+        work = False
+        for commit in commits:
+            if commit.outcome is not None:
+                self._notifier.notify(run_topic(commit.fence.run_id))
+                work = work or isinstance(commit.outcome, Suspend | Release)
+        if work:
+            self._notifier.notify(WORK)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, commits: list[Commit]) -> set[str]:
+        """Apply a batch of commits in one transaction; return the runs whose fence failed."""
+        lost: set[str] = set()
+        now = time.time()
+        for commit in commits:
+            run_id, epoch = commit.fence.run_id, commit.fence.epoch
+            row = conn.execute(
+                "SELECT 1 FROM runs WHERE id = ? AND epoch = ? AND lease_owner IS NOT NULL",
+                (run_id, epoch),
+            ).fetchone()
+            if row is None:
+                lost.add(run_id)
+                continue
+            conn.executemany(
+                "INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, e.pos, e.seq, e.event, e.kind, e.name, e.fingerprint, e.payload,
+                     e.created_at)
+                    for e in commit.entries
+                ],
+            )
+            for signal_id, seq in commit.consumed_signals:
+                conn.execute(
+                    "UPDATE signals SET consumed_seq = ? WHERE id = ? AND run_id = ?",
+                    (seq, signal_id, run_id),
+                )
+            _apply_outcome(conn, run_id, commit.outcome, now)
+        return lost
+
+    async def next_wake_at(self) -> float | None:
+        def select(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "SELECT MIN(runnable_at) FROM runs WHERE runnable_at IS NOT NULL"
+            ).fetchone()
+            return None if row[0] is None else float(row[0])
+
+        return await self._read("read next wake-up", select)
+
+    async def unpark(self) -> int:
+        def update(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            cur = conn.execute(
+                "UPDATE runs SET parked_reason = NULL, runnable_at = ?, updated_at = ?"
+                f" WHERE parked_reason IS NOT NULL AND status NOT IN {_TERMINAL_SQL}",
+                (now, now),
+            )
+            return cur.rowcount
+
+        count = await self._write("unpark runs", update)
+        if count:
+            self._notifier.notify(WORK)
+        return count
+
+
+def _apply_outcome(
+    conn: sqlite3.Connection,
+    run_id: str,
+    outcome: Suspend | Finish | Park | Release | None,
+    now: float,
+) -> None:
+    import json
+
+    match outcome:
+        case None:
+            pass
+        case Suspend(wake_at=wake_at, signal_names=names):
+            names_json = json.dumps(list(names))
+            conn.execute(
+                "UPDATE runs SET status = 'WAITING', lease_owner = NULL, wait_signals = ?,"
+                " updated_at = ?, runnable_at = CASE"
+                "   WHEN cancel_requested = 1 THEN ?"
+                "   WHEN EXISTS (SELECT 1 FROM signals WHERE run_id = ? AND consumed_seq IS NULL"
+                "     AND name IN (SELECT value FROM json_each(?))) THEN ?"
+                "   ELSE ? END"
+                " WHERE id = ?",
+                (names_json, now, now, run_id, names_json, now, wake_at, run_id),
+            )
+        case Finish(status=status, result=result, error=error):
+            conn.execute(
+                "UPDATE runs SET status = ?, result = ?, error = ?, lease_owner = NULL,"
+                " runnable_at = NULL, wait_signals = NULL, updated_at = ? WHERE id = ?",
+                (str(status), result, error, now, run_id),
+            )
+        case Park(reason=reason):
+            conn.execute(
+                "UPDATE runs SET status = 'WAITING', parked_reason = ?, lease_owner = NULL,"
+                " runnable_at = NULL, updated_at = ? WHERE id = ?",
+                (reason, now, run_id),
+            )
+        case Release():
+            conn.execute(
+                "UPDATE runs SET status = 'PENDING', lease_owner = NULL, runnable_at = ?,"
+                " updated_at = ? WHERE id = ?",
+                (now, now, run_id),
+            )

@@ -1,0 +1,229 @@
+"""The worker: claims runnable runs, executes them, renews their leases, stops gracefully.
+
+One claim loop leases up to ``concurrency`` runs at a time and sleeps until new work is
+announced (in-process notification, or the store's own channel), the next timer is due,
+or the poll interval passes. One heartbeat loop renews every held lease in a single
+transaction, and tells each executor about new signals, cancellations or a lost lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DurableError, LeaseLostError, NotRegisteredError
+from ..runtime import RunExecutor
+from ..store._notify import WORK
+from ..store.base import Commit, Fence, Park, Release, RunRecord
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("durable.worker")
+
+
+class Worker:
+    """Executes the runs of one App. Use as an async context manager, or ``run()``.
+
+    Example::
+
+        async with durable.App() as app:
+            async with app.worker(concurrency=50):
+                handle = await app.start(order, "o-1")
+                print(await handle.result())
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        concurrency: int = 100,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 1.0,
+        grace_period: float = 10.0,
+        name: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        self.app = app
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.grace_period = grace_period
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._slot_freed = asyncio.Event()
+        self._stopping = False
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Begin claiming runs. Parked runs get another chance with this worker's code."""
+        resumed = await self.app.store.unpark()
+        if resumed:
+            log.info("worker %s: %d parked run(s) made runnable again", self.id, resumed)
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="durable-claim"),
+            asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
+        ]
+        log.info("worker %s started (concurrency %d)", self.id, self.concurrency)
+
+    async def stop(self, grace_period: float | None = None) -> None:
+        """Stop claiming; let activities in flight finish (up to the grace period); release."""
+        if self._stopping:
+            return
+        self._stopping = True
+        claim_loop = self._loops[0] if self._loops else None
+        if claim_loop is not None:
+            claim_loop.cancel()
+            await asyncio.gather(claim_loop, return_exceptions=True)
+        for executor, _ in self._running.values():
+            executor.drain()
+        tasks = [task for _, task in self._running.values()]
+        grace = self.grace_period if grace_period is None else grace_period
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        leftovers = [executor.fence for executor, _ in self._running.values()]
+        for fence in leftovers:
+            with contextlib.suppress(DurableError):
+                await self.app.store.commit(Commit(fence, outcome=Release()))
+        for task in self._loops[1:]:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        log.info("worker %s stopped", self.id)
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop gracefully (``durable worker`` uses this)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            log.info("worker %s: stopping, %d run(s) in flight", self.id, len(self._running))
+            await self.stop()
+
+    # -- claiming -------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        store = self.app.store
+        failures = 0
+        with store.subscribe(WORK) as work:
+            while True:
+                work.clear()
+                self._slot_freed.clear()
+                try:
+                    free = self.concurrency - len(self._running)
+                    if free > 0:
+                        claimed = await store.claim(self.id, min(free, 64), self.lease_seconds)
+                        for run in claimed:
+                            self._launch(run)
+                        if claimed and len(claimed) == min(free, 64):
+                            continue
+                    wait = self.poll_interval
+                    wake_at = await store.next_wake_at() if free > 0 else None
+                    failures = 0
+                except DurableError as exc:
+                    failures += 1
+                    wait = min(30.0, 0.1 * 2**failures)
+                    log.warning("worker %s: claiming failed (%s); retrying in %.1f s", self.id, exc, wait)
+                    wake_at = None
+                if wake_at is not None:
+                    wait = max(0.0, min(wait, wake_at - time.time()))
+                await _first(work.wait(wait), self._slot_freed.wait())
+
+    def _launch(self, run: RunRecord) -> None:
+        try:
+            workflow = self.app.registry.workflow(run.workflow)
+        except NotRegisteredError as exc:
+            task = asyncio.create_task(self._park_unknown(run, exc))
+            self._track(run.id, None, task)
+            return
+        executor = RunExecutor(self.app.store, run, workflow)
+        task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
+        self._track(run.id, executor, task)
+
+    def _track(self, run_id: str, executor: RunExecutor | None, task: asyncio.Task[None]) -> None:
+        if executor is not None:
+            self._running[run_id] = (executor, task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            entry = self._running.get(run_id)
+            if entry is not None and entry[1] is task:
+                del self._running[run_id]
+            self._slot_freed.set()
+
+        task.add_done_callback(done)
+
+    async def _execute(self, executor: RunExecutor) -> None:
+        run_id = executor.fence.run_id
+        try:
+            await executor.execute()
+        except LeaseLostError:
+            log.warning("run %s: lease lost to another worker; stopped", run_id)
+        except DurableError as exc:
+            log.error("run %s: store failure, the run will be retried: %s", run_id, exc)
+        except Exception:
+            log.exception("run %s: unexpected error in the executor", run_id)
+            with contextlib.suppress(DurableError):
+                await self.app.store.commit(Commit(executor.fence, outcome=Release()))
+
+    async def _park_unknown(self, run: RunRecord, exc: NotRegisteredError) -> None:
+        log.warning("run %s parked: %s", run.id, exc)
+        reason = json.dumps({"type": "NotRegisteredError", "message": str(exc)})
+        with contextlib.suppress(DurableError):
+            await self.app.store.commit(Commit(Fence(run.id, run.epoch), outcome=Park(reason)))
+
+    # -- leases ---------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        interval = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            held = {run_id: ex for run_id, (ex, _) in self._running.items()}
+            if not held:
+                continue
+            try:
+                states = await self.app.store.renew(
+                    self.id, [ex.fence for ex in held.values()], self.lease_seconds
+                )
+            except DurableError as exc:
+                log.warning("worker %s: lease renewal failed: %s", self.id, exc)
+                continue
+            for run_id, executor in held.items():
+                state = states.get(run_id)
+                if state is None:
+                    executor.lease_lost()
+                else:
+                    executor.poke(state.mailbox_version, state.cancel_requested)
+
+
+async def _first(*aws: Any) -> None:
+    """Wait until the first of several coroutines finishes; cancel the rest."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
