@@ -32,25 +32,26 @@ class App:
     def __init__(self, dsn: str | None = None, *, registry: Registry | None = None) -> None:
         self.dsn = resolve_dsn(dsn)
         self.registry = registry or default_registry
-        self._store: Store | None = None
+        self._store: Store = open_store(self.dsn)
+        self._open = False
 
     @property
     def store(self) -> Store:
-        if self._store is None:
+        if not self._open:
             raise ConfigurationError("the App is not open: use 'async with durable.App() as app'")
         return self._store
 
     async def open(self) -> App:
-        if self._store is None:
-            store = open_store(self.dsn)
-            await store.open()
-            self._store = store
+        """Connect to the store and apply pending migrations (``async with`` does this)."""
+        if not self._open:
+            await self._store.open()
+            self._open = True
         return self
 
     async def close(self) -> None:
-        if self._store is not None:
-            store, self._store = self._store, None
-            await store.close()
+        if self._open:
+            self._open = False
+            await self._store.close()
 
     async def __aenter__(self) -> App:
         return await self.open()

@@ -32,7 +32,7 @@ def _load_app(target: str) -> App:
 async def _run_worker(args: argparse.Namespace) -> None:
     app = _load_app(args.app)
     if args.dsn:
-        app.dsn = args.dsn
+        app = App(args.dsn, registry=app.registry)
     async with app:
         worker = app.worker(
             concurrency=args.concurrency,

@@ -64,6 +64,24 @@ def _hub(path: str) -> Notifier:
         return _hubs.setdefault(path, Notifier())
 
 
+async def _in_thread(
+    what: str,
+    limiter: anyio.CapacityLimiter,
+    call: Callable[[Callable[[sqlite3.Connection], T]], T],
+    fn: Callable[[sqlite3.Connection], T],
+) -> T:
+    """Run ``call(fn)`` in a worker thread, one at a time per connection.
+
+    The thread runs in a task of its own: cancelling the caller (a worker stopping)
+    must not release the connection while its transaction is still in the thread.
+    """
+    task = asyncio.ensure_future(anyio.to_thread.run_sync(call, fn, limiter=limiter))
+    try:
+        return await asyncio.shield(task)
+    except sqlite3.Error as exc:
+        raise StoreError(f"sqlite: {what} failed: {exc}") from exc
+
+
 def _run(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(
         id=row[0],
@@ -130,7 +148,9 @@ class SqliteStore:
                     conn.close()
             self._writer = self._reader = None
 
-        await anyio.to_thread.run_sync(shut, limiter=self._write_limiter)
+        # Holding both limiters waits out calls still running in threads.
+        async with self._read_limiter:
+            await anyio.to_thread.run_sync(shut, limiter=self._write_limiter)
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._writer
@@ -138,27 +158,21 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
+            conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            return await anyio.to_thread.run_sync(self._tx, fn, limiter=self._write_limiter)
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite: {what} failed: {exc}") from exc
+        return await _in_thread(what, self._write_limiter, self._tx, fn)
 
     async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
+        def call(fn: Callable[[sqlite3.Connection], T]) -> T:
             assert self._reader is not None, "store is not open"
             return fn(self._reader)
 
-        try:
-            return await anyio.to_thread.run_sync(call, limiter=self._read_limiter)
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite: {what} failed: {exc}") from exc
+        return await _in_thread(what, self._read_limiter, call, fn)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
