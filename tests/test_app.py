@@ -139,3 +139,18 @@ def test_bad_dsn():
         durable.App("mysql://x")
     with pytest.raises(durable.ConfigurationError, match="not open"):
         durable.App("sqlite:///x.db").store  # noqa: B018
+
+
+@durable.activity
+async def with_option_names(timeout: int, retry: str) -> str:
+    return f"{timeout}-{retry}"
+
+
+@durable.workflow(name="app-option-names")
+async def option_names(ctx: durable.Context) -> str:
+    return await with_option_names(timeout=5, retry="yes")  # the activity's own arguments
+
+
+async def test_activity_arguments_named_like_run_options_reach_the_activity(app):
+    async with app.worker():
+        assert await (await app.start(option_names)).result(timeout=10) == "5-yes"

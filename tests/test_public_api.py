@@ -45,7 +45,11 @@ def test_exports_are_pinned() -> None:
 def test_error_tree() -> None:
     for name in EXPECTED:
         obj = getattr(durable, name)
-        if isinstance(obj, type) and issubclass(obj, BaseException) and obj is not durable.Cancelled:
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, BaseException)
+            and obj is not durable.Cancelled
+        ):
             assert issubclass(obj, durable.DurableError), name
     assert not issubclass(durable.Cancelled, Exception)
     assert issubclass(durable.WaitTimeout, TimeoutError)
@@ -53,5 +57,10 @@ def test_error_tree() -> None:
 
 def test_status_values() -> None:
     assert [s.value for s in durable.Status] == [
-        "PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED"
+        "PENDING",
+        "RUNNING",
+        "WAITING",
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
     ]

@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="durable", description="Durable workflows for Python.")
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="run a worker until SIGTERM or SIGINT")
-    worker.add_argument("app", help="the App to serve, as module:attribute (default attribute: app)")
+    worker.add_argument(
+        "app", help="the App to serve, as module:attribute (default attribute: app)"
+    )
     worker.add_argument("--dsn", help="the store (default: the App's, else $DURABLE_DSN)")
     worker.add_argument("--concurrency", type=int, default=100, help="runs held at once")
     worker.add_argument("--lease-seconds", type=float, default=30.0, help="lease length")

@@ -94,7 +94,8 @@ class ActivityError(DurableError):
     def __init__(self, activity: str, error_type: str, message: str, attempts: int) -> None:
         plural = "s" if attempts != 1 else ""
         super().__init__(
-            f"activity {activity!r} failed after {attempts} attempt{plural}: {error_type}: {message}"
+            f"activity {activity!r} failed after {attempts} attempt{plural}: "
+            f"{error_type}: {message}"
         )
         self.activity = activity
         self.error_type = error_type
@@ -138,7 +139,7 @@ class StoreError(DurableError):
     """The database failed; the message names the operation."""
 
 
-class Cancelled(BaseException):  # noqa: N818 - named like trio's and anyio's
+class Cancelled(BaseException):
     """The run was cancelled. Raised inside the workflow at its next durable await.
 
     Catch it only to clean up (``finally`` or ``except durable.Cancelled: ...; raise``).

@@ -7,11 +7,12 @@ so the registry keeps them only for introspection and for the JSON flows' ``jobT
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from . import _current
 from .errors import ConfigurationError, NotRegisteredError
@@ -45,7 +46,7 @@ class Workflow(Generic[P, R]):
         self.name = name
         self.version = version
         self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(cast(Callable[..., Any], self), fn)
 
     def __repr__(self) -> str:
         return f"<durable.Workflow {self.name!r}>"
@@ -76,7 +77,7 @@ class Activity(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         ctx = _current.workflow_context.get()
         if ctx is not None:
-            return ctx.run(self, *args, **kwargs)
+            return ctx._call_activity(self, args, kwargs)
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -123,9 +124,7 @@ default_registry = Registry()
 
 
 @overload
-def workflow(
-    fn: Callable[..., Coroutine[Any, Any, R]], /
-) -> Workflow[..., R]: ...
+def workflow(fn: Callable[..., Coroutine[Any, Any, R]], /) -> Workflow[..., R]: ...
 @overload
 def workflow(
     *, name: str | None = None, version: str | None = None
@@ -200,10 +199,7 @@ def activity_for(fn: Callable[..., Any]) -> Activity[Any, Any]:
     cached: Activity[Any, Any] | None = getattr(fn, "__durable_activity__", None)
     if cached is None:
         cached = Activity(fn, fn.__qualname__, None, None)
-        try:
+        # builtins and the like take no attributes: they get a fresh wrapper per call
+        with contextlib.suppress(AttributeError):
             fn.__durable_activity__ = cached  # type: ignore[attr-defined]
-        except AttributeError:  # builtins and the like: build a fresh wrapper per call
-            pass
     return cached
-
-

@@ -131,7 +131,7 @@ class CallCodec:
                     f"{self.owner}: stored argument {name!r} no longer matches its type: "
                     f"{_first_problem(exc)}"
                 ) from None
-        bound = inspect.BoundArguments(self.signature, arguments)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.signature, arguments)
         return bound.args, bound.kwargs
 
     def encode_result(self, value: Any) -> str:
@@ -147,6 +147,5 @@ class CallCodec:
             return self._result_adapter.validate_python(loads(text))
         except pydantic.ValidationError as exc:
             raise SerializationError(
-                f"{self.owner}: stored result does not match the return type: "
-                f"{_first_problem(exc)}"
+                f"{self.owner}: stored result does not match the return type: {_first_problem(exc)}"
             ) from None

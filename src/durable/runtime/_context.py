@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from ..info import RunInfo
 from ..policy import RetryPolicy, to_seconds
-from ..registry import activity_for
+from ..registry import Activity, activity_for
 from ._future import DurableFuture, gather_futures
 
 if TYPE_CHECKING:
@@ -81,11 +81,19 @@ class Context:
         seconds = None if timeout is None else to_seconds(timeout, "timeout")
         return self._executor.call_activity(activity_for(fn), args, kwargs, retry, seconds)
 
+    def _call_activity(
+        self, act: Activity[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> DurableFuture[Any]:
+        """A decorated activity called directly: all its arguments are the activity's."""
+        return self._executor.call_activity(act, args, kwargs, None, None)
+
     def sleep(self, duration: float | timedelta) -> DurableFuture[None]:
         """Sleep durably: the run is unloaded and resumes on time, even after a restart."""
         return self._executor.sleep(to_seconds(duration, "sleep duration"))
 
-    def wait_signal(self, name: str, *, timeout: float | timedelta | None = None) -> DurableFuture[Any]:
+    def wait_signal(
+        self, name: str, *, timeout: float | timedelta | None = None
+    ) -> DurableFuture[Any]:
         """Wait for the next signal called ``name``; return its payload.
 
         Signals sent before the wait are buffered and consumed in the order sent.

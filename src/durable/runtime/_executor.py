@@ -240,7 +240,9 @@ class RunExecutor:
             )
             await self._commit(None, Finish(Status.FAILED, error=_error_json(exc)))
             return
-        names = tuple(sorted({op.call.name for op in self.ops.values() if op.call.kind == "signal"}))
+        names = tuple(
+            sorted({op.call.name for op in self.ops.values() if op.call.kind == "signal"})
+        )
         wake_at = min((op.fire_at for op in self.ops.values() if op.fire_at), default=None)
         await self._commit(None, Suspend(wake_at, names))
 
@@ -335,7 +337,9 @@ class RunExecutor:
 
     def sleep(self, seconds: float) -> DurableFuture[None]:
         seq = self._next_seq(Call("sleep", ""))
-        return self._issue(_Op(seq, Call("sleep", ""), DurableFuture(f"sleep #{seq}"), delay=seconds))
+        return self._issue(
+            _Op(seq, Call("sleep", ""), DurableFuture(f"sleep #{seq}"), delay=seconds)
+        )
 
     def wait_signal(self, name: str, timeout: float | None) -> DurableFuture[Any]:
         call = Call("signal", name)
@@ -421,7 +425,9 @@ class RunExecutor:
                 del self.mailbox[index]
                 op.matched = True
                 consumed = [(signal.id, op.seq)]
-                self.queue.put_nowait(_Delivery(op, RESULT, signal.payload, signal, consumed=consumed))
+                self.queue.put_nowait(
+                    _Delivery(op, RESULT, signal.payload, signal, consumed=consumed)
+                )
                 return True
         return False
 
@@ -455,19 +461,21 @@ class RunExecutor:
             op.future.set_exception(Cancelled(f"run {self.fence.run_id!r} was cancelled"))
 
     def _resolve(self, op: _Op, event: str, payload: str | None) -> None:
-        data = loads(payload) if payload is not None else None
+        text = payload if payload is not None else "null"
         if event == RESULT:
             try:
                 value = (
-                    op.activity.codec.decode_result(payload or "null")
+                    op.activity.codec.decode_result(text)
                     if op.activity is not None
-                    else data
+                    else loads(text)
                 )
             except SerializationError as exc:
                 op.future.set_exception(exc)
                 return
             op.future.set_result(value)
-        elif op.call.kind == "signal":
+            return
+        data: dict[str, Any] = loads(text)
+        if op.call.kind == "signal":
             op.future.set_exception(WaitTimeout(data["message"]))
         else:
             op.future.set_exception(

@@ -8,6 +8,8 @@ which is what replay relies on.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -57,19 +59,21 @@ class Scheduler:
                 task.done.set_exception(error)
                 continue
             if isinstance(yielded, DurableFuture):
-                yielded.add_done_callback(lambda _f, t=task: self._ready.append((t, None)))
+                yielded.add_done_callback(functools.partial(self._resume, task))
             else:
                 self._ready.append((task, NonDurableAwait(_explain(yielded))))
+
+    def _resume(self, task: _Task, _: DurableFuture[Any]) -> None:
+        self._ready.append((task, None))
 
     def close(self) -> None:
         """Close every unfinished coroutine (the run is being unloaded)."""
         tasks, self._tasks = self._tasks, []
         self._ready.clear()
         for task in tasks:
-            try:
+            # a finally block failing while the run is unloaded changes nothing
+            with contextlib.suppress(BaseException):
                 task.coro.close()
-            except BaseException:  # noqa: S110 - a finally block failing while unloading
-                pass
 
 
 def _explain(yielded: object) -> str:

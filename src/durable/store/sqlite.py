@@ -11,6 +11,8 @@ just a crashed process (``?synchronous=normal`` in the DSN trades that for speed
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import sqlite3
 import threading
@@ -200,7 +202,9 @@ class SqliteStore:
                 " VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (run_id, workflow, args, now, now, now),
             )
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             return _run(row), cur.rowcount == 1
 
         run, created = await self._write("create run", insert)
@@ -210,7 +214,9 @@ class SqliteStore:
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         def select(conn: sqlite3.Connection) -> RunRecord | None:
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             return None if row is None else _run(row)
 
         return await self._read("get run", select)
@@ -363,7 +369,9 @@ class SqliteStore:
                 batch, self._pending = self._pending, []
                 commits = [c for c, _ in batch]
                 try:
-                    lost = await self._write("commit", lambda conn: self._apply(conn, commits))
+                    lost = await self._write(
+                        "commit", functools.partial(self._apply, commits=commits)
+                    )
                 except BaseException as exc:
                     for _, future in batch:
                         if not future.done():
@@ -397,7 +405,7 @@ class SqliteStore:
             self._notifier.notify(WORK)
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection, commits: list[Commit]) -> set[str]:
+    def _apply(conn: sqlite3.Connection, *, commits: list[Commit]) -> set[str]:
         """Apply a batch of commits in one transaction; return the runs whose fence failed."""
         lost: set[str] = set()
         now = time.time()
@@ -414,8 +422,17 @@ class SqliteStore:
                 "INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, e.pos, e.seq, e.event, e.kind, e.name, e.fingerprint, e.payload,
-                     e.created_at)
+                    (
+                        run_id,
+                        e.pos,
+                        e.seq,
+                        e.event,
+                        e.kind,
+                        e.name,
+                        e.fingerprint,
+                        e.payload,
+                        e.created_at,
+                    )
                     for e in commit.entries
                 ],
             )
@@ -458,8 +475,6 @@ def _apply_outcome(
     outcome: Suspend | Finish | Park | Release | None,
     now: float,
 ) -> None:
-    import json
-
     match outcome:
         case None:
             pass

@@ -148,7 +148,9 @@ class Worker:
                 except DurableError as exc:
                     failures += 1
                     wait = min(30.0, 0.1 * 2**failures)
-                    log.warning("worker %s: claiming failed (%s); retrying in %.1f s", self.id, exc, wait)
+                    log.warning(
+                        "worker %s: claiming failed (%s); retrying in %.1f s", self.id, exc, wait
+                    )
                     wake_at = None
                 if wake_at is not None:
                     wait = max(0.0, min(wait, wake_at - time.time()))

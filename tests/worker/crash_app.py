@@ -1,0 +1,52 @@
+"""Workflows run by real worker subprocesses in the crash tests.
+
+Each activity appends a line to the file named by $CRASH_LOG before it returns, so the
+test can count how often every step really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import durable
+
+app = durable.App()
+
+
+def _log(line: str) -> None:
+    with open(os.environ["CRASH_LOG"], "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@durable.activity
+async def step(run: str, index: int) -> int:
+    _log(f"{run}:{index}")
+    import asyncio
+
+    await asyncio.sleep(0.1)
+    return index * index
+
+
+@durable.workflow(name="crash-steps")
+async def steps(ctx: durable.Context, count: int) -> int:
+    total = 0
+    for index in range(count):
+        total += await step(ctx.info.run_id, index)
+    return total
+
+
+@durable.activity
+def stamp(label: str) -> float:
+    _log(label)
+    return time.time()
+
+
+@durable.workflow(name="crash-sleep")
+async def sleeper(ctx: durable.Context, seconds: float) -> list[float]:
+    before = await stamp("before")
+    await ctx.sleep(seconds)
+    after = await stamp("after")
+    return [before, after]

@@ -1,0 +1,142 @@
+"""Crash recovery with real processes: workers are SIGKILLed and others take over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+import durable
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import crash_app  # noqa: E402
+
+
+@pytest.fixture
+def env(tmp_path: Path, dsn: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DURABLE_DSN": dsn,
+        "CRASH_LOG": str(tmp_path / "side-effects.log"),
+        "PYTHONPATH": str(HERE),
+    }
+
+
+@pytest.fixture
+def spawn(env: dict[str, str], tmp_path: Path) -> Iterator[object]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "durable.cli",
+                "worker",
+                "crash_app:app",
+                "--lease-seconds",
+                "2",
+                "--poll-interval",
+                "0.2",
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def log_lines(env: dict[str, str]) -> list[str]:
+    path = Path(env["CRASH_LOG"])
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def wait_until(predicate: object, timeout: float = 30.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():  # type: ignore[operator]
+            await anyio.sleep(0.02)
+
+
+async def test_sigkill_mid_workflow_second_worker_finishes_each_step_once(app, env, spawn):
+    handle = await app.start(crash_app.steps, 20, id="crash-20")
+    first = spawn()
+    await wait_until(lambda: len(log_lines(env)) >= 8)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before_kill = len(log_lines(env))
+    assert done_before_kill < 20, "the worker must die in the middle of the run"
+
+    spawn()
+    assert await handle.result(timeout=60) == sum(i * i for i in range(20))
+
+    counts = Counter(log_lines(env))
+    assert set(counts) == {f"crash-20:{i}" for i in range(20)}
+    repeated = [line for line, n in counts.items() if n > 1]
+    assert len(repeated) <= 1 and all(counts[line] == 2 for line in repeated)
+    # only the step in flight at the kill may have run twice
+    if repeated:
+        assert repeated[0] == f"crash-20:{done_before_kill - 1}"
+    history = await handle.history()
+    activity_results = [e for e in history if e.kind == "activity" and e.event == "result"]
+    assert [e.seq for e in activity_results] == list(range(1, 21))
+
+
+async def test_sigkill_during_durable_sleep_completes_on_time_after_restart(
+    app, env, spawn, wait_status
+):
+    handle = await app.start(crash_app.sleeper, 3.0, id="crash-sleep")
+    first = spawn()
+    await wait_status(handle, durable.Status.WAITING, timeout=30)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    spawn()
+    before, after = await handle.result(timeout=30)
+    slept = after - before
+    assert 3.0 <= slept < 4.5, f"slept {slept:.2f} s for a 3 s durable sleep"
+    assert log_lines(env) == ["before", "after"]
+
+
+async def test_timer_due_while_no_worker_runs_fires_at_restart(app, env, spawn, wait_status):
+    handle = await app.start(crash_app.sleeper, 0.5, id="crash-late")
+    first = spawn()
+    await wait_status(handle, durable.Status.WAITING, timeout=30)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    await anyio.sleep(1.5)  # the timer comes due while no worker runs
+    restarted = time.time()
+    spawn()
+    _, after = await handle.result(timeout=30)
+    assert after >= restarted and after - restarted < 3.0
+    assert log_lines(env) == ["before", "after"]
+
+
+async def test_sigterm_drains_and_hands_the_run_over_without_repeating_a_step(app, env, spawn):
+    handle = await app.start(crash_app.steps, 20, id="drain-20")
+    first = spawn()
+    await wait_until(lambda: len(log_lines(env)) >= 5)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=20) == 0  # a clean exit, after the step in flight finished
+    desc = await handle.describe()
+    assert desc.status is durable.Status.PENDING  # released, not left to a lease expiry
+    spawn()
+    assert await handle.result(timeout=60) == sum(i * i for i in range(20))
+    counts = Counter(log_lines(env))
+    assert len(counts) == 20 and set(counts.values()) == {1}

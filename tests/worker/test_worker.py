@@ -1,0 +1,64 @@
+"""Worker behaviour in one process: concurrency limit, heartbeats, parked unknown workflows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+import durable
+
+running = 0
+peak = 0
+ran: Counter[str] = Counter()
+
+
+@durable.activity
+async def busy(label: str, seconds: float) -> str:
+    global running, peak
+    ran[label] += 1
+    running += 1
+    peak = max(peak, running)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        running -= 1
+    return label
+
+
+@durable.workflow(name="worker-busy")
+async def busy_flow(ctx: durable.Context, label: str, seconds: float) -> str:
+    return await busy(label, seconds)
+
+
+async def test_concurrency_limit_is_never_exceeded(app):
+    global peak
+    peak = 0
+    async with app.worker(concurrency=2):
+        handles = [await app.start(busy_flow, f"c{n}", 0.1) for n in range(6)]
+        assert [await h.result(timeout=10) for h in handles] == [f"c{n}" for n in range(6)]
+    assert peak == 2
+
+
+async def test_heartbeat_keeps_the_lease_of_a_long_activity(app):
+    async with app.worker(lease_seconds=0.3), app.worker(lease_seconds=0.3):
+        handle = await app.start(busy_flow, "long", 1.2)
+        assert await handle.result(timeout=10) == "long"
+    assert ran["long"] == 1  # the other worker never took the run over
+
+
+async def test_unknown_workflow_is_parked_until_a_worker_knows_it(app):
+    @durable.workflow(name="worker-late")
+    async def late(ctx: durable.Context) -> str:
+        return "known now"
+
+    handle = await app.start(late, id="late-1")
+    del app.registry.workflows["worker-late"]  # this worker's code lacks it
+    async with app.worker():
+        with pytest.raises(durable.NotRegisteredError, match="worker-late"):
+            await handle.result(timeout=10)
+    assert (await handle.describe()).status is durable.Status.WAITING
+    app.registry.add_workflow(late)  # deploy code that has it
+    async with app.worker():
+        assert await handle.result(timeout=10) == "known now"
