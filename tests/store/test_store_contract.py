@@ -81,7 +81,9 @@ async def test_suspend_wakes_at_timer_or_on_awaited_signal_only(store: Store):
     await store.create_run("r1", "wf", "{}")
     [run] = await store.claim("w1", 10, 30)
     fence = Fence("r1", run.epoch)
-    await store.commit(Commit(fence, outcome=Suspend(time.time() + 3600, ("approve",))))
+    await store.commit(
+        Commit(fence, outcome=Suspend(time.time() + 3600, ("approve",), run.mailbox_version))
+    )
     assert (await store.get_run("r1")).status is durable.Status.WAITING
     assert await store.claim("w1", 10, 30) == []
     await store.send_signal("r1", "unrelated", "1")  # buffered, wakes nothing
@@ -101,7 +103,9 @@ async def test_signal_arriving_before_suspend_is_not_lost(store: Store):
     await store.create_run("r1", "wf", "{}")
     [run] = await store.claim("w1", 10, 30)
     await store.send_signal("r1", "go", "null")  # arrives while the worker still runs it
-    await store.commit(Commit(Fence("r1", run.epoch), outcome=Suspend(None, ("go",))))
+    await store.commit(
+        Commit(Fence("r1", run.epoch), outcome=Suspend(None, ("go",), run.mailbox_version))
+    )
     assert [r.id for r in await store.claim("w1", 10, 30)] == ["r1"]
 
 
@@ -109,7 +113,9 @@ async def test_due_timer_makes_run_claimable(store: Store):
     await store.create_run("r1", "wf", "{}")
     [run] = await store.claim("w1", 10, 30)
     wake = time.time() + 0.1
-    await store.commit(Commit(Fence("r1", run.epoch), outcome=Suspend(wake, ())))
+    await store.commit(
+        Commit(Fence("r1", run.epoch), outcome=Suspend(wake, (), run.mailbox_version))
+    )
     assert await store.next_wake_at() == pytest.approx(wake)
     assert await store.claim("w1", 10, 30) == []
     await anyio.sleep(0.15)

@@ -244,7 +244,7 @@ class RunExecutor:
             sorted({op.call.name for op in self.ops.values() if op.call.kind == "signal"})
         )
         wake_at = min((op.fire_at for op in self.ops.values() if op.fire_at), default=None)
-        await self._commit(None, Suspend(wake_at, names))
+        await self._commit(None, Suspend(wake_at, names, self.mailbox_version))
 
     def _final_outcome(self) -> Finish:
         exc = self.main.exception()

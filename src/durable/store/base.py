@@ -10,8 +10,9 @@ Times are seconds since the epoch (floats), taken from the store's clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..info import Status
 from ._notify import Subscription
@@ -33,6 +34,43 @@ class RunRecord:
     mailbox_version: int
     created_at: float
     updated_at: float
+
+
+RUN_COLUMNS = (
+    "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
+    "mailbox_version, created_at, updated_at"
+)
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A RunRecord from a row selected as ``RUN_COLUMNS``."""
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        status=Status(row[2]),
+        args=row[3],
+        result=row[4],
+        error=row[5],
+        parked_reason=row[6],
+        epoch=row[7],
+        cancel_requested=bool(row[8]),
+        mailbox_version=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+    )
+
+
+CANCELLED_BEFORE_START = (
+    '{"type":"Cancelled","message":"cancelled before it started","traceback":""}'
+)
+
+
+def lease_lost(run_id: str) -> Exception:
+    from ..errors import LeaseLostError
+
+    return LeaseLostError(
+        f"run {run_id!r} was taken over by another worker; this worker's write was refused"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +104,16 @@ class Fence:
 
 @dataclass(frozen=True, slots=True)
 class Suspend:
-    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives."""
+    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives.
+
+    ``mailbox_version`` is the version the executor last read: if a signal or a
+    cancellation arrived since (the run's version moved on), the run stays runnable, so a
+    signal racing the suspension is never lost.
+    """
 
     wake_at: float | None
     signal_names: tuple[str, ...]
+    mailbox_version: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ import anyio.to_thread
 
 from ..errors import (
     ConfigurationError,
-    LeaseLostError,
     RunClosedError,
     RunNotFoundError,
     StoreError,
@@ -34,6 +33,8 @@ from ..info import Status
 from . import _migrate
 from ._notify import WORK, Notifier, Subscription, run_topic
 from .base import (
+    CANCELLED_BEFORE_START,
+    RUN_COLUMNS,
     TERMINAL,
     Commit,
     Fence,
@@ -45,16 +46,13 @@ from .base import (
     RunRecord,
     SignalRecord,
     Suspend,
+    lease_lost,
+    run_from_row,
 )
 
 T = TypeVar("T")
 
-_RUN_COLUMNS = (
-    "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
-    "mailbox_version, created_at, updated_at"
-)
 _TERMINAL_SQL = "('COMPLETED', 'FAILED', 'CANCELLED')"
-_CANCELLED_EARLY = '{"type":"Cancelled","message":"cancelled before it started","traceback":""}'
 
 _hubs: dict[str, Notifier] = {}
 _hubs_lock = threading.Lock()
@@ -82,23 +80,6 @@ async def _in_thread(
         return await asyncio.shield(task)
     except sqlite3.Error as exc:
         raise StoreError(f"sqlite: {what} failed: {exc}") from exc
-
-
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(
-        id=row[0],
-        workflow=row[1],
-        status=Status(row[2]),
-        args=row[3],
-        result=row[4],
-        error=row[5],
-        parked_reason=row[6],
-        epoch=row[7],
-        cancel_requested=bool(row[8]),
-        mailbox_version=row[9],
-        created_at=row[10],
-        updated_at=row[11],
-    )
 
 
 class SqliteStore:
@@ -202,10 +183,8 @@ class SqliteStore:
                 " VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (run_id, workflow, args, now, now, now),
             )
-            row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-            return _run(row), cur.rowcount == 1
+            row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return run_from_row(row), cur.rowcount == 1
 
         run, created = await self._write("create run", insert)
         if created:
@@ -214,10 +193,8 @@ class SqliteStore:
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         def select(conn: sqlite3.Connection) -> RunRecord | None:
-            row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-            return None if row is None else _run(row)
+            row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return None if row is None else run_from_row(row)
 
         return await self._read("get run", select)
 
@@ -232,10 +209,10 @@ class SqliteStore:
             where.append("workflow = ?")
             params.append(workflow)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC LIMIT ?"
+        sql = f"SELECT {RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC LIMIT ?"
 
         def select(conn: sqlite3.Connection) -> list[RunRecord]:
-            return [_run(r) for r in conn.execute(sql, (*params, limit))]
+            return [run_from_row(r) for r in conn.execute(sql, (*params, limit))]
 
         return await self._read("list runs", select)
 
@@ -294,7 +271,7 @@ class SqliteStore:
                 conn.execute(
                     "UPDATE runs SET status = 'CANCELLED', error = ?, cancel_requested = 1,"
                     " runnable_at = NULL, updated_at = ? WHERE id = ?",
-                    (_CANCELLED_EARLY, now, run_id),
+                    (CANCELLED_BEFORE_START, now, run_id),
                 )
             else:
                 conn.execute(
@@ -303,8 +280,8 @@ class SqliteStore:
                     " updated_at = ? WHERE id = ?",
                     (now, now, run_id),
                 )
-            found = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-            return _run(found.fetchone())
+            found = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+            return run_from_row(found.fetchone())
 
         run = await self._write("cancel run", update)
         self._notifier.notify(run_topic(run_id))
@@ -320,10 +297,10 @@ class SqliteStore:
                 " runnable_at = ?, updated_at = ?"
                 " WHERE id IN (SELECT id FROM runs WHERE runnable_at <= ?"
                 "   ORDER BY runnable_at LIMIT ?)"
-                f" RETURNING {_RUN_COLUMNS}",
+                f" RETURNING {RUN_COLUMNS}",
                 (owner, now + lease_seconds, now, now, limit),
             ).fetchall()
-            return [_run(r) for r in rows]
+            return [run_from_row(r) for r in rows]
 
         return await self._write("claim runs", update)
 
@@ -383,12 +360,7 @@ class SqliteStore:
                     if future.done():
                         continue
                     if commit.fence.run_id in lost:
-                        future.set_exception(
-                            LeaseLostError(
-                                f"run {commit.fence.run_id!r} was taken over by another worker;"
-                                " this worker's write was refused"
-                            )
-                        )
+                        future.set_exception(lease_lost(commit.fence.run_id))
                     else:
                         future.set_result(None)
                 self._notify_outcomes(c for c in commits if c.fence.run_id not in lost)
@@ -478,17 +450,13 @@ def _apply_outcome(
     match outcome:
         case None:
             pass
-        case Suspend(wake_at=wake_at, signal_names=names):
-            names_json = json.dumps(list(names))
+        case Suspend(wake_at=wake_at, signal_names=names, mailbox_version=seen):
             conn.execute(
                 "UPDATE runs SET status = 'WAITING', lease_owner = NULL, wait_signals = ?,"
                 " updated_at = ?, runnable_at = CASE"
-                "   WHEN cancel_requested = 1 THEN ?"
-                "   WHEN EXISTS (SELECT 1 FROM signals WHERE run_id = ? AND consumed_seq IS NULL"
-                "     AND name IN (SELECT value FROM json_each(?))) THEN ?"
-                "   ELSE ? END"
+                "   WHEN cancel_requested = 1 OR mailbox_version <> ? THEN ? ELSE ? END"
                 " WHERE id = ?",
-                (names_json, now, now, run_id, names_json, now, wake_at, run_id),
+                (json.dumps(list(names)), now, seen, now, wake_at, run_id),
             )
         case Finish(status=status, result=result, error=error):
             conn.execute(
