@@ -1,18 +1,22 @@
+"""Shared fixtures. Store-dependent tests run on SQLite and on Postgres.
+
+Postgres comes from ``$DURABLE_TEST_DSN`` when set, else from a throwaway server started
+with the ``pgserver`` wheel; each test gets a schema of its own.
+"""
+
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 import durable
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture
@@ -20,9 +24,46 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def dsn(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'durable.db'}"
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    configured = os.environ.get("DURABLE_TEST_DSN")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="durable-pg-"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def with_option(dsn: str, key: str, value: str) -> str:
+    return f"{dsn}{'&' if '?' in dsn else '?'}{key}={value}"
+
+
+async def _drop_schema(dsn: str, schema: str) -> None:
+    import asyncpg
+
+    from durable.store.postgres import parse_dsn
+
+    conn = await asyncpg.connect(parse_dsn(dsn)[0])
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'durable.db'}"
+        return
+    base = request.getfixturevalue("postgres_dsn")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield with_option(base, "schema", schema)
+    asyncio.run(_drop_schema(base, schema))
 
 
 @pytest.fixture
@@ -34,9 +75,7 @@ async def app(dsn: str) -> AsyncIterator[durable.App]:
 async def wait_for_status(
     handle: durable.Handle[object], *statuses: durable.Status, timeout: float = 15.0
 ) -> durable.RunDescription:
-    """Poll until the run reaches one of ``statuses`` (and is not held by a worker)."""
-    import anyio
-
+    """Poll until the run reaches one of ``statuses``."""
     with anyio.fail_after(timeout):
         while True:
             desc = await handle.describe()

@@ -12,6 +12,8 @@ import pytest
 
 import durable
 
+pytestmark = pytest.mark.anyio
+
 
 class Item(pydantic.BaseModel):
     sku: str

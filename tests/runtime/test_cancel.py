@@ -6,6 +6,14 @@ import pytest
 
 import durable
 
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    cleanups.clear()
+
+
 cleanups: list[str] = []
 
 

@@ -6,6 +6,8 @@ import pytest
 
 import durable
 
+pytestmark = pytest.mark.anyio
+
 
 @durable.activity
 async def reserve(item: str) -> str:

@@ -6,7 +6,17 @@ import asyncio
 import datetime as dt
 from collections import Counter
 
+import pytest
+
 import durable
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    calls.clear()
+
 
 calls: Counter[str] = Counter()
 

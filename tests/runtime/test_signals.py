@@ -8,6 +8,14 @@ import pytest
 
 import durable
 
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    calls.clear()
+
+
 calls: Counter[str] = Counter()
 
 

@@ -10,11 +10,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import anyio
 import pytest
 
 import durable
+
+pytestmark = pytest.mark.anyio
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -36,7 +39,10 @@ def spawn(env: dict[str, str], tmp_path: Path) -> Iterator[object]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        with open(tmp_path / f"worker-{len(procs)}.log", "wb") as log:
+            return launch(log)
+
+    def launch(log: IO[bytes]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [
                 sys.executable,

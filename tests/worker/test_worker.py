@@ -9,6 +9,14 @@ import pytest
 
 import durable
 
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    ran.clear()
+
+
 running = 0
 peak = 0
 ran: Counter[str] = Counter()

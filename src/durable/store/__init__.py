@@ -25,7 +25,8 @@ def open_store(dsn: str) -> Store:
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (add
     ``?synchronous=normal`` to trade power-loss durability for speed), or
-    ``postgresql://user@host:port/database``.
+    ``postgresql://user@host:port/database`` (add ``?schema=name`` to use a schema other
+    than ``durable``).
     """
     parts = urlsplit(dsn)
     scheme = parts.scheme.lower()
@@ -41,9 +42,9 @@ def open_store(dsn: str) -> Store:
             raise ConfigurationError(f"unknown SQLite DSN option(s): {', '.join(sorted(unknown))}")
         return SqliteStore(path, synchronous=options.get("synchronous", "FULL"))
     if scheme in ("postgres", "postgresql"):
-        raise ConfigurationError(
-            "the Postgres store is not available in this version; use a sqlite:/// DSN"
-        )
+        from .postgres import PostgresStore
+
+        return PostgresStore(dsn)
     raise ConfigurationError(
         f"unsupported DSN {dsn!r}: use sqlite:///path.db or postgresql://host/database"
     )
