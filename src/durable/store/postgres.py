@@ -129,6 +129,7 @@ class PostgresStore:
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._channel = f"durable_{self.schema}"
+        self._lock_key = f"durable-migrations:{self.schema}"
         self._notifier = Notifier()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -160,7 +161,7 @@ class PostgresStore:
     async def _migrate(self) -> None:
         conn = await asyncpg.connect(self._dsn)
         try:
-            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"durable:{self.schema}")
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", self._lock_key)
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await conn.execute(f'SET search_path TO "{self.schema}"')
             await conn.execute(
@@ -180,7 +181,7 @@ class PostgresStore:
                 log.info("schema %s: applied migration %04d", self.schema, version)
         finally:
             with contextlib.suppress(*_DRIVER_ERRORS):
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"durable:{self.schema}")
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self._lock_key)
             await conn.close()
 
     @contextlib.asynccontextmanager
@@ -200,7 +201,7 @@ class PostgresStore:
             try:
                 conn = await asyncpg.connect(self._dsn)
             except _DRIVER_ERRORS as exc:
-                log.warning("postgres listener: cannot connect (%s); retrying in %.1f s", exc, delay)
+                log.warning("postgres listener: cannot connect (%s); retry in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -278,7 +279,8 @@ class PostgresStore:
             if Status(status) in TERMINAL:
                 raise RunClosedError(run_id, status)
             await conn.execute(
-                f"INSERT INTO signals (run_id, name, payload, created_at) VALUES ($1, $2, $3, {NOW})",
+                "INSERT INTO signals (run_id, name, payload, created_at)"
+                f" VALUES ($1, $2, $3, {NOW})",
                 run_id,
                 name,
                 payload,
@@ -320,7 +322,8 @@ class PostgresStore:
                 )
             else:
                 await conn.execute(
-                    "UPDATE runs SET cancel_requested = true, mailbox_version = mailbox_version + 1,"
+                    "UPDATE runs SET cancel_requested = true,"
+                    " mailbox_version = mailbox_version + 1,"
                     f" runnable_at = CASE WHEN lease_owner IS NULL THEN {NOW} ELSE runnable_at END,"
                     f" updated_at = {NOW} WHERE id = $1",
                     run_id,
