@@ -55,15 +55,19 @@ async def _drop_schema(dsn: str, schema: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'durable.db'}"
-        return
-    base = request.getfixturevalue("postgres_dsn")
+@pytest.fixture
+def pg_dsn(postgres_dsn: str) -> Iterator[str]:
+    """A DSN on the test server with a fresh schema, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield with_option(base, "schema", schema)
-    asyncio.run(_drop_schema(base, schema))
+    yield with_option(postgres_dsn, "schema", schema)
+    asyncio.run(_drop_schema(postgres_dsn, schema))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def dsn(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'durable.db'}"
+    return str(request.getfixturevalue("pg_dsn"))
 
 
 @pytest.fixture

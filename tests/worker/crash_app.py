@@ -6,6 +6,7 @@ test can count how often every step really ran.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -24,8 +25,6 @@ def _log(line: str) -> None:
 @durable.activity
 async def step(run: str, index: int) -> int:
     _log(f"{run}:{index}")
-    import asyncio
-
     await asyncio.sleep(0.1)
     return index * index
 
@@ -50,3 +49,18 @@ async def sleeper(ctx: durable.Context, seconds: float) -> list[float]:
     await ctx.sleep(seconds)
     after = await stamp("after")
     return [before, after]
+
+
+@durable.activity
+async def chaos_step(run: str, index: int, delay: float) -> int:
+    _log(f"{run}:{index}:{os.getpid()}")
+    await asyncio.sleep(delay)
+    return index * index
+
+
+@durable.workflow(name="chaos-steps")
+async def chaos(ctx: durable.Context, steps: int, delay: float) -> int:
+    total = 0
+    for index in range(steps):
+        total += await chaos_step(ctx.info.run_id, index, delay)
+    return total

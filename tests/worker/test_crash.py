@@ -2,83 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
 import anyio
+import crash_app
 import pytest
+from procs import log_lines, wait_until
 
 import durable
 
 pytestmark = pytest.mark.anyio
-
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-import crash_app  # noqa: E402
-
-
-@pytest.fixture
-def env(tmp_path: Path, dsn: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DURABLE_DSN": dsn,
-        "CRASH_LOG": str(tmp_path / "side-effects.log"),
-        "PYTHONPATH": str(HERE),
-    }
-
-
-@pytest.fixture
-def spawn(env: dict[str, str], tmp_path: Path) -> Iterator[object]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        with open(tmp_path / f"worker-{len(procs)}.log", "wb") as log:
-            return launch(log)
-
-    def launch(log: IO[bytes]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "durable.cli",
-                "worker",
-                "crash_app:app",
-                "--lease-seconds",
-                "2",
-                "--poll-interval",
-                "0.2",
-            ],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
-def log_lines(env: dict[str, str]) -> list[str]:
-    path = Path(env["CRASH_LOG"])
-    return path.read_text().splitlines() if path.exists() else []
-
-
-async def wait_until(predicate: object, timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():  # type: ignore[operator]
-            await anyio.sleep(0.02)
 
 
 async def test_sigkill_mid_workflow_second_worker_finishes_each_step_once(app, env, spawn):

@@ -145,6 +145,7 @@ class RunExecutor:
                 )
                 self.journal = Journal(entries)
                 self.next_pos = self.journal.next_pos
+                self._log_state("RUNNING", journal=len(entries))
                 self._add_signals(signals)
                 if not await self._begin():
                     return
@@ -211,7 +212,7 @@ class RunExecutor:
                 return
             delivery = await self.queue.get()
             if delivery.stop:
-                log.info("run %s: lease lost, stopping without further writes", self.fence.run_id)
+                self._log_state("LEASE_LOST")
                 return
             if delivery.refresh:
                 await self._refresh_mailbox()
@@ -279,6 +280,35 @@ class RunExecutor:
             entries.append(entry)
         self.buffer = []
         await self.store.commit(Commit(self.fence, entries, consumed or [], outcome))
+        if outcome is not None:
+            self._log_state(outcome)
+
+    def _log_state(self, outcome: Outcome | str, **fields: object) -> None:
+        """One structured line per state change of the run."""
+        match outcome:
+            case Suspend(wake_at=wake_at, signal_names=names):
+                state = "WAITING"
+                if wake_at is not None:
+                    fields["wake_in"] = f"{max(0.0, wake_at - time.time()):.3f}s"
+                if names:
+                    fields["signals"] = ",".join(names)
+            case Finish(status=status):
+                state = str(status)
+            case Park():
+                state = "PARKED"
+            case Release():
+                state = "RELEASED"
+            case str():
+                state = outcome
+        extra = "".join(f" {key}={value}" for key, value in fields.items())
+        log.info(
+            "run=%s workflow=%s epoch=%d state=%s%s",
+            self.fence.run_id,
+            self.workflow.name,
+            self.fence.epoch,
+            state,
+            extra,
+        )
 
     # -- stepping the workflow ------------------------------------------------------
     def _step(self) -> None:

@@ -184,11 +184,20 @@ class Worker:
         try:
             await executor.execute()
         except LeaseLostError:
-            log.warning("run %s: lease lost to another worker; stopped", run_id)
+            log.warning(
+                "run=%s worker=%s state=LEASE_LOST (another worker holds it)", run_id, self.id
+            )
         except DurableError as exc:
-            log.error("run %s: store failure, the run will be retried: %s", run_id, exc)
+            log.error(
+                "run=%s worker=%s state=DROPPED store failure, retried later: %s",
+                run_id,
+                self.id,
+                exc,
+            )
         except Exception:
-            log.exception("run %s: unexpected error in the executor", run_id)
+            log.exception(
+                "run=%s worker=%s state=DROPPED unexpected executor error", run_id, self.id
+            )
             with contextlib.suppress(DurableError):
                 await self.app.store.commit(Commit(executor.fence, outcome=Release()))
 
