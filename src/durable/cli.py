@@ -11,7 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from .app import App
-from .errors import DurableError
+from .errors import DurableError, StoreError
+
+log = logging.getLogger("durable.cli")
 
 
 def _load_app(target: str) -> App:
@@ -33,7 +35,8 @@ async def _run_worker(args: argparse.Namespace) -> None:
     app = _load_app(args.app)
     if args.dsn:
         app = App(args.dsn, registry=app.registry)
-    async with app:
+    await _open_with_retry(app)
+    try:
         worker = app.worker(
             concurrency=args.concurrency,
             lease_seconds=args.lease_seconds,
@@ -41,6 +44,21 @@ async def _run_worker(args: argparse.Namespace) -> None:
             grace_period=args.grace_period,
         )
         await worker.run()
+    finally:
+        await app.close()
+
+
+async def _open_with_retry(app: App) -> None:
+    """Wait for the database: a worker may start while it is still coming up."""
+    delay = 0.2
+    while True:
+        try:
+            await app.open()
+            return
+        except StoreError as exc:
+            log.warning("cannot reach the store (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _parser() -> argparse.ArgumentParser:
