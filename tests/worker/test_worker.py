@@ -70,3 +70,15 @@ async def test_unknown_workflow_is_parked_until_a_worker_knows_it(app):
     app.registry.add_workflow(late)  # deploy code that has it
     async with app.worker():
         assert await handle.result(timeout=10) == "known now"
+
+
+async def test_runs_cut_off_by_the_grace_period_are_released_at_once(app):
+    worker = app.worker(grace_period=0.2, lease_seconds=60)
+    await worker.start()
+    handle = await app.start(busy_flow, "cut-off", 30.0)
+    while (await handle.describe()).status is not durable.Status.RUNNING:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # the activity is in flight
+    await worker.stop()
+    # released for the next worker now, not after the 60 s lease
+    assert (await handle.describe()).status is durable.Status.PENDING

@@ -93,17 +93,17 @@ class Worker:
         if claim_loop is not None:
             claim_loop.cancel()
             await asyncio.gather(claim_loop, return_exceptions=True)
+        fences = {task: executor.fence for executor, task in self._running.values()}
         for executor, _ in self._running.values():
             executor.drain()
-        tasks = [task for _, task in self._running.values()]
         grace = self.grace_period if grace_period is None else grace_period
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace)
+        late: set[asyncio.Task[None]] = set()
+        if fences:
+            _, late = await asyncio.wait(fences, timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        leftovers = [executor.fence for executor, _ in self._running.values()]
-        for fence in leftovers:
+        for fence in (fences[task] for task in late):  # cut off: hand back now, not at expiry
             with contextlib.suppress(DurableError):
                 await self.app.store.commit(Commit(fence, outcome=Release()))
         for task in self._loops[1:]:
