@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _current
@@ -90,7 +90,6 @@ class _Delivery:
     signal: SignalRecord | None = None
     refresh: bool = False
     stop: bool = False
-    consumed: list[tuple[int, int]] = field(default_factory=list)
 
 
 class RunExecutor:
@@ -229,7 +228,8 @@ class RunExecutor:
         if op.timer is not None:
             op.timer.cancel()
         entry = self._entry(op.seq, d.event, op.call, d.payload)
-        await self._commit(entry, None, consumed=d.consumed)
+        consumed = [(d.signal.id, op.seq)] if d.signal is not None else []
+        await self._commit(entry, None, consumed=consumed)
         self._resolve(op, d.event, d.payload)
         self._step()
 
@@ -454,10 +454,7 @@ class RunExecutor:
             if signal.name == op.call.name:
                 del self.mailbox[index]
                 op.matched = True
-                consumed = [(signal.id, op.seq)]
-                self.queue.put_nowait(
-                    _Delivery(op, RESULT, signal.payload, signal, consumed=consumed)
-                )
+                self.queue.put_nowait(_Delivery(op, RESULT, signal.payload, signal))
                 return True
         return False
 
