@@ -3,6 +3,15 @@
 import durable
 
 EXPECTED = {
+    "DefinitionNotFoundError",
+    "ExpressionError",
+    "FlowError",
+    "JobConflictError",
+    "JobNotFoundError",
+    "Problem",
+    "StepNotWaitingError",
+    "ValidationError",
+    "StepExecution",
     "Activity",
     "ActivityError",
     "ActivityInfo",

@@ -6,6 +6,7 @@ Layout (where to find things):
 - ``app``       ``App``: start runs, handles, workers;  ``handle``: one run's client view
 - ``runtime/``  the deterministic executor: journal, replay, suspension, the ``Context``
 - ``worker/``   the claim loop, leases, heartbeats, graceful shutdown
+- ``flow/``     JSON step graphs: validation, expressions, the built-in flow workflow
 - ``store/``    the Store protocol and its SQLite and Postgres backends (all SQL lives here)
 - ``serde``     argument and result conversion;  ``errors``  the exception tree
 """
@@ -14,16 +15,24 @@ from .app import App as App
 from .errors import ActivityError as ActivityError
 from .errors import Cancelled as Cancelled
 from .errors import ConfigurationError as ConfigurationError
+from .errors import DefinitionNotFoundError as DefinitionNotFoundError
 from .errors import DurableError as DurableError
+from .errors import ExpressionError as ExpressionError
+from .errors import FlowError as FlowError
+from .errors import JobConflictError as JobConflictError
+from .errors import JobNotFoundError as JobNotFoundError
 from .errors import LeaseLostError as LeaseLostError
 from .errors import NonDeterminismError as NonDeterminismError
 from .errors import NonRetryableError as NonRetryableError
 from .errors import NotRegisteredError as NotRegisteredError
+from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
 from .errors import RunConflictError as RunConflictError
 from .errors import RunNotFoundError as RunNotFoundError
 from .errors import SerializationError as SerializationError
+from .errors import StepNotWaitingError as StepNotWaitingError
 from .errors import StoreError as StoreError
+from .errors import ValidationError as ValidationError
 from .errors import WaitTimeout as WaitTimeout
 from .errors import WorkflowFailed as WorkflowFailed
 from .handle import Handle as Handle
@@ -31,6 +40,7 @@ from .info import HistoryEvent as HistoryEvent
 from .info import RunDescription as RunDescription
 from .info import RunInfo as RunInfo
 from .info import Status as Status
+from .info import StepExecution as StepExecution
 from .policy import RetryPolicy as RetryPolicy
 from .registry import Activity as Activity
 from .registry import Workflow as Workflow
@@ -49,13 +59,19 @@ __all__ = [
     "Cancelled",
     "ConfigurationError",
     "Context",
+    "DefinitionNotFoundError",
     "DurableError",
+    "ExpressionError",
+    "FlowError",
     "Handle",
     "HistoryEvent",
+    "JobConflictError",
+    "JobNotFoundError",
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
     "NotRegisteredError",
+    "Problem",
     "RetryPolicy",
     "RunClosedError",
     "RunConflictError",
@@ -64,7 +80,10 @@ __all__ = [
     "RunNotFoundError",
     "SerializationError",
     "Status",
+    "StepExecution",
+    "StepNotWaitingError",
     "StoreError",
+    "ValidationError",
     "WaitTimeout",
     "Worker",
     "WorkflowFailed",

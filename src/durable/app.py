@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from .errors import ConfigurationError, RunConflictError
+from .errors import ConfigurationError, DefinitionNotFoundError, RunConflictError
+from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle, describe
 from .info import RunDescription, Status
 from .registry import Registry, Workflow, default_registry
@@ -34,6 +35,10 @@ class App:
         self.registry = registry or default_registry
         self._store: Store = open_store(self.dsn)
         self._open = False
+        self.definitions = Definitions(self)
+        """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
+        self.jobs = Jobs(self)
+        """External SERVICE_TASK jobs: ``poll``, ``complete``, ``fail``."""
 
     @property
     def store(self) -> Store:
@@ -84,16 +89,61 @@ class App:
             )
         return Handle(self, run_id, wf)
 
+    async def start_flow(
+        self,
+        definition_id: str,
+        *,
+        variables: dict[str, Any] | None = None,
+        business_key: str | None = None,
+        version: int | None = None,
+        id: str | None = None,
+    ) -> Handle[dict[str, Any]]:
+        """Start a run of a stored JSON flow definition (the latest version by default).
+
+        The run is pinned to that version; its result is the final variables. Starting is
+        idempotent on ``id`` like :meth:`start`.
+
+        Raises:
+            durable.DefinitionNotFoundError: no such definition (or version).
+            durable.ValidationError: ``variables`` is not a JSON object.
+        """
+        record = await self.store.get_definition(definition_id, version)
+        if record is None:
+            which = f"version {version} of " if version is not None else ""
+            raise DefinitionNotFoundError(f"no {which}definition {definition_id!r} is stored")
+        text = variables_text(variables, f"variables of a run of {definition_id!r}")
+        run_id = id if id is not None else uuid.uuid4().hex
+        run, _ = await self.store.create_run(
+            run_id,
+            record.id,
+            f'{{"variables":{text}}}',
+            business_key=business_key,
+            flow_version=record.version,
+        )
+        if run.workflow != record.id or run.flow_version is None:
+            raise RunConflictError(
+                f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
+            )
+        return Handle(self, run_id)
+
     def handle(self, run_id: str) -> Handle[Any]:
         """A handle on an existing run (not checked until used)."""
         return Handle(self, run_id)
 
     async def list_runs(
-        self, *, status: Status | str | None = None, workflow: str | None = None, limit: int = 100
+        self,
+        *,
+        status: Status | str | None = None,
+        workflow: str | None = None,
+        business_key: str | None = None,
+        limit: int = 100,
     ) -> list[RunDescription]:
-        """Runs, newest first, filtered by status and workflow name."""
+        """Runs, newest first, filtered by status, workflow name (or flow definition id)
+        and business key."""
         wanted = Status(status) if status is not None else None
-        runs = await self.store.list_runs(status=wanted, workflow=workflow, limit=limit)
+        runs = await self.store.list_runs(
+            status=wanted, workflow=workflow, limit=limit, business_key=business_key
+        )
         return [describe(run) for run in runs]
 
     def worker(

@@ -15,7 +15,14 @@
     ├── NonDeterminismError           the code no longer matches the run's journal
     ├── WaitTimeout (TimeoutError)    a durable wait ran past its timeout
     ├── LeaseLostError                another worker now holds the run (fencing)
-    └── StoreError                    the database failed; the message names the operation
+    ├── StoreError                    the database failed; the message names the operation
+    ├── ValidationError               a JSON flow definition is invalid (``problems`` lists all)
+    ├── ExpressionError               a flow expression failed to parse or evaluate (``kind``)
+    ├── FlowError                     a step of a JSON flow failed; the message names the step
+    ├── DefinitionNotFoundError       no flow definition with that id (and version)
+    ├── StepNotWaitingError           a user task or wait step is not waiting and never was
+    ├── JobNotFoundError              no external job with that id
+    └── JobConflictError              the job is held by another worker, or closed otherwise
 
     BaseException
     └── Cancelled                     the run was cancelled; raised at the next durable await
@@ -26,6 +33,7 @@ workflow does not swallow a cancellation by accident (trio does the same).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -137,6 +145,74 @@ class LeaseLostError(DurableError):
 
 class StoreError(DurableError):
     """The database failed; the message names the operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem of an invalid definition: where it is and what is wrong."""
+
+    path: str
+    """A JSON path into the document, such as ``steps[3].nextStep``."""
+    message: str
+    step_id: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path} (step {self.step_id!r})" if self.step_id else self.path
+        return f"{where}: {self.message}"
+
+
+class ValidationError(DurableError):
+    """A flow definition is invalid; ``problems`` lists every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem], subject: str = "definition") -> None:
+        count = len(problems)
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"{subject} is invalid ({count} problem{'s' if count != 1 else ''}):\n{lines}"
+        )
+        self.problems = problems
+
+
+class ExpressionError(DurableError):
+    """A flow expression could not be parsed or evaluated.
+
+    ``kind`` is one of ``syntax``, ``undefined``, ``type``, ``division``, ``boolean``,
+    ``forbidden`` or ``too_complex``; ``expression`` is the source text.
+    """
+
+    def __init__(self, kind: str, message: str, expression: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.expression = expression
+
+
+class FlowError(DurableError):
+    """A step of a JSON flow failed (no branch matched, a handler failed for good, ...).
+
+    The message names the step; the run ends FAILED with it as the failure reason.
+    """
+
+    def __init__(self, step_id: str, step_type: str, reason: str) -> None:
+        super().__init__(f"step {step_id!r} ({step_type}) failed: {reason}")
+        self.step_id = step_id
+        self.step_type = step_type
+        self.reason = reason
+
+
+class DefinitionNotFoundError(DurableError):
+    """No flow definition has the requested id (or version)."""
+
+
+class StepNotWaitingError(DurableError):
+    """A user task or wait step was addressed that is not waiting and never was."""
+
+
+class JobNotFoundError(DurableError):
+    """No external job has the requested id."""
+
+
+class JobConflictError(DurableError):
+    """The external job is held by another worker now, or was closed another way."""
 
 
 class Cancelled(BaseException):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -14,7 +15,9 @@ from .errors import (
     RunNotFoundError,
     WorkflowFailed,
 )
-from .info import HistoryEvent, RunDescription, Status
+from .flow._client import complete_user_task
+from .flow._state import flow_state
+from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .serde import encode_any, loads
 from .store._notify import run_topic
@@ -37,6 +40,8 @@ def _when(stamp: float) -> datetime:
 def describe(run: RunRecord) -> RunDescription:
     parked = json.loads(run.parked_reason)["message"] if run.parked_reason else None
     return RunDescription(
+        business_key=run.business_key,
+        flow_version=run.flow_version,
         run_id=run.id,
         workflow=run.workflow,
         status=run.status,
@@ -142,8 +147,36 @@ class Handle(Generic[R]):
         await self._app.store.request_cancel(self.run_id)
 
     async def describe(self) -> RunDescription:
-        """Status, result or error, and parked reason of the run."""
-        return describe(await self._get())
+        """Status, result or error, and parked reason of the run.
+
+        For a flow run also its business key, active steps and current variables.
+        """
+        run = await self._get()
+        summary = describe(run)
+        if run.flow_version is None:
+            return summary
+        state = flow_state(run, await self._app.store.read_journal(self.run_id))
+        return replace(summary, current_steps=state.current, variables=state.variables)
+
+    async def steps(self) -> list[StepExecution]:
+        """A flow run's step history, oldest first (empty for code-first runs)."""
+        run = await self._get()
+        if run.flow_version is None:
+            return []
+        return flow_state(run, await self._app.store.read_journal(self.run_id)).steps
+
+    async def complete_user_task(
+        self, step_id: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        """Complete the waiting USER_TASK ``step_id`` of a flow run, merging ``variables``.
+
+        Completing a task that was completed before is a no-op.
+
+        Raises:
+            durable.StepNotWaitingError: the step is not waiting and never was.
+            durable.RunNotFoundError: no such run.
+        """
+        await complete_user_task(self._app, self.run_id, step_id, variables)
 
     async def history(self) -> list[HistoryEvent]:
         """The run's journal, oldest first."""

@@ -54,6 +54,34 @@ class RunDescription:
     parked_reason: str | None
     """Why the run is parked (a non-determinism report), else None."""
     cancel_requested: bool
+    business_key: str | None = None
+    """The business key a flow run was started with."""
+    flow_version: int | None = None
+    """For a run of a JSON flow: the definition version (``workflow`` is its id)."""
+    current_steps: tuple[str, ...] = ()
+    """For a flow run: the ids of the steps active now, in the order they started."""
+    variables: dict[str, Any] | None = None
+    """For a flow run: its variables as of its last commit."""
+
+    @property
+    def failure_reason(self) -> str | None:
+        """Why the run failed or was cancelled, in one line."""
+        return None if self.error is None else str(self.error.get("message", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class StepExecution:
+    """One activation of a flow step (``Handle.steps()``): the flow's step history."""
+
+    id: str
+    step_id: str
+    step_type: str
+    status: str
+    """``RUNNING``, ``COMPLETED``, ``FAILED`` or ``CANCELLED``."""
+    attempt: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

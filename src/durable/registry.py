@@ -12,12 +12,17 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from . import _current
 from .errors import ConfigurationError, NotRegisteredError
 from .policy import RetryPolicy, to_seconds
 from .serde import CallCodec
+
+if TYPE_CHECKING:
+    from .store.base import RunRecord, Store
+
+    Prepare = Callable[[Store, RunRecord], Awaitable[Any]]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,6 +51,8 @@ class Workflow(Generic[P, R]):
         self.name = name
         self.version = version
         self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
+        self.prepare: Prepare | None = None
+        """Loads what a run needs before replay (the built-in flow workflow's graph)."""
         functools.update_wrapper(cast(Callable[..., Any], self), fn)
 
     def __repr__(self) -> str:

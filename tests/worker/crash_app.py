@@ -64,3 +64,10 @@ async def chaos(ctx: durable.Context, steps: int, delay: float) -> int:
     for index in range(steps):
         total += await chaos_step(ctx.info.run_id, index, delay)
     return total
+
+
+@durable.activity(name="crash-flow-step")
+async def flow_step(task: dict[str, object]) -> dict[str, object]:
+    _log(f"{task['instanceId']}:{task['stepId']}")
+    await asyncio.sleep(0.1)
+    return {str(task["stepId"]): True}

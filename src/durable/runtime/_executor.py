@@ -28,6 +28,7 @@ from ..errors import (
     DurableError,
     NonDeterminismError,
     SerializationError,
+    StoreError,
     WaitTimeout,
     describe_exception,
 )
@@ -118,6 +119,8 @@ class RunExecutor:
         self.queue: asyncio.Queue[_Delivery] = asyncio.Queue()
         self.nondeterminism: NonDeterminismError | None = None
         self.main: DurableFuture[Any] = DurableFuture("main")
+        self.prepared: Any = None
+        """What the workflow's ``prepare`` hook loaded before replay (a flow's graph)."""
 
     # -- signals from the worker ----------------------------------------------------
     def poke(self, mailbox_version: int, cancel_requested: bool) -> None:
@@ -139,8 +142,10 @@ class RunExecutor:
         with self.store.subscribe(run_topic(run_id)) as sub:
             watcher = asyncio.create_task(self._watch(sub.wait))
             try:
-                entries, signals = await asyncio.gather(
-                    self.store.read_journal(run_id), self.store.pending_signals(run_id, 0)
+                entries, signals, self.prepared = await asyncio.gather(
+                    self.store.read_journal(run_id),
+                    self.store.pending_signals(run_id, 0),
+                    self._prepare(),
                 )
                 self.journal = Journal(entries)
                 self.next_pos = self.journal.next_pos
@@ -155,6 +160,17 @@ class RunExecutor:
                 watcher.cancel()
                 self._unload()
 
+    async def _prepare(self) -> Any:
+        prepare = self.workflow.prepare
+        if prepare is None:
+            return None
+        try:
+            return await prepare(self.store, self.run_record)
+        except StoreError:
+            raise  # the database failed: the run is retried later
+        except DurableError as exc:
+            return exc  # what the run needs is missing for good: it fails in _begin
+
     async def _watch(self, wait: Callable[[float | None], Coroutine[Any, Any, bool]]) -> None:
         while True:
             await wait(None)
@@ -162,8 +178,10 @@ class RunExecutor:
 
     async def _begin(self) -> bool:
         try:
+            if isinstance(self.prepared, DurableError):
+                raise self.prepared
             args, kwargs = self.workflow.codec.decode_args(self.run_record.args)
-        except SerializationError as exc:
+        except DurableError as exc:
             await self._commit(None, Finish(Status.FAILED, error=_error_json(exc)))
             return False
         coro = self.workflow.fn(self.ctx, *args, **kwargs)
@@ -376,8 +394,9 @@ class RunExecutor:
         seq = self._next_seq(call)
         return self._issue(_Op(seq, call, DurableFuture(f"signal {name!r} #{seq}"), delay=timeout))
 
-    def record_value(self, kind: str, produce: Callable[[], Any]) -> Any:
-        call = Call(kind, "")
+    def record_value(self, kind: str, produce: Callable[[], Any], name: str = "") -> Any:
+        """A value produced once and journaled (with the next commit); replay returns it."""
+        call = Call(kind, name)
         seq = self._next_seq(call)
         entry = self.journal.final.get(seq)
         if entry is not None:
@@ -385,6 +404,22 @@ class RunExecutor:
         value = produce()
         self.buffer.append(self._entry(seq, RESULT, call, dumps(value)))
         return value
+
+    def cancel_op(self, future: DurableFuture[Any], reason: str) -> None:
+        """Withdraw a pending operation: its future fails with Cancelled, nothing is journaled.
+
+        Only for cancellations that follow from a journaled outcome (a boundary timer that
+        fired, a flow that ended), so that replay withdraws the same operation again.
+        """
+        for op in list(self.ops.values()):
+            if op.future is future:
+                del self.ops[op.seq]
+                if op.timer is not None:
+                    op.timer.cancel()
+                if op.task is not None:
+                    op.task.cancel()
+                future.set_exception(Cancelled(reason))
+                return
 
     # -- starting operations live ---------------------------------------------------
     def _start_ops(self) -> None:

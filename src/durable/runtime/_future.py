@@ -7,6 +7,7 @@ future, in journal order. Anything else awaited inside a workflow is an error.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
@@ -92,3 +93,18 @@ def gather_futures(futures: list[DurableFuture[Any]]) -> DurableFuture[list[Any]
     for fut in futures:
         fut.add_done_callback(on_done)
     return combined
+
+
+def first_completed(futures: list[DurableFuture[Any]]) -> DurableFuture[int]:
+    """A future of the index of the first of ``futures`` to finish, with a result or not.
+
+    Futures resolve in journal order, so the same future wins on every replay.
+    """
+    winner: DurableFuture[int] = DurableFuture("first completed")
+
+    def settle(index: int, _: DurableFuture[Any]) -> None:
+        winner.set_result(index)
+
+    for index, fut in enumerate(futures):
+        fut.add_done_callback(functools.partial(settle, index))
+    return winner

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..store.base import JournalEntry
 
 # Kinds answered the moment they are called (no waiting): replay returns them by seq.
-INSTANT_KINDS = frozenset({"now", "random", "uuid4"})
+INSTANT_KINDS = frozenset({"now", "random", "uuid4", "step"})
 RESULT, ERROR, TIMER, CANCEL = "result", "error", "timer", "cancel"
 
 

@@ -13,6 +13,8 @@ import threading
 from collections import defaultdict
 
 WORK = "work"
+JOBS = "jobs"
+"""External jobs were queued or re-queued: pollers waiting for work may look again."""
 
 
 def run_topic(run_id: str) -> str:

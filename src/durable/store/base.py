@@ -1,6 +1,7 @@
 """The Store protocol: the persistence primitives the runtime and the client need.
 
-A store holds runs, their journals and their signals. It knows nothing of replay: it
+A store holds runs, their journals and their signals, the versioned JSON flow
+definitions and the external jobs of SERVICE_TASK steps. It knows nothing of replay: it
 claims runs under leases, appends journal entries under a fencing epoch, and wakes
 whoever waits for a change. ``sqlite.py`` and ``postgres.py`` implement it; one
 conformance suite (``tests/store``) runs against both.
@@ -10,6 +11,9 @@ Times are seconds since the epoch (floats), taken from the store's clock.
 
 from __future__ import annotations
 
+import enum
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,11 +38,14 @@ class RunRecord:
     mailbox_version: int
     created_at: float
     updated_at: float
+    business_key: str | None = None
+    flow_version: int | None = None
+    """Set when the run executes version N of the flow definition named by ``workflow``."""
 
 
 RUN_COLUMNS = (
     "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
-    "mailbox_version, created_at, updated_at"
+    "mailbox_version, created_at, updated_at, business_key, flow_version"
 )
 
 
@@ -57,6 +64,8 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         mailbox_version=row[9],
         created_at=row[10],
         updated_at=row[11],
+        business_key=row[12],
+        flow_version=row[13],
     )
 
 
@@ -157,6 +166,104 @@ class LeaseState:
     cancel_requested: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DefinitionRecord:
+    """One version of a JSON flow definition; ``document`` is the JSON text as uploaded."""
+
+    id: str
+    version: int
+    name: str
+    document: str
+    uploaded_at: float
+
+
+DEFINITION_COLUMNS = "id, version, name, document, uploaded_at"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """An external job: a SERVICE_TASK step that a worker outside the run polls for.
+
+    ``status`` is QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED; ``variables`` is the
+    step's input, JSON object text; ``attempt`` counts from 1.
+    """
+
+    id: str
+    run_id: str
+    seq: int
+    step_id: str
+    job_type: str
+    status: str
+    variables: str
+    retries_remaining: int
+    attempt: int
+    worker_id: str | None
+    lock_expires_at: float | None
+    error: str | None
+    created_at: float
+    updated_at: float
+
+
+JOB_COLUMNS = (
+    "id, run_id, seq, step_id, job_type, status, variables, retries_remaining, attempt, "
+    "worker_id, lock_expires_at, error, created_at, updated_at"
+)
+
+
+class JobAnswer(enum.StrEnum):
+    """What ``complete_job`` or ``fail_job`` did."""
+
+    DONE = "DONE"
+    """Applied now."""
+    ALREADY = "ALREADY"
+    """The same outcome was applied before (a repeated call): nothing changed."""
+    CONFLICT = "CONFLICT"
+    """Another worker holds the job, or it was closed another way: nothing changed."""
+    NOT_FOUND = "NOT_FOUND"
+
+
+# Job ids must be the same every time a replayed run enqueues its step, so they are
+# derived from the step's place in the run rather than drawn at random.
+_JOB_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:durable:job")
+
+
+def job_id_for(run_id: str, seq: int) -> str:
+    """The id of the job a run enqueues at sequence number ``seq``."""
+    return str(uuid.uuid5(_JOB_NAMESPACE, f"{run_id}:{seq}"))
+
+
+def job_signal_name(seq: int) -> str:
+    """The signal that carries the outcome of the job enqueued at ``seq`` to its run."""
+    return f"durable.job#{seq}"
+
+
+def judge_job_call(
+    status: str, holder: str | None, worker_id: str, closes_as: str
+) -> JobAnswer | None:
+    """Whether ``worker_id`` may close a job as ``closes_as``; None when it may.
+
+    The holder may close a RUNNING job even past its lease, as long as nobody polled the
+    job since (the poll would have made someone else the holder). A repeat of what the
+    same worker already did is ALREADY; everything else is CONFLICT.
+    """
+    if holder != worker_id:
+        return JobAnswer.CONFLICT
+    if status == "RUNNING":
+        return None
+    return JobAnswer.ALREADY if status == closes_as else JobAnswer.CONFLICT
+
+
+def job_done_payload(variables: str, attempt: int, worker_id: str) -> str:
+    """The payload of the signal a completed job sends its run."""
+    out = json.loads(variables)
+    return json.dumps({"ok": True, "variables": out, "attempt": attempt, "workerId": worker_id})
+
+
+def job_failed_payload(message: str, attempt: int, worker_id: str) -> str:
+    """The payload of the signal a job that failed for good sends its run."""
+    return json.dumps({"ok": False, "error": message, "attempt": attempt, "workerId": worker_id})
+
+
 class Store(Protocol):
     """Persistence primitives. Every method is a single transaction."""
 
@@ -166,19 +273,40 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     # -- client operations ----------------------------------------------------------
-    async def create_run(self, run_id: str, workflow: str, args: str) -> tuple[RunRecord, bool]:
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        args: str,
+        *,
+        business_key: str | None = None,
+        flow_version: int | None = None,
+    ) -> tuple[RunRecord, bool]:
         """Insert a PENDING run unless the id exists; return the run and whether it is new."""
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     async def list_runs(
-        self, *, status: Status | None, workflow: str | None, limit: int
-    ) -> list[RunRecord]: ...
+        self,
+        *,
+        status: Status | None,
+        workflow: str | None,
+        limit: int,
+        business_key: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, newest first."""
 
     async def read_journal(self, run_id: str) -> list[JournalEntry]: ...
 
-    async def send_signal(self, run_id: str, name: str, payload: str) -> None:
-        """Buffer a signal and wake the run; raises RunNotFoundError or RunClosedError."""
+    async def send_signal(
+        self, run_id: str, name: str, payload: str, *, dedupe_key: str | None = None
+    ) -> bool:
+        """Buffer a signal and wake the run; raises RunNotFoundError or RunClosedError.
+
+        A signal whose ``dedupe_key`` the run already received is dropped: nothing is
+        stored or woken and the answer is False (also once the run has finished, so a
+        repeated request stays a no-op). Otherwise True.
+        """
 
     async def request_cancel(self, run_id: str) -> RunRecord:
         """Mark the run for cancellation (a PENDING run ends CANCELLED at once)."""
@@ -207,6 +335,64 @@ class Store(Protocol):
     async def unpark(self) -> int:
         """Make parked runs runnable again (new code was deployed); return how many."""
 
+    # -- flow definitions -----------------------------------------------------------
+    async def put_definition(
+        self, definition_id: str, name: str, document: str
+    ) -> DefinitionRecord:
+        """Store the next version (1, 2, ...) of a definition; safe under concurrent uploads."""
+
+    async def get_definition(
+        self, definition_id: str, version: int | None = None
+    ) -> DefinitionRecord | None:
+        """One version of a definition, the latest when ``version`` is None."""
+
+    async def list_definitions(
+        self, *, keyword: str | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[DefinitionRecord], int]:
+        """A page of definitions (their latest versions, by id) and how many match in all.
+
+        ``keyword`` keeps those whose id or latest name contains it, case-insensitively.
+        """
+
+    # -- external jobs --------------------------------------------------------------
+    async def enqueue_job(
+        self, run_id: str, seq: int, step_id: str, job_type: str, variables: str, retries: int
+    ) -> JobRecord:
+        """Queue the job ``job_id_for(run_id, seq)`` unless it exists; return it."""
+
+    async def poll_jobs(
+        self, worker_id: str, job_types: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[JobRecord]:
+        """Lease up to ``limit`` queued (or lease-expired) jobs of these types, oldest first.
+
+        No two concurrent pollers get the same job.
+        """
+
+    async def complete_job(self, job_id: str, worker_id: str, variables: str) -> JobAnswer:
+        """Complete a job ``worker_id`` holds and signal its run, in one transaction.
+
+        The signal is ``job_signal_name(seq)`` with payload ``{"ok": true, "variables",
+        "attempt", "workerId"}``. A lease that expired still counts as long as nobody
+        polled the job since. ALREADY when this worker completed it before; CONFLICT,
+        changing nothing, when someone else holds or closed it; a job whose run has
+        finished is cancelled (CONFLICT).
+        """
+
+    async def fail_job(
+        self, job_id: str, worker_id: str, *, retryable: bool, message: str
+    ) -> JobAnswer:
+        """Re-queue a job ``worker_id`` holds while retries last, else fail it.
+
+        A retryable failure with retries left queues attempt + 1 and wakes pollers; any
+        other failure closes the job FAILED and signals its run ``job_signal_name(seq)``
+        with ``{"ok": false, "error", "attempt", "workerId"}``. Answers as ``complete_job``.
+        """
+
+    async def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    async def cancel_jobs(self, run_id: str, seq: int | None = None) -> int:
+        """Cancel the open jobs of a run (or only the one at ``seq``); return how many."""
+
     # -- notifications --------------------------------------------------------------
     def subscribe(self, topic: str) -> Subscription:
-        """A flag set when ``topic`` may have changed: ``WORK`` or ``run_topic(run_id)``."""
+        """A flag set when ``topic`` may have changed: ``WORK``, ``JOBS`` or ``run_topic(id)``."""

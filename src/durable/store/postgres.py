@@ -29,7 +29,8 @@ import asyncpg
 from ..errors import ConfigurationError, RunClosedError, RunNotFoundError, StoreError
 from ..info import Status
 from . import _migrate
-from ._notify import WORK, Notifier, Subscription, run_topic
+from ._notify import JOBS, WORK, Notifier, Subscription, run_topic
+from ._postgres_flows import CANCEL_OPEN_JOBS, PostgresFlows, has_signal, insert_signal
 from .base import (
     CANCELLED_BEFORE_START,
     RUN_COLUMNS,
@@ -89,9 +90,15 @@ WITH fence AS (
     UPDATE signals s SET consumed_seq = c.seq
     FROM unnest($11::bigint[], $12::int[]) AS c(id, seq)
     WHERE s.id = c.id AND s.run_id = $1 AND EXISTS (SELECT 1 FROM fence)
-)
+){jobs}
 SELECT count(*) FROM fence
 """
+
+# Only a commit that finishes its run adds this: nobody waits for the outcome of the
+# run's external jobs any more. The fence has locked the run's row first.
+_FINISH_JOBS = f""", cancelled_jobs AS (
+    {CANCEL_OPEN_JOBS.strip()} AND EXISTS (SELECT 1 FROM fence)
+)"""
 
 _OUTCOMES = {
     type(None): "",
@@ -121,8 +128,8 @@ def parse_dsn(dsn: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
 
-class PostgresStore:
-    """A Store on a Postgres database."""
+class PostgresStore(PostgresFlows):
+    """A Store on a Postgres database (definitions and jobs: ``_postgres_flows``)."""
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
         self._dsn, self.schema = parse_dsn(dsn)
@@ -209,7 +216,9 @@ class PostgresStore:
                 await conn.add_listener(self._channel, self._on_notification)
                 self._listening.set()
                 delay = 0.1
-                self._notifier.notify(WORK)  # something may have happened while deaf
+                # Something may have happened while deaf.
+                self._notifier.notify(WORK)
+                self._notifier.notify(JOBS)
                 while True:  # a cheap liveness probe: a dropped server is noticed in seconds
                     await asyncio.sleep(2.0)
                     async with asyncio.timeout(5):
@@ -226,18 +235,28 @@ class PostgresStore:
         return self._notifier.subscribe(topic)
 
     # -- client operations ----------------------------------------------------------
-    async def create_run(self, run_id: str, workflow: str, args: str) -> tuple[RunRecord, bool]:
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        args: str,
+        *,
+        business_key: str | None = None,
+        flow_version: int | None = None,
+    ) -> tuple[RunRecord, bool]:
         sql = f"""
             WITH ins AS (
-                INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at)
-                VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW})
+                INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
+                    business_key, flow_version)
+                VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6)
                 ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}
             )
             SELECT {RUN_COLUMNS}, pg_notify($4, 'work') FROM ins
         """
+        args_ = (run_id, workflow, args, self._channel, business_key, flow_version)
         async with self._conn("create run") as conn:
             for _ in range(3):
-                row = await conn.fetchrow(sql, run_id, workflow, args, self._channel)
+                row = await conn.fetchrow(sql, *args_)
                 if row is not None:
                     self._notifier.notify(WORK)
                     return run_from_row(row), True
@@ -252,14 +271,33 @@ class PostgresStore:
         return None if row is None else run_from_row(row)
 
     async def list_runs(
-        self, *, status: Status | None, workflow: str | None, limit: int
+        self,
+        *,
+        status: Status | None,
+        workflow: str | None,
+        limit: int,
+        business_key: str | None = None,
     ) -> list[RunRecord]:
+        # Only the filters given become conditions, so each combination gets a plan that
+        # uses its index (a prepared "$1 IS NULL OR ..." would hide that from the planner).
+        filters = {
+            "status": None if status is None else str(status),
+            "workflow": workflow,
+            "business_key": business_key,
+        }
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in filters.items():
+            if value is not None:
+                params.append(value)
+                where.append(f"{column} = ${len(params)}")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        params.append(limit)
         sql = (
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE ($1::text IS NULL OR status = $1)"
-            " AND ($2::text IS NULL OR workflow = $2) ORDER BY created_at DESC LIMIT $3"
+            f"SELECT {RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC LIMIT ${len(params)}"
         )
         async with self._conn("list runs") as conn:
-            rows = await conn.fetch(sql, None if status is None else str(status), workflow, limit)
+            rows = await conn.fetch(sql, *params)
         return [run_from_row(r) for r in rows]
 
     async def read_journal(self, run_id: str) -> list[JournalEntry]:
@@ -271,31 +309,22 @@ class PostgresStore:
             )
         return [JournalEntry(*row) for row in rows]
 
-    async def send_signal(self, run_id: str, name: str, payload: str) -> None:
+    async def send_signal(
+        self, run_id: str, name: str, payload: str, *, dedupe_key: str | None = None
+    ) -> bool:
         async with self._conn("send signal") as conn, conn.transaction():
             status = await conn.fetchval("SELECT status FROM runs WHERE id = $1 FOR UPDATE", run_id)
             if status is None:
                 raise RunNotFoundError(run_id)
             if Status(status) in TERMINAL:
+                # A repeat of a signal the run received before it ended stays a no-op.
+                if dedupe_key is not None and await has_signal(conn, run_id, dedupe_key):
+                    return False
                 raise RunClosedError(run_id, status)
-            await conn.execute(
-                "INSERT INTO signals (run_id, name, payload, created_at)"
-                f" VALUES ($1, $2, $3, {NOW})",
-                run_id,
-                name,
-                payload,
-            )
-            wakes = (
-                "status = 'WAITING' AND lease_owner IS NULL AND parked_reason IS NULL"
-                " AND $2 = ANY(COALESCE(wait_signals, '{}'))"
-            )
-            await conn.execute(
-                f"UPDATE runs SET mailbox_version = mailbox_version + 1, updated_at = {NOW},"
-                f" runnable_at = CASE WHEN {wakes} THEN {NOW} ELSE runnable_at END WHERE id = $1;",
-                run_id,
-                name,
-            )
-            await self._notify(conn, run_topic(run_id), WORK)
+            stored = await insert_signal(conn, run_id, name, payload, dedupe_key)
+            if stored:
+                await self._notify(conn, run_topic(run_id), WORK)
+        return stored
 
     async def _notify(self, conn: asyncpg.Connection, *topics: str) -> None:
         for topic in topics:
@@ -359,7 +388,8 @@ class PostgresStore:
 
     async def commit(self, commit: Commit) -> None:
         outcome = commit.outcome
-        sql = _COMMIT.format(now=NOW, outcome=_OUTCOMES[type(outcome)])
+        jobs = _FINISH_JOBS if isinstance(outcome, Finish) else ""
+        sql = _COMMIT.format(now=NOW, outcome=_OUTCOMES[type(outcome)], jobs=jobs)
         args: list[Any] = [commit.fence.run_id, commit.fence.epoch, *_columns(commit.entries)]
         args += [[s for s, _ in commit.consumed_signals], [q for _, q in commit.consumed_signals]]
         match outcome:

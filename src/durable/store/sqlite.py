@@ -32,6 +32,7 @@ from ..errors import (
 from ..info import Status
 from . import _migrate
 from ._notify import WORK, Notifier, Subscription, run_topic
+from ._sqlite_flows import SqliteFlows, cancel_open_jobs, fold, has_signal, insert_signal
 from .base import (
     CANCELLED_BEFORE_START,
     RUN_COLUMNS,
@@ -82,8 +83,8 @@ async def _in_thread(
         raise StoreError(f"sqlite: {what} failed: {exc}") from exc
 
 
-class SqliteStore:
-    """A Store on one SQLite file."""
+class SqliteStore(SqliteFlows):
+    """A Store on one SQLite file (definitions and jobs: ``_sqlite_flows``)."""
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
@@ -108,6 +109,7 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA busy_timeout=60000")
+        conn.create_function("durable_fold", 1, fold, deterministic=True)
         return conn
 
     async def open(self) -> None:
@@ -175,13 +177,22 @@ class SqliteStore:
         return self._notifier.subscribe(topic)
 
     # -- client operations ----------------------------------------------------------
-    async def create_run(self, run_id: str, workflow: str, args: str) -> tuple[RunRecord, bool]:
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        args: str,
+        *,
+        business_key: str | None = None,
+        flow_version: int | None = None,
+    ) -> tuple[RunRecord, bool]:
         def insert(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
             now = time.time()
             cur = conn.execute(
-                "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at)"
-                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (run_id, workflow, args, now, now, now),
+                "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at,"
+                " updated_at, business_key, flow_version)"
+                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (run_id, workflow, args, now, now, now, business_key, flow_version),
             )
             row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
             return run_from_row(row), cur.rowcount == 1
@@ -199,7 +210,12 @@ class SqliteStore:
         return await self._read("get run", select)
 
     async def list_runs(
-        self, *, status: Status | None, workflow: str | None, limit: int
+        self,
+        *,
+        status: Status | None,
+        workflow: str | None,
+        limit: int,
+        business_key: str | None = None,
     ) -> list[RunRecord]:
         where, params = [], []
         if status is not None:
@@ -208,6 +224,9 @@ class SqliteStore:
         if workflow is not None:
             where.append("workflow = ?")
             params.append(workflow)
+        if business_key is not None:
+            where.append("business_key = ?")
+            params.append(business_key)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = f"SELECT {RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC LIMIT ?"
 
@@ -227,33 +246,26 @@ class SqliteStore:
 
         return await self._read("read journal", select)
 
-    async def send_signal(self, run_id: str, name: str, payload: str) -> None:
-        def insert(conn: sqlite3.Connection) -> bool:
+    async def send_signal(
+        self, run_id: str, name: str, payload: str, *, dedupe_key: str | None = None
+    ) -> bool:
+        def insert(conn: sqlite3.Connection) -> tuple[bool, bool]:
             row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id)
             if Status(row[0]) in TERMINAL:
+                # A repeat of a signal the run received before it ended stays a no-op.
+                if dedupe_key is not None and has_signal(conn, run_id, dedupe_key):
+                    return False, False
                 raise RunClosedError(run_id, row[0])
-            now = time.time()
-            conn.execute(
-                "INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?)",
-                (run_id, name, payload, now),
-            )
-            woke = conn.execute(
-                "UPDATE runs SET mailbox_version = mailbox_version + 1, updated_at = ?,"
-                " runnable_at = CASE WHEN status = 'WAITING' AND lease_owner IS NULL"
-                "   AND parked_reason IS NULL"
-                "   AND ? IN (SELECT value FROM json_each(COALESCE(wait_signals, '[]')))"
-                "   THEN ? ELSE runnable_at END"
-                " WHERE id = ? RETURNING runnable_at = ?",
-                (now, name, now, run_id, now),
-            ).fetchone()
-            return bool(woke[0])
+            return insert_signal(conn, run_id, name, payload, dedupe_key, time.time())
 
-        woke = await self._write("send signal", insert)
-        self._notifier.notify(run_topic(run_id))
+        stored, woke = await self._write("send signal", insert)
+        if stored:
+            self._notifier.notify(run_topic(run_id))
         if woke:
             self._notifier.notify(WORK)
+        return stored
 
     async def request_cancel(self, run_id: str) -> RunRecord:
         def update(conn: sqlite3.Connection) -> RunRecord:
@@ -464,6 +476,8 @@ def _apply_outcome(
                 " runnable_at = NULL, wait_signals = NULL, updated_at = ? WHERE id = ?",
                 (str(status), result, error, now, run_id),
             )
+            # Nobody waits for the outcome of the run's external jobs any more.
+            cancel_open_jobs(conn, run_id, None, now)
         case Park(reason=reason):
             conn.execute(
                 "UPDATE runs SET status = 'WAITING', parked_reason = ?, lease_owner = NULL,"

@@ -20,6 +20,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DurableError, LeaseLostError, NotRegisteredError
+from ..flow._runner import FlowRunner
 from ..runtime import RunExecutor
 from ..store._notify import WORK
 from ..store.base import Commit, Fence, Park, Release, RunRecord
@@ -62,6 +63,7 @@ class Worker:
         self.grace_period = grace_period
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
+        self.flows = FlowRunner(app.registry)
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
         self._stopping = False
@@ -158,7 +160,11 @@ class Worker:
 
     def _launch(self, run: RunRecord) -> None:
         try:
-            workflow = self.app.registry.workflow(run.workflow)
+            workflow = (
+                self.flows.workflow
+                if run.flow_version is not None
+                else self.app.registry.workflow(run.workflow)
+            )
         except NotRegisteredError as exc:
             task = asyncio.create_task(self._park_unknown(run, exc))
             self._track(run.id, None, task)

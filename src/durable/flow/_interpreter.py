@@ -1,0 +1,339 @@
+"""Running a compiled flow with the same durable primitives as code-first workflows.
+
+The built-in flow workflow walks a :class:`FlowGraph`. Each path through the graph is a
+coroutine of the run; every wait is a journaled operation of the executor (an activity
+for SERVICE_TASK, a signal for USER_TASK and WAIT, a durable sleep for boundary timers),
+so a flow replays, suspends and survives crashes exactly like a Python workflow.
+
+Step history is journaled as ``step`` records (one when a step starts, one when it ends)
+that ride along with the next commit, so they cost no extra round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import ActivityError, Cancelled, DurableError, ExpressionError, FlowError
+from ..registry import Registry
+from ..runtime import Context
+from ..runtime._future import DurableFuture, first_completed, gather_futures
+from ..store.base import job_signal_name
+from ._graph import FlowGraph, Node
+from ._handlers import service_activity, store_activities
+from ._table import DecisionTableError
+
+STEP = "step"
+
+
+def user_task_signal(start_seq: int) -> str:
+    """The signal that completes the user task whose activation started at ``start_seq``."""
+    return f"durable.task#{start_seq}"
+
+
+class Scope:
+    """The variables one path sees: the run's map, or a parallel branch's overlay of it."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.writes: dict[str, Any] = {}
+
+    def merge(self, output: Mapping[str, Any]) -> None:
+        self.values.update(output)
+        self.writes.update(output)
+
+    def branch(self) -> Scope:
+        return Scope(dict(self.values))
+
+
+class _Activation:
+    """A step that has started and not ended yet."""
+
+    __slots__ = ("attempt", "closed", "node", "pending", "seq")
+
+    def __init__(self, node: Node, seq: int) -> None:
+        self.node = node
+        self.seq = seq
+        self.pending: DurableFuture[Any] | None = None
+        self.closed = False
+        self.attempt = 1
+
+
+class FlowRun:
+    """One run of a flow: its paths, its active steps and its variables."""
+
+    def __init__(
+        self, ctx: Context, graph: FlowGraph, registry: Registry, variables: dict[str, Any]
+    ):
+        self.ctx = ctx
+        self.executor = ctx._executor
+        self.graph = graph
+        self.registry = registry
+        self.root = Scope(variables)
+        self.final = self.root  # the scope that reached END: inside a branch, its overlay
+        self.active: dict[int, _Activation] = {}
+        self.paths = 0
+        self.finished: DurableFuture[str | None] = DurableFuture("flow finished")
+        self.stopping = False
+
+    async def run(self) -> dict[str, Any]:
+        self._spawn_path(self.graph.entry, self.root, None)
+        try:
+            await self.finished
+        except BaseException as exc:
+            if not isinstance(exc, Cancelled):
+                self._stop_all("the run failed")
+            raise
+        return self.final.values
+
+    # -- paths ----------------------------------------------------------------------
+    def _spawn_path(self, start: str, scope: Scope, stop: str | None) -> None:
+        self.paths += 1
+        self.executor.spawn(self._path(start, scope, stop), f"flow path from {start!r}")
+
+    async def _path(self, start: str, scope: Scope, stop: str | None) -> None:
+        try:
+            await self._walk(start, scope, stop)
+        except Cancelled as exc:
+            if not self.stopping:
+                self.finished.set_exception(exc)
+        except BaseException as exc:
+            self.finished.set_exception(exc)
+        finally:
+            self.paths -= 1
+            if self.paths == 0:
+                self.finished.set_result(None)  # every path ran into a dead end
+
+    async def _walk(self, step_id: str | None, scope: Scope, stop: str | None) -> None:
+        while step_id is not None and step_id != stop and not self.stopping:
+            node = self.graph.nodes[step_id]
+            if node.type == "END":
+                await self._end(node, scope)
+                return
+            if node.type == "PARALLEL_GATEWAY":
+                step_id = await self._parallel(node, scope)
+            else:
+                step_id = await self._step(node, scope, stop)
+
+    async def _parallel(self, node: Node, scope: Scope) -> str | None:
+        assert node.join is not None
+        self._close(self._open(node), "COMPLETED")
+        branches = [scope.branch() for _ in node.parallel]
+        await gather_futures(
+            [
+                self.executor.spawn(self._walk(target, branch, node.join), f"branch {target!r}")
+                for target, branch in zip(node.parallel, branches, strict=True)
+            ]
+        )
+        if self.stopping:
+            return None
+        merged: dict[str, Any] = {}
+        for branch in branches:  # declaration order, whatever finished first
+            merged.update(branch.writes)
+        scope.merge(merged)
+        join = self.graph.nodes[node.join]
+        self._close(self._open(join), "COMPLETED", output=merged)
+        return join.next
+
+    async def _end(self, node: Node, scope: Scope) -> None:
+        activation = self._open(node)
+        self.final = scope
+        self.stopping = True
+        self._stop_all(f"the flow reached END {node.id!r}", keep=activation)
+        if self.graph.next_workflow is not None:
+            run_id = self.ctx.info.run_id
+            acts = store_activities(self.executor.store)
+            await self.executor.call_activity(
+                acts.start_next,
+                (
+                    run_id,
+                    self.graph.next_workflow,
+                    scope.values,
+                    self.executor.run_record.business_key,
+                ),
+                {},
+                None,
+                None,
+            )
+        self._close(activation, "COMPLETED")
+        self.finished.set_result(node.id)
+
+    # -- one step ---------------------------------------------------------------------
+    async def _step(self, node: Node, scope: Scope, stop: str | None) -> str | None:
+        activation = self._open(node)
+        if not node.timers:
+            return await self._body(activation, scope)
+        body = self.executor.spawn(self._body(activation, scope), f"step {node.id!r}")
+        timers = [self.ctx.sleep(timer.seconds) for timer in node.timers]
+        waiting = list(range(len(timers)))
+        while True:
+            index = await first_completed([body] + [timers[i] for i in waiting])
+            if index == 0:
+                for i in waiting:
+                    self.executor.cancel_op(timers[i], "the step ended first")
+                result: str | None = body.result()
+                return result
+            fired = waiting.pop(index - 1)
+            timers[fired].result()  # a cancelled run raises here
+            timer = node.timers[fired]
+            if timer.interrupting:
+                for i in waiting:
+                    self.executor.cancel_op(timers[i], "the step was interrupted")
+                self._interrupt(activation, f"boundary timer {timer.duration} fired")
+                return timer.target
+            self._spawn_path(timer.target, scope, stop)
+            if not waiting:
+                value: str | None = await body
+                return value
+
+    async def _body(self, activation: _Activation, scope: Scope) -> str | None:
+        node = activation.node
+        try:
+            output, next_step = await self._perform(activation, scope)
+        except Cancelled:
+            if activation.closed:
+                if not self.stopping:  # a run that ends withdraws its jobs itself
+                    await self._withdraw(activation)
+                return None
+            self._close(activation, "CANCELLED", reason="the run was cancelled")
+            raise
+        except (ActivityError, ExpressionError, DecisionTableError, FlowError) as exc:
+            if isinstance(exc, ActivityError):
+                activation.attempt = exc.attempts
+            reason = exc.reason if isinstance(exc, FlowError) else str(exc)
+            self._close(activation, "FAILED", reason=reason)
+            raise FlowError(node.id, node.type, reason) from None
+        if activation.closed:  # interrupted while its result was on the way
+            return None
+        scope.merge(output)
+        self._close(activation, "COMPLETED", output=output)
+        return next_step
+
+    async def _perform(
+        self, activation: _Activation, scope: Scope
+    ) -> tuple[Mapping[str, Any], str | None]:
+        node = activation.node
+        match node.type:
+            case "SERVICE_TASK":
+                return await self._service(activation, scope), node.next
+            case "USER_TASK":
+                return await self._wait(activation, user_task_signal(activation.seq)), node.next
+            case "WAIT":
+                return await self._wait(activation, node.id), node.next
+            case "DECISION":
+                for expression, target in node.branches:
+                    if expression.evaluate_bool(scope.values):
+                        return {}, target
+                raise FlowError(node.id, node.type, "no branch matched")
+            case "DECISION_TABLE":
+                assert node.table is not None
+                return node.table.evaluate(scope.values), node.next
+            case "TRANSFORMATION":
+                output: dict[str, Any] = {}
+                view = dict(scope.values)
+                for name, value in node.assignments:
+                    output[name] = view[name] = value.evaluate(view)
+                return output, node.next
+            case _:  # JOIN_GATEWAY reached outside its gateway: pass through
+                return {}, node.next
+
+    async def _service(self, activation: _Activation, scope: Scope) -> dict[str, Any]:
+        node = activation.node
+        assert node.job_type is not None
+        run_id = self.ctx.info.run_id
+        handler = self.registry.activities.get(node.job_type)
+        if handler is not None:
+            task = {
+                "variables": scope.values,
+                "instanceId": run_id,
+                "stepId": node.id,
+                "jobType": node.job_type,
+            }
+            act = service_activity(handler, node.retries)
+            activation.pending = self.executor.call_activity(act, (task,), {}, None, None)
+            result: dict[str, Any] = await activation.pending
+            activation.attempt = result["attempt"]
+            output: dict[str, Any] = result["variables"]
+            return output
+        acts = store_activities(self.executor.store)
+        job = (run_id, activation.seq, node.id, node.job_type, scope.values, node.retries)
+        activation.pending = self.executor.call_activity(acts.enqueue_job, job, {}, None, None)
+        await activation.pending
+        answer = await self._wait_signal(activation, job_signal_name(activation.seq))
+        activation.attempt = int(answer.get("attempt", 1))
+        if not answer.get("ok"):
+            raise FlowError(node.id, node.type, str(answer.get("error", "the job failed")))
+        variables = answer.get("variables") or {}
+        return variables if isinstance(variables, dict) else {}
+
+    async def _wait(self, activation: _Activation, signal: str) -> dict[str, Any]:
+        payload = await self._wait_signal(activation, signal)
+        return payload if isinstance(payload, dict) else {}
+
+    async def _wait_signal(self, activation: _Activation, signal: str) -> Any:
+        activation.pending = self.executor.wait_signal(signal, None)
+        return await activation.pending
+
+    async def _withdraw(self, activation: _Activation) -> None:
+        """An interrupted external job is taken back from the job queue."""
+        node = activation.node
+        if node.type == "SERVICE_TASK" and node.job_type not in self.registry.activities:
+            acts = store_activities(self.executor.store)
+            args = (self.ctx.info.run_id, activation.seq)
+            await self.executor.call_activity(acts.cancel_job, args, {}, None, None)
+
+    # -- history ------------------------------------------------------------------------
+    def _open(self, node: Node) -> _Activation:
+        payload = {"type": node.type, "at": _now()}
+        seq = self.executor.next_seq
+        self.executor.record_value(STEP, lambda: payload, node.id)
+        activation = _Activation(node, seq)
+        self.active[seq] = activation
+        return activation
+
+    def _close(
+        self,
+        activation: _Activation,
+        status: str,
+        *,
+        reason: str | None = None,
+        output: Mapping[str, Any] | None = None,
+    ) -> None:
+        if activation.closed:
+            return
+        activation.closed = True
+        self.active.pop(activation.seq, None)
+        record: dict[str, Any] = {"start": activation.seq, "status": status, "at": _now()}
+        if activation.attempt != 1:
+            record["attempt"] = activation.attempt
+        if reason is not None:
+            record["reason"] = reason
+        if output:
+            record["output"] = dict(output)
+        self.executor.record_value(STEP, lambda: record, activation.node.id)
+
+    def _interrupt(self, activation: _Activation, reason: str) -> None:
+        self._close(activation, "CANCELLED", reason=reason)
+        if activation.pending is not None:
+            self.executor.cancel_op(activation.pending, reason)
+
+    def _stop_all(self, reason: str, keep: _Activation | None = None) -> None:
+        """End every other active step (END reached, or the run failed)."""
+        self.stopping = True
+        for activation in sorted(self.active.values(), key=lambda a: a.seq):
+            if activation is not keep:
+                self._interrupt(activation, reason)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def start_variables(value: Any) -> dict[str, Any]:
+    """The variables a run starts with; anything but a JSON object is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DurableError(f"flow variables must be a JSON object, got {type(value).__name__}")
+    return value
