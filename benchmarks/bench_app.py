@@ -27,6 +27,22 @@ async def ten_steps(ctx: durable.Context) -> int:
     return total
 
 
+@durable.activity(name="bench-noop")
+async def noop_task(task: dict[str, object]) -> dict[str, object]:
+    return {}
+
+
+def ten_step_flow() -> dict[str, object]:
+    """W8: the JSON flow equivalent of ``ten_steps`` (10 SERVICE_TASKs, in-process)."""
+    steps: list[dict[str, object]] = [
+        {"id": f"s{i}", "name": f"Step {i}", "type": "SERVICE_TASK", "jobType": "bench-noop",
+         "nextStep": f"s{i + 1}" if i < 9 else "end"}
+        for i in range(10)
+    ]  # fmt: skip
+    steps.append({"id": "end", "name": "End", "type": "END"})
+    return {"id": "BENCH::ten-steps", "name": "Ten steps", "steps": steps}
+
+
 @durable.workflow(name="bench-first-step")
 async def first_step(ctx: durable.Context) -> float:
     return await first_step_time()

@@ -1,4 +1,4 @@
-"""A rough measurement of W1, W2 and W4 (BENCHMARKS.md) with the commit floor beside them.
+"""A rough measurement of W1, W2, W4 and W8 (BENCHMARKS.md) with the commit floor beside them.
 
     python benchmarks/quick.py                                  # embedded SQLite
     python benchmarks/quick.py --dsn postgresql://root@127.0.0.1/test
@@ -6,6 +6,7 @@
 W1: one run at a time, start -> result of a workflow with 10 no-op activities.
 W2: N runs x 10 no-op activities started at once, one worker (in this process).
 W4: start in this process, worker idle in another: start -> first activity begins.
+W8: W2 with the JSON flow equivalent (10 SERVICE_TASKs with in-process handlers).
 Floor: a one-row insert per transaction on one connection (and on 16 for Postgres).
 The full suite against the peer is its own tool; this one gives the figures quickly.
 """
@@ -25,7 +26,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-from bench_app import first_step, ten_steps
+from bench_app import first_step, ten_step_flow, ten_steps
 
 import durable
 from durable.store.postgres import parse_dsn
@@ -93,6 +94,18 @@ async def w2(dsn: str, runs: int) -> tuple[float, float]:
     return runs * 10 / elapsed, runs / elapsed
 
 
+async def w8(dsn: str, runs: int) -> float:
+    async with durable.App(dsn) as app:
+        ref = await app.definitions.upload(ten_step_flow())
+        handles = [await app.start_flow(ref.id) for _ in range(runs)]
+        start = time.perf_counter()
+        async with app.worker(concurrency=runs):
+            for handle in handles:
+                await handle.result(timeout=600)
+        elapsed = time.perf_counter() - start
+    return runs * 10 / elapsed
+
+
 async def w4(dsn: str, runs: int) -> tuple[float, float]:
     env = {**os.environ, "DURABLE_DSN": dsn, "PYTHONPATH": str(HERE)}
     command = [sys.executable, "-m", "durable.cli", "worker", "bench_app:app"]
@@ -136,6 +149,8 @@ async def main() -> None:
         print(f"W1 latency     {ms_per_step:8.3f} ms per step ({args.runs_w1} runs x 10)")
         steps_s, runs_s = await w2(dsn, args.runs_w2)
         print(f"W2 throughput  {steps_s:8.0f} steps/s, {runs_s:.0f} runs/s ({args.runs_w2} x 10)")
+        flow_steps_s = await w8(dsn, args.runs_w2)
+        print(f"W8 JSON flow   {flow_steps_s:8.0f} steps/s ({flow_steps_s / steps_s:.0%} of W2)")
         p50, p99 = await w4(dsn, args.runs_w4)
         print(f"W4 start -> first activity, worker in another process: p50 {p50:.2f} ms,"
               f" p99 {p99:.2f} ms")  # fmt: skip

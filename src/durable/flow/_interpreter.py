@@ -47,14 +47,25 @@ class Scope:
         return Scope(dict(self.values))
 
 
+# Steps that finish without waiting on anything durable but an in-process activity: their
+# start is never committed on its own, so one record (start and end together) is enough.
+_QUICK_TYPES = frozenset({"DECISION", "DECISION_TABLE", "TRANSFORMATION", "JOIN_GATEWAY"})
+
+
 class _Activation:
-    """A step that has started and not ended yet."""
+    """A step that has started and not ended yet.
 
-    __slots__ = ("attempt", "closed", "node", "pending", "seq")
+    ``seq`` is the sequence number of its start record; a quick step (one record at its
+    end) has none and keeps its start time in ``started`` instead.
+    """
 
-    def __init__(self, node: Node, seq: int) -> None:
+    __slots__ = ("attempt", "closed", "node", "order", "pending", "seq", "started")
+
+    def __init__(self, node: Node, order: int, seq: int, started: str | None) -> None:
         self.node = node
+        self.order = order
         self.seq = seq
+        self.started = started
         self.pending: DurableFuture[Any] | None = None
         self.closed = False
         self.attempt = 1
@@ -73,6 +84,7 @@ class FlowRun:
         self.root = Scope(variables)
         self.final = self.root  # the scope that reached END: inside a branch, its overlay
         self.active: dict[int, _Activation] = {}
+        self.opened = 0
         self.paths = 0
         self.finished: DurableFuture[str | None] = DurableFuture("flow finished")
         self.stopping = False
@@ -118,7 +130,7 @@ class FlowRun:
 
     async def _parallel(self, node: Node, scope: Scope) -> str | None:
         assert node.join is not None
-        self._close(self._open(node), "COMPLETED")
+        self._close(self._open(node, quick=True), "COMPLETED")
         branches = [scope.branch() for _ in node.parallel]
         await gather_futures(
             [
@@ -133,11 +145,11 @@ class FlowRun:
             merged.update(branch.writes)
         scope.merge(merged)
         join = self.graph.nodes[node.join]
-        self._close(self._open(join), "COMPLETED", output=merged)
+        self._close(self._open(join, quick=True), "COMPLETED", output=merged)
         return join.next
 
     async def _end(self, node: Node, scope: Scope) -> None:
-        activation = self._open(node)
+        activation = self._open(node, quick=True)
         self.final = scope
         self.stopping = True
         self._stop_all(f"the flow reached END {node.id!r}", keep=activation)
@@ -161,7 +173,11 @@ class FlowRun:
 
     # -- one step ---------------------------------------------------------------------
     async def _step(self, node: Node, scope: Scope, stop: str | None) -> str | None:
-        activation = self._open(node)
+        quick = not node.timers and (
+            node.type in _QUICK_TYPES
+            or (node.type == "SERVICE_TASK" and node.job_type in self.registry.activities)
+        )
+        activation = self._open(node, quick=quick)
         if not node.timers:
             return await self._body(activation, scope)
         body = self.executor.spawn(self._body(activation, scope), f"step {node.id!r}")
@@ -284,12 +300,16 @@ class FlowRun:
             await self.executor.call_activity(acts.cancel_job, args, {}, None, None)
 
     # -- history ------------------------------------------------------------------------
-    def _open(self, node: Node) -> _Activation:
-        payload = {"type": node.type, "at": _now()}
-        seq = self.executor.next_seq
-        self.executor.record_value(STEP, lambda: payload, node.id)
-        activation = _Activation(node, seq)
-        self.active[seq] = activation
+    def _open(self, node: Node, *, quick: bool = False) -> _Activation:
+        self.opened += 1
+        if quick:
+            activation = _Activation(node, self.opened, 0, _now())
+        else:
+            payload = {"type": node.type, "at": _now()}
+            seq = self.executor.next_seq
+            self.executor.record_value(STEP, lambda: payload, node.id)
+            activation = _Activation(node, self.opened, seq, None)
+        self.active[activation.order] = activation
         return activation
 
     def _close(
@@ -303,8 +323,12 @@ class FlowRun:
         if activation.closed:
             return
         activation.closed = True
-        self.active.pop(activation.seq, None)
-        record: dict[str, Any] = {"start": activation.seq, "status": status, "at": _now()}
+        self.active.pop(activation.order, None)
+        record: dict[str, Any] = {"status": status, "at": _now()}
+        if activation.started is None:
+            record["start"] = activation.seq
+        else:
+            record.update(type=activation.node.type, startedAt=activation.started)
         if activation.attempt != 1:
             record["attempt"] = activation.attempt
         if reason is not None:
@@ -321,7 +345,7 @@ class FlowRun:
     def _stop_all(self, reason: str, keep: _Activation | None = None) -> None:
         """End every other active step (END reached, or the run failed)."""
         self.stopping = True
-        for activation in sorted(self.active.values(), key=lambda a: a.seq):
+        for activation in sorted(self.active.values(), key=lambda a: a.order):
             if activation is not keep:
                 self._interrupt(activation, reason)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from dataclasses import replace
@@ -25,6 +26,7 @@ class FlowRunner:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._graphs: OrderedDict[tuple[str, int], FlowGraph] = OrderedDict()
+        self._loading: dict[tuple[str, int], asyncio.Task[FlowGraph]] = {}
 
         async def run_flow(ctx: Context, variables: dict[str, Any]) -> dict[str, Any]:
             graph: FlowGraph = ctx._executor.prepared
@@ -41,14 +43,23 @@ class FlowRunner:
         if graph is not None:
             self._graphs.move_to_end(key)
             return graph
-        record = await store.get_definition(run.workflow, run.flow_version)
-        if record is None:
-            raise DefinitionNotFoundError(
-                f"run {run.id!r} needs version {run.flow_version} of definition "
-                f"{run.workflow!r}, which is not stored"
-            )
-        graph = replace(compile_definition(json.loads(record.document)), version=record.version)
+        # Many runs of a new version are often claimed at once: load and compile it once.
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(_load(store, run, key))
+            self._loading[key] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        graph = await asyncio.shield(loading)
         self._graphs[key] = graph
         if len(self._graphs) > _CACHE_SIZE:
             self._graphs.popitem(last=False)
         return graph
+
+
+async def _load(store: Store, run: RunRecord, key: tuple[str, int]) -> FlowGraph:
+    record = await store.get_definition(*key)
+    if record is None:
+        raise DefinitionNotFoundError(
+            f"run {run.id!r} needs version {key[1]} of definition {key[0]!r}, which is not stored"
+        )
+    return replace(compile_definition(json.loads(record.document)), version=record.version)

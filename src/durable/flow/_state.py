@@ -35,6 +35,21 @@ def flow_state(run: RunRecord, entries: list[JournalEntry]) -> FlowState:
             continue
         record: dict[str, Any] = loads(entry.payload)
         at = datetime.fromisoformat(record["at"])
+        if "startedAt" in record:  # a step recorded once, when it ended
+            steps.append(
+                StepExecution(
+                    id=f"{run.id}:{entry.seq}",
+                    step_id=entry.name,
+                    step_type=record["type"],
+                    status=record["status"],
+                    attempt=record.get("attempt", 1),
+                    started_at=datetime.fromisoformat(record["startedAt"]),
+                    ended_at=at,
+                    failure_reason=record.get("reason"),
+                )
+            )
+            variables.update(record.get("output", {}))
+            continue
         if "start" not in record:
             by_start[entry.seq] = len(steps)
             steps.append(

@@ -151,7 +151,7 @@ class _Checker:
     ) -> Node | None:
         count = len(self.problems)
         timers = tuple(self._timers(path, step))
-        fields: dict[str, Any] = {"next": getattr(step, "nextStep", None), "timers": timers}
+        fields: dict[str, Any] = {"next": _next_step(step), "timers": timers}
         if isinstance(step, _model.ServiceTaskModel):
             fields.update(job_type=step.jobType, retries=step.retryCount)
         elif isinstance(step, _model.DecisionModel):
@@ -247,7 +247,7 @@ class _Checker:
 
 def _links(step: _model.StepModel) -> Iterator[tuple[str, str]]:
     """Every (field path, target id) reference a step makes."""
-    nxt = getattr(step, "nextStep", None)
+    nxt = _next_step(step)
     if nxt is not None:
         yield "nextStep", nxt
     if isinstance(step, _model.DecisionModel):
@@ -259,6 +259,14 @@ def _links(step: _model.StepModel) -> Iterator[tuple[str, str]]:
         yield "joinStep", step.joinStep
     for index, event in enumerate(step.boundaryEvents):
         yield f"boundaryEvents[{index}].targetStepId", event.targetStepId
+
+
+def _next_step(step: _model.StepModel) -> str | None:
+    """``nextStep`` where the type declares it; elsewhere it is an unknown field, ignored."""
+    if "nextStep" not in type(step).model_fields:
+        return None
+    value: str | None = getattr(step, "nextStep", None)
+    return value
 
 
 def _subject(document: Mapping[str, Any]) -> str:
