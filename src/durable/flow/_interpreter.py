@@ -25,6 +25,9 @@ from ._handlers import service_activity, store_activities
 from ._table import DecisionTableError
 
 STEP = "step"
+# A path that takes this many steps in a row without waiting on anything durable loops
+# without a wait: it would hold the worker's event loop forever, so its run fails.
+MAX_STEPS_WITHOUT_WAIT = 10_000
 
 
 def user_task_signal(start_seq: int) -> str:
@@ -107,19 +110,28 @@ class FlowRun:
     async def _path(self, start: str, scope: Scope, stop: str | None) -> None:
         try:
             await self._walk(start, scope, stop)
-        except Cancelled as exc:
-            if not self.stopping:
-                self.finished.set_exception(exc)
-        except BaseException as exc:
-            self.finished.set_exception(exc)
+        except BaseException as exc:  # a failure, or the run's cancellation
+            self.finished.set_exception(exc)  # a no-op once an END finished the run
         finally:
             self.paths -= 1
             if self.paths == 0:
                 self.finished.set_result(None)  # every path ran into a dead end
 
     async def _walk(self, step_id: str | None, scope: Scope, stop: str | None) -> None:
+        without_wait = 0
         while step_id is not None and step_id != stop and not self.stopping:
             node = self.graph.nodes[step_id]
+            if node.type in _QUICK_TYPES or node.type == "PARALLEL_GATEWAY":
+                without_wait += 1
+                if without_wait > MAX_STEPS_WITHOUT_WAIT:
+                    raise FlowError(
+                        node.id,
+                        node.type,
+                        f"{MAX_STEPS_WITHOUT_WAIT} steps in a row ran without waiting on "
+                        "anything: the flow loops without a wait",
+                    )
+            else:
+                without_wait = 0
             if node.type == "END":
                 await self._end(node, scope)
                 return
@@ -155,19 +167,18 @@ class FlowRun:
         self._stop_all(f"the flow reached END {node.id!r}", keep=activation)
         if self.graph.next_workflow is not None:
             run_id = self.ctx.info.run_id
+            business_key = self.executor.run_record.business_key
             acts = store_activities(self.executor.store)
-            await self.executor.call_activity(
-                acts.start_next,
-                (
-                    run_id,
-                    self.graph.next_workflow,
-                    scope.values,
-                    self.executor.run_record.business_key,
-                ),
-                {},
-                None,
-                None,
-            )
+            chain = (run_id, self.graph.next_workflow, scope.values, business_key)
+            try:
+                await self.executor.call_activity(acts.start_next, chain, {}, None, None)
+            except Cancelled:
+                self._close(activation, "CANCELLED", reason="the run was cancelled")
+                raise
+            except ActivityError as exc:
+                reason = f"cannot start the next workflow {self.graph.next_workflow!r}: {exc}"
+                self._close(activation, "FAILED", reason=reason)
+                raise FlowError(node.id, node.type, reason) from None
         self._close(activation, "COMPLETED")
         self.finished.set_result(node.id)
 
@@ -205,6 +216,8 @@ class FlowRun:
 
     async def _body(self, activation: _Activation, scope: Scope) -> str | None:
         node = activation.node
+        if activation.closed:  # ended (END elsewhere) before this task got to run
+            return None
         try:
             output, next_step = await self._perform(activation, scope)
         except Cancelled:
@@ -274,8 +287,11 @@ class FlowRun:
             return output
         acts = store_activities(self.executor.store)
         job = (run_id, activation.seq, node.id, node.job_type, scope.values, node.retries)
-        activation.pending = self.executor.call_activity(acts.enqueue_job, job, {}, None, None)
-        await activation.pending
+        # Not cancellable while it writes: withdrawing a job that is still being queued
+        # could leave it behind. An interrupted step withdraws it once it is queued.
+        await self.executor.call_activity(acts.enqueue_job, job, {}, None, None)
+        if activation.closed:
+            raise Cancelled("the step ended while its job was being queued")
         answer = await self._wait_signal(activation, job_signal_name(activation.seq))
         activation.attempt = int(answer.get("attempt", 1))
         if not answer.get("ok"):
@@ -308,6 +324,7 @@ class FlowRun:
             payload = {"type": node.type, "at": _now()}
             seq = self.executor.next_seq
             self.executor.record_value(STEP, lambda: payload, node.id)
+            self.executor.flush_soon = True  # a waiting step is visible at once
             activation = _Activation(node, self.opened, seq, None)
         self.active[activation.order] = activation
         return activation

@@ -114,6 +114,7 @@ class RunExecutor:
         self.ops: dict[int, _Op] = {}
         self.unstarted: list[_Op] = []
         self.buffer: list[JournalEntry] = []
+        self.flush_soon = False  # the buffer holds what must not wait for the next result
         self.mailbox: list[SignalRecord] = []
         self.last_signal_id = 0
         self.queue: asyncio.Queue[_Delivery] = asyncio.Queue()
@@ -227,6 +228,11 @@ class RunExecutor:
                 else:
                     await self._suspend()
                 return
+            if self.flush_soon and self.buffer and self.queue.empty():
+                # An armed timer's due time, or a step that waits while an activity runs,
+                # is committed now rather than with the activity's result: a crash in
+                # between must not restart the timer, and clients must see the wait.
+                await self._commit(None, None)
             delivery = await self.queue.get()
             if delivery.stop:
                 self._log_state("LEASE_LOST")
@@ -297,6 +303,7 @@ class RunExecutor:
         if entry is not None:
             entries.append(entry)
         self.buffer = []
+        self.flush_soon = False
         await self.store.commit(Commit(self.fence, entries, consumed or [], outcome))
         if outcome is not None:
             self._log_state(outcome)
@@ -424,6 +431,9 @@ class RunExecutor:
     # -- starting operations live ---------------------------------------------------
     def _start_ops(self) -> None:
         waiting, self.unstarted = self.unstarted, []
+        # Buffered signals first: a signal that arrived before the worker looked wins over a
+        # timer that came due meanwhile (as it does for a wait with a timeout).
+        waiting.sort(key=lambda op: op.call.kind != "signal")
         for op in waiting:
             if self.ops.get(op.seq) is not op:
                 continue
@@ -444,6 +454,7 @@ class RunExecutor:
             fire_at = time.time() + (op.delay or 0.0)
             self.journal.timers[op.seq] = fire_at
             self.buffer.append(self._entry(op.seq, TIMER, op.call, repr(fire_at)))
+            self.flush_soon = True
         op.fire_at = fire_at
         if op.call.kind == "sleep":
             due = _Delivery(op, RESULT, "null")

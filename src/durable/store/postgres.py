@@ -334,15 +334,19 @@ class PostgresStore(PostgresFlows):
     async def request_cancel(self, run_id: str) -> RunRecord:
         async with self._conn("cancel run") as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT status, lease_owner, parked_reason FROM runs WHERE id = $1 FOR UPDATE",
+                "SELECT status, lease_owner, parked_reason, epoch FROM runs"
+                " WHERE id = $1 FOR UPDATE",
                 run_id,
             )
             if row is None:
                 raise RunNotFoundError(run_id)
-            status, owner, parked = Status(row[0]), row[1], row[2]
+            status, owner, parked, epoch = Status(row[0]), row[1], row[2], row[3]
             if status in TERMINAL:
                 pass
-            elif owner is None and (status is Status.PENDING or parked is not None):
+            elif owner is None and ((status is Status.PENDING and epoch == 0) or parked):
+                # Never started, or parked (its code cannot replay): nothing to unwind, so
+                # end it here. A run that started once replays to run its cleanup code.
+                await conn.execute(CANCEL_OPEN_JOBS, run_id)
                 await conn.execute(
                     "UPDATE runs SET status = 'CANCELLED', error = $2, cancel_requested = true,"
                     f" runnable_at = NULL, updated_at = {NOW} WHERE id = $1",

@@ -270,16 +270,19 @@ class SqliteStore(SqliteFlows):
     async def request_cancel(self, run_id: str) -> RunRecord:
         def update(conn: sqlite3.Connection) -> RunRecord:
             row = conn.execute(
-                "SELECT status, lease_owner, parked_reason FROM runs WHERE id = ?", (run_id,)
+                "SELECT status, lease_owner, parked_reason, epoch FROM runs WHERE id = ?",
+                (run_id,),
             ).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id)
-            status, owner, parked = Status(row[0]), row[1], row[2]
+            status, owner, parked, epoch = Status(row[0]), row[1], row[2], row[3]
             now = time.time()
             if status in TERMINAL:
                 pass
-            elif owner is None and (status is Status.PENDING or parked is not None):
-                # Nothing of the workflow runs: no code to unwind, end it here.
+            elif owner is None and ((status is Status.PENDING and epoch == 0) or parked):
+                # Never started, or parked (its code cannot replay): nothing to unwind, so
+                # end it here. A run that started once replays to run its cleanup code.
+                cancel_open_jobs(conn, run_id, None, now)
                 conn.execute(
                     "UPDATE runs SET status = 'CANCELLED', error = ?, cancel_requested = 1,"
                     " runnable_at = NULL, updated_at = ? WHERE id = ?",
