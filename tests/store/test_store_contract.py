@@ -6,7 +6,6 @@ Written against the Store protocol only, so every backend runs the same checks.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -24,14 +23,6 @@ from durable.store.base import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def store(dsn: str) -> AsyncIterator[Store]:
-    s = open_store(dsn)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def entry(pos: int, seq: int, payload: str = "1") -> JournalEntry:

@@ -30,14 +30,6 @@ from durable.store.base import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def store(dsn: str) -> AsyncIterator[Store]:
-    s = open_store(dsn)
-    await s.open()
-    yield s
-    await s.close()
-
-
 @contextlib.asynccontextmanager
 async def more_stores(dsn: str, count: int) -> AsyncIterator[list[Store]]:
     """Stores of their own on the same database: other connections, as other processes."""

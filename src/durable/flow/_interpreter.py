@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import ActivityError, Cancelled, DurableError, ExpressionError, FlowError
+from ..errors import ActivityError, Cancelled, ExpressionError, FlowError
 from ..registry import Registry
 from ..runtime import Context
 from ..runtime._future import DurableFuture, first_completed, gather_futures
@@ -369,12 +369,3 @@ class FlowRun:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def start_variables(value: Any) -> dict[str, Any]:
-    """The variables a run starts with; anything but a JSON object is refused."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise DurableError(f"flow variables must be a JSON object, got {type(value).__name__}")
-    return value
