@@ -1,0 +1,77 @@
+"""The ``durable`` command (docs/cli.md is its reference).
+
+Layout: ``_common`` (``--dsn``, ``--json``, opening the store, JSON arguments),
+``_render`` (the ``--json`` shapes and tables), one module per group of verbs:
+``_serve`` (worker, serve), ``_runs`` (start, signal, cancel, runs, user-tasks),
+``_defs`` (defs), ``_schedules`` (schedules).
+
+Exit codes: 0 success; 1 a user error (not found, refused, invalid definition,
+unreachable database); 2 a usage error (unknown option, missing argument, malformed
+JSON). Errors are printed as one ``durable: ...`` line on stderr, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from ..errors import DurableError
+from . import _defs, _runs, _serve
+from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+
+app = typer.Typer(
+    name="durable",
+    help="Durable workflows for Python: run workers, start and inspect runs, manage flows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("worker")(_serve.worker)
+app.command("serve")(_serve.serve)
+app.command("start")(_runs.start)
+app.command("signal")(_runs.signal)
+app.command("cancel")(_runs.cancel)
+app.add_typer(_runs.runs)
+app.add_typer(_defs.defs)
+app.add_typer(_runs.user_tasks)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    # click's UsageError (typer ships its own copy of click, so match it by name).
+    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="durable",
+            standalone_mode=False,
+        )
+    except DurableError as exc:
+        print(f"durable: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except typer.Abort:
+        print("durable: aborted", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as click does
+            print(exc.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+            return EXIT_USAGE
+        context = getattr(exc, "ctx", None)
+        where = context.command_path if context is not None else "durable"
+        message = exc.format_message()  # type: ignore[attr-defined]
+        print(f"{where}: {message} (see '{where} --help')", file=sys.stderr)
+        return EXIT_USAGE
+    return code if isinstance(code, int) else EXIT_OK
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,148 @@
+"""Long-running verbs: ``durable worker`` and ``durable serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from .. import _logging
+from ..app import App
+from ..errors import StoreError
+from ._common import AppTarget, Dsn, fail, load_app, run
+
+log = logging.getLogger("durable.cli")
+
+
+def _level(value: str) -> str:
+    if value.upper() not in _logging.LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(_logging.LEVELS)}")
+    return value.upper()
+
+
+def _format(value: str) -> str:
+    if value.lower() not in _logging.FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(_logging.FORMATS)}")
+    return value.lower()
+
+
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level",
+        envvar="DURABLE_LOG_LEVEL",
+        callback=_level,
+        show_envvar=True,
+        help="DEBUG, INFO, WARNING or ERROR.",
+    ),
+]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="DURABLE_LOG_FORMAT",
+        callback=_format,
+        show_envvar=True,
+        help="text (key=value) or json (one object per line). Both carry run_id, "
+        "workflow and step.",
+    ),
+]
+
+
+def worker(
+    app_target: Annotated[
+        str,
+        typer.Argument(
+            metavar="APP", help="The App to serve, as module:attribute (default attribute: app)."
+        ),
+    ],
+    dsn: Annotated[
+        str | None,
+        typer.Option("--dsn", help="The store (default: the App's, else $DURABLE_DSN)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs held at once.")] = 100,
+    lease_seconds: Annotated[float, typer.Option(min=0.1, help="Lease length.")] = 30.0,
+    poll_interval: Annotated[float, typer.Option(min=0.001, help="Idle poll period.")] = 1.0,
+    grace_period: Annotated[
+        float, typer.Option(min=0, help="Seconds in-flight activities get at stop.")
+    ] = 10.0,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run a worker for the App's workflows until SIGTERM or SIGINT."""
+    _logging.configure(log_level, log_format)
+    user_app = load_app(app_target)
+    app = App(dsn, registry=user_app.registry) if dsn else user_app
+    run(_run_worker(app, concurrency, lease_seconds, poll_interval, grace_period))
+
+
+async def _run_worker(
+    app: App, concurrency: int, lease_seconds: float, poll_interval: float, grace_period: float
+) -> None:
+    await _open_with_retry(app)
+    try:
+        worker = app.worker(
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            grace_period=grace_period,
+        )
+        await worker.run()
+    finally:
+        await app.close()
+
+
+async def _open_with_retry(app: App) -> None:
+    """Wait for the database: a worker may start while it is still coming up."""
+    delay = 0.2
+    while True:
+        try:
+            await app.open()
+            return
+        except StoreError as exc:
+            log.warning("cannot reach the store (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def serve(
+    dsn: Dsn = None,
+    host: Annotated[
+        str, typer.Option("--host", help="The address to bind (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="The port.")] = 8080,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="DURABLE_API_TOKEN",
+            show_envvar=True,
+            help="Require 'Authorization: Bearer TOKEN' on every endpoint but /healthz.",
+        ),
+    ] = None,
+    app_target: AppTarget = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
+) -> None:
+    """Serve the REST API over the store (needs the server extra: durable\\[server])."""
+    try:  # the server extra is optional: import it only here
+        serve_api = importlib.import_module("durable.server").serve
+    except ImportError as exc:
+        raise fail(
+            f"the REST server is not installed ({exc}); install it with: "
+            "pip install 'durable[server]'"
+        ) from None
+    _logging.configure(log_level, log_format)
+    outcome: Any = serve_api(dsn=dsn, host=host, port=port, token=token, app_target=app_target)
+    if inspect.isawaitable(outcome):
+        with contextlib.suppress(KeyboardInterrupt):
+            run(_wait(outcome))
+
+
+async def _wait(awaitable: Any) -> None:
+    await awaitable
