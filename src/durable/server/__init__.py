@@ -1,0 +1,46 @@
+"""The REST server (REST.md): an HTTP API over the store, wire-compatible with Rochallor.
+
+Install the extra: ``pip install 'durable[server]'``; run it with ``durable serve``.
+
+- ``_app``          the FastAPI application, health, metrics, the OpenAPI document
+- ``_definitions``, ``_instances``, ``_jobs``  the ``/v1`` routes of each resource
+- ``_models``       the wire shapes (pydantic);  ``_convert``  records to wire shapes
+- ``_errors``       REST.md's error body for every failure;  ``_guard``  token, 415, size
+- ``_metrics``      Prometheus figures read from the database;  ``_serve``  uvicorn
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._serve import serve
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ..app import App
+
+
+def create_app(app: App, *, token: str | None = None) -> FastAPI:
+    """The ASGI application serving REST.md over ``app``'s store.
+
+    It runs no worker. If ``app`` is not open when the server starts (ASGI lifespan), it is
+    opened then and closed at shutdown; an App opened by the caller stays the caller's.
+
+    Args:
+        app: The App whose store the server reads and writes.
+        token: Require ``Authorization: Bearer <token>`` on every endpoint but
+            ``/healthz``; default ``$DURABLE_API_TOKEN``; none means no auth.
+
+    Example::
+
+        async with durable.App("sqlite:///durable.db") as app:
+            api = durable.server.create_app(app, token="s3cret")
+            # serve ``api`` with any ASGI server, or test it with httpx.ASGITransport
+    """
+    from ._app import build
+
+    return build(app, token=token, worker=False)
+
+
+__all__ = ["create_app", "serve"]

@@ -1,0 +1,121 @@
+"""From store records to the wire shapes of REST.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..flow._client import Job
+from ..flow._state import FlowState, flow_state
+from ..info import Status, StepExecution
+from ..store._admin import STEP_KIND
+from ..store.base import RunRecord
+from ._errors import NOT_FOUND, ApiError
+from ._models import InstanceOut, InstanceStatus, JobOut, StepExecutionOut
+
+if TYPE_CHECKING:
+    from ..app import App
+
+_REST_STATUS: dict[Status, InstanceStatus] = {
+    Status.PENDING: "ACTIVE",
+    Status.RUNNING: "ACTIVE",
+    Status.WAITING: "WAITING",
+    Status.COMPLETED: "COMPLETED",
+    Status.FAILED: "FAILED",
+    Status.CANCELLED: "CANCELLED",
+}
+
+STORE_STATUSES: dict[str, tuple[Status, ...]] = {
+    "ACTIVE": (Status.PENDING, Status.RUNNING),
+    "WAITING": (Status.WAITING,),
+    "COMPLETED": (Status.COMPLETED,),
+    "FAILED": (Status.FAILED,),
+    "CANCELLED": (Status.CANCELLED,),
+}
+"""The store statuses behind each REST status."""
+
+
+def when(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)
+
+
+def _failure_reason(run: RunRecord) -> str | None:
+    if run.status not in (Status.FAILED, Status.CANCELLED) or not run.error:
+        return None
+    try:
+        error: Any = json.loads(run.error)
+    except ValueError:
+        return run.error
+    return str(error.get("message", "")) if isinstance(error, dict) else str(error)
+
+
+def instance_out(run: RunRecord, state: FlowState) -> InstanceOut:
+    """A flow run as REST.md's instance."""
+    assert run.flow_version is not None
+    return InstanceOut(
+        id=run.id,
+        definitionId=run.workflow,
+        definitionVersion=run.flow_version,
+        status=_REST_STATUS[run.status],
+        currentStepIds=list(state.current),
+        variables=state.variables,
+        startedAt=when(run.created_at),
+        completedAt=when(run.updated_at) if run.status.is_terminal else None,
+        failureReason=_failure_reason(run),
+        businessKey=run.business_key,
+    )
+
+
+async def instances_out(app: App, runs: Sequence[RunRecord]) -> list[InstanceOut]:
+    """Instances for several flow runs, their step records read in one query."""
+    journals = await app.store.read_journals([run.id for run in runs], kinds=[STEP_KIND])
+    return [instance_out(run, flow_state(run, journals.get(run.id, []))) for run in runs]
+
+
+async def flow_run(app: App, instance_id: str) -> RunRecord:
+    """The flow run ``instance_id``; 404 when there is none (code-first runs included)."""
+    run = await app.store.get_run(instance_id)
+    if run is None:
+        raise ApiError(404, NOT_FOUND, f"no instance with id {instance_id!r}")
+    if run.flow_version is None:
+        raise ApiError(
+            404,
+            NOT_FOUND,
+            f"run {instance_id!r} is a code-first run of workflow {run.workflow!r}, "
+            "not an instance of a JSON definition",
+        )
+    return run
+
+
+async def state_of(app: App, run: RunRecord) -> FlowState:
+    journals = await app.store.read_journals([run.id], kinds=[STEP_KIND])
+    return flow_state(run, journals.get(run.id, []))
+
+
+def step_out(instance_id: str, step: StepExecution) -> StepExecutionOut:
+    return StepExecutionOut(
+        id=step.id,
+        instanceId=instance_id,
+        stepId=step.step_id,
+        stepType=step.step_type,
+        attemptNumber=step.attempt,
+        status=step.status,  # type: ignore[arg-type]  # one of the flow's step statuses
+        startedAt=step.started_at,
+        endedAt=step.ended_at,
+        failureReason=step.failure_reason,
+    )
+
+
+def job_out(job: Job, fallback_expiry: datetime) -> JobOut:
+    return JobOut(
+        id=job.id,
+        jobType=job.job_type,
+        instanceId=job.instance_id,
+        stepId=job.step_id,
+        stepExecutionId=job.step_execution_id,
+        retriesRemaining=job.retries_remaining,
+        variables=job.variables,
+        lockExpiresAt=job.lock_expires_at or fallback_expiry,
+    )

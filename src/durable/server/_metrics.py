@@ -1,0 +1,172 @@
+"""``/metrics``: Prometheus text, read from the database at scrape time.
+
+Fleet figures (runs by workflow and status, queue depths, leases, flow step durations)
+are counted in the store when Prometheus scrapes, so they are the same whichever server
+answers and whichever worker executed the runs; they survive restarts. Only
+``durable_server_job_conflicts_total`` is this process's own. docs/rest.md lists each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from ..errors import StoreError
+from ..info import Status
+from ..store._admin import FleetMetrics
+from ..store.base import Store
+
+BOUNDS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    21600.0,
+    86400.0,
+    604800.0,
+)
+"""Step duration buckets, in seconds: from quick steps to week-long user tasks."""
+
+_ENDED = {
+    Status.COMPLETED: ("durable_runs_completed", "Runs that completed, by workflow."),
+    Status.FAILED: ("durable_runs_failed", "Runs that failed, by workflow."),
+    Status.CANCELLED: ("durable_runs_cancelled", "Runs that were cancelled, by workflow."),
+}
+
+
+class Metrics:
+    """A registry per server: the fleet collector and this process's own counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.job_conflicts = Counter(
+            "durable_server_job_conflicts",
+            "Job completions or failures this server refused with 409 because the job was "
+            "no longer held by the caller (a late call after its lease passed to another "
+            "worker, or the job was closed).",
+            ["operation"],
+            registry=self.registry,
+        )
+        self._fleet: FleetMetrics | None = None
+        self._store_up = False
+        self.registry.register(self)
+
+    async def render(self, store: Store) -> bytes:
+        """Read the fleet figures and render the registry in the text format."""
+        try:
+            fleet = await store.fleet_metrics(BOUNDS)
+        except StoreError:
+            self._fleet, self._store_up = None, False
+        else:
+            self._fleet, self._store_up = fleet, True
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "durable_store_up",
+            "1 when the store answered this scrape's queries, else 0 (no fleet figures then).",
+            value=1 if self._store_up else 0,
+        )
+        fleet = self._fleet
+        if fleet is not None:
+            yield from _run_families(fleet)
+            yield from _job_families(fleet)
+            yield _step_family(fleet)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+def _run_families(fleet: FleetMetrics) -> Iterator[Metric]:
+    started = CounterMetricFamily(
+        "durable_runs_started", "Runs ever started, by workflow.", labels=["workflow"]
+    )
+    ended = {
+        status: CounterMetricFamily(name, text, labels=["workflow"])
+        for status, (name, text) in _ENDED.items()
+    }
+    current = GaugeMetricFamily(
+        "durable_runs",
+        "Runs not finished, by workflow and status (PENDING, RUNNING, WAITING).",
+        labels=["workflow", "status"],
+    )
+    totals: dict[str, int] = {}
+    per_status: dict[tuple[str, Status], int] = {}
+    for workflow, status, count in fleet.runs:
+        totals[workflow] = totals.get(workflow, 0) + count
+        per_status[workflow, status] = count
+    for workflow, total in totals.items():
+        started.add_metric([workflow], total)
+        for status, family in ended.items():
+            family.add_metric([workflow], per_status.get((workflow, status), 0))
+        for status in (Status.PENDING, Status.RUNNING, Status.WAITING):
+            current.add_metric([workflow, str(status)], per_status.get((workflow, status), 0))
+    yield started
+    yield from ended.values()
+    yield current
+    yield GaugeMetricFamily(
+        "durable_runs_runnable",
+        "Run queue depth: runs a worker may claim now (new, woken by a signal or timer, or "
+        "whose worker's lease expired).",
+        value=fleet.runnable,
+    )
+
+
+def _job_families(fleet: FleetMetrics) -> Iterator[Metric]:
+    depth = GaugeMetricFamily(
+        "durable_job_queue_depth",
+        "External jobs a poll would hand out now (queued, or held past an expired lease), "
+        "by job type.",
+        labels=["job_type"],
+    )
+    held = GaugeMetricFamily(
+        "durable_jobs_held",
+        "External jobs held by a worker whose lease has not expired, by job type.",
+        labels=["job_type"],
+    )
+    expired = GaugeMetricFamily(
+        "durable_job_leases_expired",
+        "External jobs whose worker's lease expired without a completion and that no poll "
+        "has taken again yet, by job type.",
+        labels=["job_type"],
+    )
+    for queue in fleet.jobs:
+        depth.add_metric([queue.job_type], queue.queued + queue.expired)
+        held.add_metric([queue.job_type], queue.held)
+        expired.add_metric([queue.job_type], queue.expired)
+    yield depth
+    yield held
+    yield expired
+
+
+def _step_family(fleet: FleetMetrics) -> Metric:
+    family = HistogramMetricFamily(
+        "durable_step_duration_seconds",
+        "How long ended JSON-flow steps took, from start to end (journal step records), by "
+        "workflow and step type.",
+        labels=["workflow", "step_type"],
+    )
+    for steps in fleet.steps:
+        buckets = [(repr(float(b)), n) for b, n in zip(BOUNDS, steps.buckets, strict=True)]
+        buckets.append(("+Inf", steps.count))
+        family.add_metric([steps.workflow, steps.step_type], buckets, steps.total_seconds)
+    return family

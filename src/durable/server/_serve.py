@@ -1,0 +1,86 @@
+"""``serve()``: run the REST server with uvicorn until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import logging
+import os
+import sys
+
+from ..app import App
+from ..errors import ConfigurationError
+from ._app import build, resolve_token
+
+log = logging.getLogger("durable.server")
+
+
+def load_app(target: str) -> App:
+    """Import ``module:attribute`` (the attribute defaults to ``app``); it must be an App."""
+    module_name, _, attribute = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
+    found = getattr(module, attribute or "app", None)
+    if not isinstance(found, App):
+        raise ConfigurationError(
+            f"{target!r} is not a durable.App (found {type(found).__name__}); "
+            "name one as module:attribute"
+        )
+    return found
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    *,
+    dsn: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    app_target: str | None = None,
+) -> None:
+    """Run the REST server (REST.md) over a store until interrupted; blocks.
+
+    Args:
+        dsn: The store; default: the App's (with ``app_target``), else ``$DURABLE_DSN``,
+            else ``durable.db`` here.
+        host: The address to bind; loopback unless told otherwise.
+        port: The TCP port.
+        token: Require ``Authorization: Bearer <token>`` on every endpoint but
+            ``/healthz``; default ``$DURABLE_API_TOKEN``; none means no auth.
+        app_target: ``module:attribute`` naming a ``durable.App``: the server then also
+            runs an in-process worker with that App's registered handlers. Without it
+            the server runs no worker (run ``durable worker`` beside it).
+
+    Example::
+
+        durable.server.serve(dsn="postgresql://db/durable", token="s3cret")
+    """
+    import uvicorn
+
+    if app_target is not None:
+        target = load_app(app_target)
+        app = target if dsn is None else App(dsn, registry=target.registry)
+    else:
+        app = App(dsn)
+    token = resolve_token(token)
+    if token is None and not _is_loopback(host):
+        log.warning(
+            "serving on %s without a token: anyone who reaches it can start and cancel runs "
+            "(pass a token or set DURABLE_API_TOKEN)",
+            host,
+        )
+    asgi = build(app, token=token, worker=app_target is not None)
+    config = uvicorn.Config(asgi, host=host, port=port, lifespan="on", log_level="info")
+    uvicorn.Server(config).run()
