@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..info import Status
+from ._admin import FleetMetrics
 from ._notify import Subscription
 
 TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
@@ -392,6 +393,29 @@ class Store(Protocol):
 
     async def cancel_jobs(self, run_id: str, seq: int | None = None) -> int:
         """Cancel the open jobs of a run (or only the one at ``seq``); return how many."""
+
+    # -- operator queries (read-only; the REST server) --------------------------------
+    async def list_flow_runs(
+        self,
+        *,
+        definition_id: str | None = None,
+        statuses: Sequence[Status] | None = None,
+        business_key: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[RunRecord], int]:
+        """A page of flow runs matching every filter given, newest first, and the total."""
+
+    async def read_journals(
+        self, run_ids: Sequence[str], *, kinds: Sequence[str] | None = None
+    ) -> dict[str, list[JournalEntry]]:
+        """The journals of several runs (only entries of ``kinds`` when given), by run id."""
+
+    async def fleet_metrics(self, bounds: Sequence[float]) -> FleetMetrics:
+        """Run counts, queue depths and flow step durations (bucketed by ``bounds``)."""
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the database answers a query."""
 
     # -- notifications --------------------------------------------------------------
     def subscribe(self, topic: str) -> Subscription:

@@ -30,6 +30,7 @@ from ..errors import ConfigurationError, RunClosedError, RunNotFoundError, Store
 from ..info import Status
 from . import _migrate
 from ._notify import JOBS, WORK, Notifier, Subscription, run_topic
+from ._postgres_admin import PostgresAdmin
 from ._postgres_flows import CANCEL_OPEN_JOBS, PostgresFlows, has_signal, insert_signal
 from .base import (
     CANCELLED_BEFORE_START,
@@ -128,7 +129,7 @@ def parse_dsn(dsn: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
 
-class PostgresStore(PostgresFlows):
+class PostgresStore(PostgresFlows, PostgresAdmin):
     """A Store on a Postgres database (definitions and jobs: ``_postgres_flows``)."""
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:

@@ -32,6 +32,7 @@ from ..errors import (
 from ..info import Status
 from . import _migrate
 from ._notify import WORK, Notifier, Subscription, run_topic
+from ._sqlite_admin import SqliteAdmin
 from ._sqlite_flows import SqliteFlows, cancel_open_jobs, fold, has_signal, insert_signal
 from .base import (
     CANCELLED_BEFORE_START,
@@ -83,7 +84,7 @@ async def _in_thread(
         raise StoreError(f"sqlite: {what} failed: {exc}") from exc
 
 
-class SqliteStore(SqliteFlows):
+class SqliteStore(SqliteFlows, SqliteAdmin):
     """A Store on one SQLite file (definitions and jobs: ``_sqlite_flows``)."""
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
