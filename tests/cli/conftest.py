@@ -19,7 +19,7 @@ WORKER_CODE = Path(__file__).parent.parent / "worker"
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_")}
-    env["PYTHONPATH"] = str(WORKER_CODE)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WORKER_CODE), env.get("PYTHONPATH")]))
     env["CRASH_LOG"] = str(tmp_path / "side-effects.log")
     return Cli(tmp_path, env)
 

@@ -1,0 +1,148 @@
+"""``durable worker`` finishing runs that ``durable start`` started; user tasks; serve."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import Cli, one_line_error
+
+REVIEW_FLOW = {
+    "id": "CLI::review",
+    "name": "Review",
+    "steps": [
+        {"id": "prepare", "name": "Prepare", "type": "TRANSFORMATION",
+         "transformations": {"prepared": True}, "nextStep": "review"},
+        {"id": "review", "name": "Review", "type": "USER_TASK", "nextStep": "done"},
+        {"id": "done", "name": "Done", "type": "END"},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def worker(cli: Cli, tmp_path: Path) -> Iterator[Any]:
+    """Start ``durable worker crash_app:app`` (JSON logs); stopped with SIGTERM at the end."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(dsn: str) -> Path:
+        log = tmp_path / f"worker-{len(procs)}.log"
+        command = [
+            sys.executable, "-m", "durable.cli", "worker", "crash_app:app",
+            "--poll-interval", "0.1", "--log-format", "json", "--log-level", "info",
+        ]  # fmt: skip
+        env = {**cli.env, "DURABLE_DSN": dsn}
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        procs.append(proc)
+        return log
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(cli: Cli, dsn: str, run_id: str, status: str, tries: int = 120) -> dict[str, Any]:
+    """Poll ``durable runs show --json`` until the run has ``status``."""
+    for _ in range(tries):
+        shown = cli.json("runs", "show", run_id, "--dsn", dsn)
+        if shown["run"]["status"] == status:
+            return shown  # type: ignore[no-any-return]
+    raise AssertionError(f"run {run_id} never reached {status}: {shown['run']}")
+
+
+def test_worker_finishes_code_first_and_flow_runs_started_by_the_cli(
+    cli: Cli, worker: Any, dsn: str, tmp_path: Path
+):
+    started = cli.json("start", "crash-steps", "--args", '{"count": 3}', "--dsn", dsn)
+    (tmp_path / "review.json").write_text(json.dumps(REVIEW_FLOW))
+    assert cli("defs", "push", "review.json", "--dsn", dsn).returncode == 0
+    flow = cli.json(
+        "start", "--flow", "CLI::review", "--variables", '{"amount": 5}', "--business-key",
+        "APP-1", "--id", "f-1", "--dsn", dsn,
+    )  # fmt: skip
+    assert flow == {
+        "run_id": "f-1", "workflow": "CLI::review", "status": "PENDING", "created": True,
+        "flow_version": 1,
+    }  # fmt: skip
+    log = worker(dsn)
+
+    done = wait_for(cli, dsn, started["run_id"], "COMPLETED")
+    assert done["run"]["result"] == 0 + 1 + 4
+    assert [e["name"] for e in done["history"] if e["kind"] == "activity"] == ["step"] * 3
+
+    waiting = wait_for(cli, dsn, "f-1", "WAITING")
+    assert waiting["run"]["current_steps"] == ["review"]
+    assert waiting["run"]["variables"] == {"amount": 5, "prepared": True}
+    shown = cli("runs", "show", "f-1", "--dsn", dsn)
+    assert "key:        APP-1" in shown.stdout and "at steps:   review" in shown.stdout
+    review = [line.split() for line in shown.stdout.splitlines() if " review " in line]
+    assert review and review[0][1:4] == ["review", "USER_TASK", "RUNNING"]
+
+    wrong = one_line_error(cli("user-tasks", "complete", "f-1", "nope", "--dsn", dsn), 1)
+    assert "has no user task 'nope' waiting" in wrong
+    not_object = cli("user-tasks", "complete", "f-1", "review", "[1]", "--dsn", dsn)
+    assert "must be a JSON object" in one_line_error(not_object, 2)
+    completed = cli.json(
+        "user-tasks", "complete", "f-1", "review", '{"approved": true}', "--dsn", dsn
+    )
+    assert completed == {"run_id": "f-1", "step_id": "review", "completed": True}
+    finished = wait_for(cli, dsn, "f-1", "COMPLETED")
+    assert finished["run"]["variables"] == {"amount": 5, "prepared": True, "approved": True}
+    assert [(s["step_id"], s["status"]) for s in finished["steps"]] == [
+        ("prepare", "COMPLETED"), ("review", "COMPLETED"), ("done", "COMPLETED")
+    ]  # fmt: skip
+    again = cli("user-tasks", "complete", "f-1", "review", "--dsn", dsn)
+    assert again.returncode == 0  # completing twice is a no-op
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records and all(
+        {"time", "level", "logger", "run_id", "workflow", "step", "msg"} <= set(r) for r in records
+    )
+    assert any("started" in r["msg"] and r["logger"] == "durable.worker" for r in records)
+
+
+def test_start_flow_errors(cli: Cli, sqlite_dsn: str):
+    dsn = ["--dsn", sqlite_dsn]
+    unknown = one_line_error(cli("start", "--flow", "CLI::nope", *dsn), 1)
+    assert unknown == "durable: no definition 'CLI::nope' is stored"
+    array = one_line_error(cli("start", "--flow", "CLI::nope", "--variables", "[]", *dsn), 2)
+    assert "--variables" in array and "must be a JSON object, got an array" in array
+    mixed = one_line_error(cli("start", "crash-steps", "--variables", "{}", *dsn), 2)
+    assert "--variables and --version go with --flow" in mixed
+
+
+def test_serve_without_the_server_extra_says_what_to_install(cli: Cli):
+    assert cli("serve", "--help").returncode == 0
+    hide_server = (
+        "import sys; sys.modules['durable.server'] = None; "
+        "from durable.cli import main; sys.exit(main(['serve', '--port', '0']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide_server], cwd=cli.cwd, env=cli.env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    line = one_line_error(done, 1)
+    assert "pip install 'durable[server]'" in line
+
+
+def test_worker_usage_errors(cli: Cli):
+    level = one_line_error(cli("worker", "crash_app:app", "--log-level", "chatty"), 2)
+    assert "--log-level" in level and "DEBUG, INFO, WARNING, ERROR" in level
+    fmt = one_line_error(cli("worker", "crash_app:app", "--log-format", "xml"), 2)
+    assert "--log-format" in fmt
+    missing = one_line_error(cli("worker", "no_such_module:app"), 1)
+    assert "cannot import 'no_such_module'" in missing
