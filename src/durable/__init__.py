@@ -19,6 +19,7 @@ from .errors import DefinitionNotFoundError as DefinitionNotFoundError
 from .errors import DurableError as DurableError
 from .errors import ExpressionError as ExpressionError
 from .errors import FlowError as FlowError
+from .errors import InvalidScheduleError as InvalidScheduleError
 from .errors import JobConflictError as JobConflictError
 from .errors import JobNotFoundError as JobNotFoundError
 from .errors import LeaseLostError as LeaseLostError
@@ -29,11 +30,13 @@ from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
 from .errors import RunConflictError as RunConflictError
 from .errors import RunNotFoundError as RunNotFoundError
+from .errors import ScheduleNotFoundError as ScheduleNotFoundError
 from .errors import SerializationError as SerializationError
 from .errors import StepNotWaitingError as StepNotWaitingError
 from .errors import StoreError as StoreError
 from .errors import ValidationError as ValidationError
 from .errors import WaitTimeout as WaitTimeout
+from .errors import WorkflowTimeout as WorkflowTimeout
 from .errors import WorkflowFailed as WorkflowFailed
 from .handle import Handle as Handle
 from .info import HistoryEvent as HistoryEvent
@@ -47,8 +50,12 @@ from .registry import Workflow as Workflow
 from .registry import activity as activity
 from .registry import workflow as workflow
 from .runtime import ActivityInfo as ActivityInfo
+from .runtime import ChildHandle as ChildHandle
 from .runtime import Context as Context
 from .runtime import activity_info as activity_info
+from .runtime import heartbeat as heartbeat
+from .schedules import ScheduleInfo as ScheduleInfo
+from .schedules import Schedules as Schedules
 from .worker import Worker as Worker
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "ActivityInfo",
     "App",
     "Cancelled",
+    "ChildHandle",
     "ConfigurationError",
     "Context",
     "DefinitionNotFoundError",
@@ -65,6 +73,7 @@ __all__ = [
     "FlowError",
     "Handle",
     "HistoryEvent",
+    "InvalidScheduleError",
     "JobConflictError",
     "JobNotFoundError",
     "LeaseLostError",
@@ -78,6 +87,9 @@ __all__ = [
     "RunDescription",
     "RunInfo",
     "RunNotFoundError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
+    "Schedules",
     "SerializationError",
     "Status",
     "StepExecution",
@@ -87,7 +99,9 @@ __all__ = [
     "WaitTimeout",
     "Worker",
     "WorkflowFailed",
+    "WorkflowTimeout",
     "activity",
     "activity_info",
+    "heartbeat",
     "workflow",
 ]

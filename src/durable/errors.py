@@ -14,6 +14,7 @@
     ├── NonRetryableError             raised by an activity to fail at once, without retries
     ├── NonDeterminismError           the code no longer matches the run's journal
     ├── WaitTimeout (TimeoutError)    a durable wait ran past its timeout
+    ├── WorkflowTimeout (TimeoutError) a run ran past its execution timeout; it ends FAILED
     ├── LeaseLostError                another worker now holds the run (fencing)
     ├── StoreError                    the database failed; the message names the operation
     ├── ValidationError               a JSON flow definition is invalid (``problems`` lists all)
@@ -22,10 +23,13 @@
     ├── DefinitionNotFoundError       no flow definition with that id (and version)
     ├── StepNotWaitingError           a user task or wait step is not waiting and never was
     ├── JobNotFoundError              no external job with that id
-    └── JobConflictError              the job is held by another worker, or closed otherwise
+    ├── JobConflictError              the job is held by another worker, or closed otherwise
+    ├── ScheduleNotFoundError         no cron schedule with that id
+    └── InvalidScheduleError (ValueError) a schedule's cron, timezone or option is invalid
 
     BaseException
-    └── Cancelled                     the run was cancelled; raised at the next durable await
+    ├── Cancelled                     the run was cancelled; raised at the next durable await
+    └── ContinueAsNew                 raised by ``ctx.continue_as_new``; ends this journal
 
 ``Cancelled`` derives from ``BaseException`` so that a broad ``except Exception`` in a
 workflow does not swallow a cancellation by accident (trio does the same).
@@ -96,10 +100,21 @@ class ActivityError(DurableError):
 
     Raised inside the workflow at the ``await`` of the activity, the same way on the first
     execution and on replay: ``error_type`` and ``error_message`` describe the activity's
-    own exception, ``attempts`` how many times it ran.
+    own exception, ``attempts`` how many times it ran, ``causes`` the chain of exceptions
+    behind it (``(type, message)`` pairs, outermost first, as ``raise ... from`` built it)
+    and ``traceback`` the formatted traceback of the last attempt.
     """
 
-    def __init__(self, activity: str, error_type: str, message: str, attempts: int) -> None:
+    def __init__(
+        self,
+        activity: str,
+        error_type: str,
+        message: str,
+        attempts: int,
+        *,
+        causes: tuple[tuple[str, str], ...] = (),
+        traceback: str = "",
+    ) -> None:
         plural = "s" if attempts != 1 else ""
         super().__init__(
             f"activity {activity!r} failed after {attempts} attempt{plural}: "
@@ -109,6 +124,8 @@ class ActivityError(DurableError):
         self.error_type = error_type
         self.error_message = message
         self.attempts = attempts
+        self.causes = causes
+        self.traceback = traceback
 
 
 class NonRetryableError(DurableError):
@@ -137,6 +154,13 @@ class NonDeterminismError(DurableError):
 
 class WaitTimeout(DurableError, TimeoutError):
     """A durable wait (``ctx.wait_signal(..., timeout=)``) timed out."""
+
+
+class WorkflowTimeout(DurableError, TimeoutError):
+    """A run was still going when its workflow's ``execution_timeout`` passed.
+
+    The run ends FAILED with this as its error; its unfinished children are cancelled.
+    """
 
 
 class LeaseLostError(DurableError):
@@ -215,6 +239,27 @@ class JobConflictError(DurableError):
     """The external job is held by another worker now, or was closed another way."""
 
 
+class ScheduleNotFoundError(DurableError):
+    """No cron schedule has the requested id."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"no schedule with id {schedule_id!r}; app.schedules.list() shows them")
+        self.schedule_id = schedule_id
+
+
+class InvalidScheduleError(DurableError, ValueError):
+    """A schedule was given a bad cron expression, time zone or option.
+
+    ``field`` names the option at fault (``cron``, ``timezone``, ``missed``, ``id``, ...).
+    """
+
+    def __init__(self, schedule_id: str, field: str, problem: str) -> None:
+        super().__init__(f"schedule {schedule_id!r}: {field} {problem}")
+        self.schedule_id = schedule_id
+        self.field = field
+        self.problem = problem
+
+
 class Cancelled(BaseException):
     """The run was cancelled. Raised inside the workflow at its next durable await.
 
@@ -222,12 +267,33 @@ class Cancelled(BaseException):
     """
 
 
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new``: the run restarts with a fresh journal.
+
+    Derives from ``BaseException`` so that ``except Exception`` in a workflow lets it pass.
+    """
+
+    def __init__(self, args_text: str) -> None:
+        super().__init__("the workflow continues as new")
+        self.args_text = args_text
+
+
 def describe_exception(exc: BaseException) -> dict[str, Any]:
-    """The stored form of an exception: its type name, message and formatted traceback."""
+    """The stored form of an exception: type name, message, traceback and cause chain."""
     import traceback
 
-    return {
+    described: dict[str, Any] = {
         "type": type(exc).__qualname__,
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
     }
+    causes: list[list[str]] = []
+    seen = {id(exc)}
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    while cause is not None and id(cause) not in seen and len(causes) < 20:
+        seen.add(id(cause))
+        causes.append([type(cause).__qualname__, str(cause)])
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    if causes:
+        described["causes"] = causes
+    return described

@@ -20,7 +20,7 @@ from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .serde import encode_any, loads
-from .store._notify import run_topic
+from .store._notify import event_topic, run_topic
 from .store.base import RunRecord
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def describe(run: RunRecord) -> RunDescription:
     return RunDescription(
         business_key=run.business_key,
         flow_version=run.flow_version,
+        parent_id=run.parent_id,
         run_id=run.id,
         workflow=run.workflow,
         status=run.status,
@@ -142,6 +143,29 @@ class Handle(Generic[R]):
         text = encode_any(payload, f"signal {name!r} payload for run {self.run_id!r}")
         await self._app.store.send_signal(self.run_id, name, text)
 
+    async def get_event(self, key: str, *, timeout: float | None = None) -> Any:
+        """The value the run last published under ``key`` (``ctx.set_event``).
+
+        Waits up to ``timeout`` seconds for a first value (no waiting when None), and
+        returns None if there is none by then, or if the run ended without one.
+
+        Example::
+
+            progress = await handle.get_event("progress", timeout=5)
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        store = self._app.store
+        with store.subscribe(event_topic(self.run_id)) as changed:
+            while True:
+                changed.clear()
+                value = await store.get_event(self.run_id, key)
+                if value is not None:
+                    return loads(value)
+                left = 0.0 if deadline is None else deadline - time.monotonic()
+                if left <= 0 or (await self._get()).status.is_terminal:
+                    return None
+                await changed.wait(min(left, _POLL_SECONDS))
+
     async def cancel(self) -> None:
         """Ask the run to stop: ``durable.Cancelled`` is raised at its next durable await."""
         await self._app.store.request_cancel(self.run_id)
@@ -149,10 +173,11 @@ class Handle(Generic[R]):
     async def describe(self) -> RunDescription:
         """Status, result or error, and parked reason of the run.
 
-        For a flow run also its business key, active steps and current variables.
+        Also the parent run (``parent_id``) and the children started with ``ctx.child``;
+        for a flow run its business key, active steps and current variables.
         """
         run = await self._get()
-        summary = describe(run)
+        summary = replace(describe(run), children=tuple(await self._app.store.child_ids(run.id)))
         if run.flow_version is None:
             return summary
         state = flow_state(run, await self._app.store.read_journal(self.run_id))

@@ -62,6 +62,10 @@ class RunDescription:
     """For a flow run: the ids of the steps active now, in the order they started."""
     variables: dict[str, Any] | None = None
     """For a flow run: its variables as of its last commit."""
+    parent_id: str | None = None
+    """The run that started this one with ``ctx.child``, if any."""
+    children: tuple[str, ...] = ()
+    """The runs this one started with ``ctx.child``, oldest first."""
 
     @property
     def failure_reason(self) -> str | None:
@@ -91,9 +95,11 @@ class HistoryEvent:
     position: int
     seq: int
     event: str
-    """``result``, ``error``, ``timer`` (a timer was scheduled) or ``cancel``."""
+    """``result``, ``error``, ``timer`` (a timer was scheduled), ``retry`` (an attempt failed
+    and the next is scheduled), ``start`` (a child run was started) or ``cancel``."""
     kind: str
-    """``activity``, ``sleep``, ``signal``, ``now``, ``random``, ``uuid4`` or ``cancel``."""
+    """``activity``, ``sleep``, ``signal``, ``child``, ``now``, ``random``, ``uuid4``,
+    ``patch``, ``event``, ``step`` (a flow step) or ``cancel``."""
     name: str
     payload: Any
     at: datetime

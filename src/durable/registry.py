@@ -40,6 +40,7 @@ class Workflow(Generic[P, R]):
         fn: Callable[..., Coroutine[Any, Any, R]],
         name: str,
         version: str | None,
+        execution_timeout: float | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigurationError(f"workflow {name!r} must be an 'async def' function")
@@ -50,6 +51,8 @@ class Workflow(Generic[P, R]):
         self.fn = fn
         self.name = name
         self.version = version
+        self.execution_timeout = execution_timeout
+        """Seconds from the start of a run (across continue-as-new) until it fails."""
         self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
         self.prepare: Prepare | None = None
         """Loads what a run needs before replay (the built-in flow workflow's graph)."""
@@ -72,11 +75,13 @@ class Activity(Generic[P, R]):
         name: str,
         retry: RetryPolicy | None,
         timeout: float | None,
+        heartbeat_timeout: float | None = None,
     ) -> None:
         self.fn = fn
         self.name = name
         self.retry = retry
         self.timeout = timeout
+        self.heartbeat_timeout = heartbeat_timeout
         self.is_async = inspect.iscoroutinefunction(fn)
         self.codec = CallCodec(fn, f"activity {name!r}", skip_first=False)
         functools.update_wrapper(self, fn)
@@ -134,7 +139,10 @@ default_registry = Registry()
 def workflow(fn: Callable[..., Coroutine[Any, Any, R]], /) -> Workflow[..., R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, version: str | None = None
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    execution_timeout: float | timedelta | None = None,
 ) -> Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]: ...
 def workflow(
     fn: Callable[..., Coroutine[Any, Any, R]] | None = None,
@@ -142,6 +150,7 @@ def workflow(
     *,
     name: str | None = None,
     version: str | None = None,
+    execution_timeout: float | timedelta | None = None,
 ) -> Workflow[..., R] | Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]:
     """Register an ``async def`` as a workflow. Its first parameter is the ``durable.Context``.
 
@@ -152,10 +161,18 @@ def workflow(
             ref = await reserve(order_id)
             await ctx.sleep(60)
             return {"ref": ref}
+
+    ``execution_timeout`` (seconds or a ``timedelta``) ends a run FAILED with a
+    ``durable.WorkflowTimeout`` once that long has passed since it was started; the clock
+    keeps running across ``ctx.continue_as_new``.
     """
 
+    limit = (
+        None if execution_timeout is None else to_seconds(execution_timeout, "execution_timeout")
+    )
+
     def register(f: Callable[..., Coroutine[Any, Any, R]]) -> Workflow[..., R]:
-        wf: Workflow[..., R] = Workflow(f, name or f.__qualname__, version)
+        wf: Workflow[..., R] = Workflow(f, name or f.__qualname__, version, limit)
         default_registry.add_workflow(wf)
         return wf
 
@@ -170,6 +187,7 @@ def activity(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
 ) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
 def activity(
     fn: Callable[P, R] | None = None,
@@ -178,11 +196,17 @@ def activity(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
 ) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
     """Register a function (``def`` or ``async def``) as an activity.
 
     Inside a workflow, calling it runs it at least once and journals its result exactly
     once; sync activities run in a worker thread. Anywhere else it is a plain call.
+
+    ``retry`` decides how failed attempts are retried (the attempt count and backoff are
+    durable); ``timeout`` bounds one attempt in seconds; an activity with
+    ``heartbeat_timeout`` must call :func:`durable.heartbeat` at least that often, or the
+    attempt is abandoned and counts as failed.
 
     Example::
 
@@ -190,9 +214,10 @@ def activity(
         def charge(order_id: str) -> str: ...
     """
     seconds = None if timeout is None else to_seconds(timeout, "timeout")
+    beat = None if heartbeat_timeout is None else to_seconds(heartbeat_timeout, "heartbeat_timeout")
 
     def register(f: Callable[P, R]) -> Activity[P, R]:
-        act: Activity[P, R] = Activity(f, name or f.__qualname__, retry, seconds)
+        act: Activity[P, R] = Activity(f, name or f.__qualname__, retry, seconds, beat)
         default_registry.add_activity(act)
         return act
 

@@ -1,18 +1,35 @@
-"""Running one activity call: attempts, retries, timeouts, and the info it can read."""
+"""Running one attempt of an activity call: timeouts, heartbeats, cancellation, retry advice.
+
+The executor runs one attempt at a time and journals the outcome of each failed attempt
+that will be retried, with the time of the next one: the attempt count and the backoff
+survive a crash (see ``RETRY`` in ``_journal``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass, replace
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
 
 from .. import _current
-from ..errors import SerializationError, describe_exception
-from ..policy import DEFAULT_RETRY, RetryPolicy
+from ..errors import Cancelled, SerializationError, describe_exception
+from ..policy import RetryPolicy
 from ..registry import Activity
+
+
+class _AttemptState:
+    """What the worker and a running attempt tell each other (shared across threads)."""
+
+    __slots__ = ("cancelled", "last_beat")
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.last_beat = time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +41,22 @@ class ActivityInfo:
     activity: str
     seq: int
     attempt: int
+    """1 on the first attempt; the count is durable across worker crashes."""
+    _state: _AttemptState = field(default_factory=_AttemptState, repr=False, compare=False)
 
     @property
     def idempotency_key(self) -> str:
         """Stable across retries and re-executions: pass it to external systems."""
         return f"{self.run_id}:{self.seq}"
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run was cancelled or this attempt timed out: stop soon.
+
+        Async activities are cancelled at their next ``await``; sync ones keep running in
+        their thread and should check this (or call :func:`durable.heartbeat`).
+        """
+        return self._state.cancelled.is_set()
 
 
 def activity_info() -> ActivityInfo:
@@ -43,54 +71,114 @@ def activity_info() -> ActivityInfo:
     return info
 
 
+def heartbeat() -> None:
+    """Report that a long activity is alive; call it more often than its heartbeat timeout.
+
+    An activity declared with ``heartbeat_timeout`` whose attempt goes that long without a
+    heartbeat is abandoned and counted as a failed attempt (retried by its policy).
+    Outside an activity this does nothing, so the function stays callable in unit tests.
+
+    Raises:
+        durable.Cancelled: the run was cancelled or the attempt was abandoned; the work
+            is no longer wanted. Sync activities use this to stop their thread.
+    """
+    info = _current.activity_info.get()
+    if info is None:
+        return
+    if info._state.cancelled.is_set():
+        raise Cancelled(f"activity {info.activity!r} of run {info.run_id!r} was cancelled")
+    info._state.last_beat = time.monotonic()
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The end of an activity call: the result's JSON text, or the stored error."""
+    """How an attempt ended: the result's JSON text, or the stored error.
 
-    attempts: int
+    ``retry_in`` is set when the retry policy wants another attempt after that many
+    seconds.
+    """
+
+    attempt: int
     result: str | None = None
     error: dict[str, Any] | None = None
+    retry_in: float | None = None
 
 
-async def execute(
+async def run_attempt(
+    act: Activity[Any, Any],
+    args_text: str,
+    info: ActivityInfo,
+    policy: RetryPolicy,
+    limit: float | None,
+) -> Outcome:
+    """Run attempt ``info.attempt`` of an activity call and judge its failure."""
+    token = _current.activity_info.set(info)
+    try:
+        args, kwargs = act.codec.decode_args(args_text)
+        value = await _attempt(act, args, kwargs, info, limit)
+        return Outcome(info.attempt, result=act.codec.encode_result(value))
+    except SerializationError as exc:  # retrying cannot change how a value converts
+        return Outcome(info.attempt, error=describe_exception(exc))
+    except Exception as exc:
+        error = describe_exception(exc)
+        if policy.retries(exc, info.attempt):
+            return Outcome(
+                info.attempt, error=error, retry_in=policy.delay_before(info.attempt + 1)
+            )
+        return Outcome(info.attempt, error=error)
+    except asyncio.CancelledError:
+        info._state.cancelled.set()  # a sync activity's thread learns it at its next check
+        raise
+    finally:
+        _current.activity_info.reset(token)
+
+
+async def _attempt(
     act: Activity[Any, Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     info: ActivityInfo,
-    retry: RetryPolicy | None,
-    timeout: float | None,
-) -> Outcome:
-    """Run an activity until it succeeds or its retry policy gives up."""
-    policy = retry or act.retry or DEFAULT_RETRY
-    limit = timeout if timeout is not None else act.timeout
-    attempt = 1
-    while True:
-        token = _current.activity_info.set(replace(info, attempt=attempt))
-        try:
-            value = await _attempt(act, args, kwargs, limit)
-            return Outcome(attempts=attempt, result=act.codec.encode_result(value))
-        except SerializationError as exc:
-            return Outcome(attempts=attempt, error=describe_exception(exc))
-        except Exception as exc:
-            if not policy.retries(exc, attempt):
-                return Outcome(attempts=attempt, error=describe_exception(exc))
-        finally:
-            _current.activity_info.reset(token)
-        attempt += 1
-        await asyncio.sleep(policy.delay_before(attempt))
-
-
-async def _attempt(
-    act: Activity[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], limit: float | None
+    limit: float | None,
 ) -> Any:
     deadline = asyncio.timeout(limit)
     try:
         async with deadline:
-            if act.is_async:
-                return await act.fn(*args, **kwargs)
-            call = functools.partial(act.fn, *args, **kwargs)
-            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            if act.heartbeat_timeout is None:
+                return await _invoke(act, args, kwargs)
+            return await _watched(act, args, kwargs, info._state, act.heartbeat_timeout)
     except TimeoutError:
         if deadline.expired():
+            info._state.cancelled.set()
             raise TimeoutError(f"activity {act.name!r} timed out after {limit} s") from None
         raise
+
+
+async def _invoke(act: Activity[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if act.is_async:
+        return await act.fn(*args, **kwargs)
+    call = functools.partial(act.fn, *args, **kwargs)
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+async def _watched(
+    act: Activity[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    state: _AttemptState,
+    timeout: float,
+) -> Any:
+    """Run the attempt; abandon it when no heartbeat came within ``timeout`` seconds."""
+    task = asyncio.ensure_future(_invoke(act, args, kwargs))
+    try:
+        while True:
+            left = state.last_beat + timeout - time.monotonic()
+            if left <= 0:
+                state.cancelled.set()
+                raise TimeoutError(f"activity {act.name!r} sent no heartbeat for {timeout} s")
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if done:
+                return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

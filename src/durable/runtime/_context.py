@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar, overload
 
 from ..info import RunInfo
 from ..policy import RetryPolicy, to_seconds
-from ..registry import Activity, activity_for
+from ..registry import Activity, Workflow, activity_for
 from ._future import DurableFuture, gather_futures
 
 if TYPE_CHECKING:
@@ -18,6 +18,27 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class ChildHandle(Generic[R]):
+    """A child run started with ``ctx.start_child``: await it (or ``result()``) for its result.
+
+    Raises (when awaited):
+        durable.WorkflowFailed: the child ended FAILED or CANCELLED; ``cause`` says why.
+    """
+
+    __slots__ = ("_future", "id")
+
+    def __init__(self, run_id: str, future: DurableFuture[R]) -> None:
+        self.id = run_id
+        """The child's run id: ``app.handle(id)`` reaches it from outside."""
+        self._future = future
+
+    def result(self) -> DurableFuture[R]:
+        return self._future
+
+    def __await__(self) -> Generator[Any, Any, R]:
+        return self._future.__await__()
 
 
 class Context:
@@ -115,6 +136,8 @@ class Context:
         for index, item in enumerate(awaitables):
             if isinstance(item, DurableFuture):
                 futures.append(item)
+            elif isinstance(item, ChildHandle):
+                futures.append(item.result())
             elif isinstance(item, Coroutine):
                 futures.append(self._executor.spawn(item, f"gather branch {index}"))
             else:
@@ -136,3 +159,82 @@ class Context:
     def uuid4(self) -> uuid.UUID:
         """A random UUID, recorded so that replay sees the same value."""
         return uuid.UUID(self._executor.record_value("uuid4", lambda: str(uuid.uuid4())))
+
+    # -- children ---------------------------------------------------------------------
+    def child(
+        self,
+        workflow: Workflow[..., R],
+        /,
+        *args: Any,
+        id: str | None = None,
+        **kwargs: Any,
+    ) -> DurableFuture[R]:
+        """Start a child run of ``workflow`` and wait for its result (durably).
+
+        The child is a run of its own (any worker may execute it) that names this run as
+        its parent. ``id`` defaults to one derived from this run; starting is idempotent
+        on it. Cancelling this run cancels its children; a child still running when this
+        run ends is cancelled too.
+
+        Raises (when awaited):
+            durable.WorkflowFailed: the child ended FAILED or CANCELLED.
+        """
+        return self.start_child(workflow, *args, id=id, **kwargs).result()
+
+    def start_child(
+        self,
+        workflow: Workflow[..., R],
+        /,
+        *args: Any,
+        id: str | None = None,
+        **kwargs: Any,
+    ) -> ChildHandle[R]:
+        """Start a child run now and return its handle; await the handle for its result."""
+        if not isinstance(workflow, Workflow):
+            raise TypeError(f"ctx.child() takes a @durable.workflow function, got {workflow!r}")
+        run_id, future = self._executor.start_child(workflow, args, kwargs, id)
+        return ChildHandle(run_id, future)
+
+    # -- events, versions, restarts ---------------------------------------------------
+    def set_event(self, key: str, value: Any) -> None:
+        """Publish ``value`` under ``key`` for clients (``Handle.get_event``); latest wins.
+
+        The value is written with the run's next commit, which follows promptly; replay
+        does not publish it again.
+        """
+        self._executor.set_event(key, value)
+
+    def patched(self, change_id: str) -> bool:
+        """Whether this run takes the new code path of the change ``change_id``.
+
+        True for runs that reach this point running code that has the check (it is
+        journaled); False for runs that went past this point before the change was
+        deployed, so they replay their old path. Calls with the same id in one run
+        return the same answer. See docs/versioning.md for the determinism rules.
+
+        Example::
+
+            if ctx.patched("send-sms"):
+                await send_sms(user)      # new runs
+            else:
+                await send_email(user)    # runs already past this point
+        """
+        return self._executor.patched(change_id)
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """Mark the place of a removed ``patched(change_id)`` check whose old path is gone.
+
+        Once no run in flight can take the old path, replace the ``if ctx.patched(...)``
+        with this call and keep only the new code: runs that recorded the patch replay
+        without a non-determinism error.
+        """
+        self._executor.deprecate_patch(change_id)
+
+    def continue_as_new(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """End this journal and start the workflow again, same run id, with new arguments.
+
+        For loops that would otherwise grow their journal without bound. Signals not yet
+        consumed carry over; children still running are cancelled. The execution timeout
+        keeps counting from the run's first start.
+        """
+        raise self._executor.continue_as_new(args, kwargs)

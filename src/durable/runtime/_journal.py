@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from ..store.base import JournalEntry
 
 # Kinds answered the moment they are called (no waiting): replay returns them by seq.
-INSTANT_KINDS = frozenset({"now", "random", "uuid4", "step"})
-RESULT, ERROR, TIMER, CANCEL = "result", "error", "timer", "cancel"
+INSTANT_KINDS = frozenset({"now", "random", "uuid4", "step", "patch", "event"})
+RESULT, ERROR, CANCEL = "result", "error", "cancel"
+# Progress of an operation that has not ended: a timer's due time, a failed attempt and
+# when the next one starts, a started child run. Replay resumes from them; they are not
+# results the workflow receives.
+TIMER, RETRY, START = "timer", "retry", "start"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,10 @@ class Journal:
         self.first: dict[int, JournalEntry] = {}
         self.final: dict[int, JournalEntry] = {}
         self.timers: dict[int, float] = {}
+        self.retries: dict[int, tuple[int, float]] = {}
+        """seq -> (the next attempt, when it starts): the latest retry record wins."""
+        self.started: dict[int, str] = {}
+        """seq -> the id of the child run started there."""
         self.deliveries: list[JournalEntry] = []
         self.cancelled = False
         for entry in entries:
@@ -45,6 +54,11 @@ class Journal:
             self.first.setdefault(entry.seq, entry)
             if entry.event == TIMER:
                 self.timers[entry.seq] = float(entry.payload or 0)
+            elif entry.event == RETRY:
+                retry = json.loads(entry.payload or "{}")
+                self.retries[entry.seq] = (int(retry["attempt"]), float(retry["at"]))
+            elif entry.event == START:
+                self.started[entry.seq] = json.loads(entry.payload or "null")
             else:
                 self.final[entry.seq] = entry
                 if entry.kind not in INSTANT_KINDS:

@@ -21,6 +21,16 @@ def run_topic(run_id: str) -> str:
     return f"run:{run_id}"
 
 
+def queue_topic(name: str) -> str:
+    """An activity slot of queue ``name`` was freed."""
+    return f"queue:{name}"
+
+
+def event_topic(run_id: str) -> str:
+    """A run published an event (``ctx.set_event``)."""
+    return f"event:{run_id}"
+
+
 class Subscription:
     """A sticky flag set by notifications of one topic."""
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import enum
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..info import Status
+from ..queues import Queue
 from ._admin import FleetMetrics
 from ._notify import Subscription
 
@@ -42,11 +43,17 @@ class RunRecord:
     business_key: str | None = None
     flow_version: int | None = None
     """Set when the run executes version N of the flow definition named by ``workflow``."""
+    parent_id: str | None = None
+    """The run that started this one with ``ctx.child``; it hears when this one ends."""
+    queue: str = "default"
+    priority: int = 0
+    """Higher is claimed first within the runs a worker may take."""
 
 
 RUN_COLUMNS = (
     "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
-    "mailbox_version, created_at, updated_at, business_key, flow_version"
+    "mailbox_version, created_at, updated_at, business_key, flow_version, parent_id, queue, "
+    "priority"
 )
 
 
@@ -67,6 +74,9 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         updated_at=row[11],
         business_key=row[12],
         flow_version=row[13],
+        parent_id=row[14],
+        queue=row[15],
+        priority=row[16],
     )
 
 
@@ -128,9 +138,21 @@ class Suspend:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
+    """End the run. Its unfinished children get a cancellation request when
+    ``cancel_children``; a run with a parent sends it ``child_signal(run id)``."""
+
     status: Status
     result: str | None = None
     error: str | None = None
+    cancel_children: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Continue as new: the journal and consumed signals go, the lease stays, new args."""
+
+    args: str
+    cancel_children: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +167,29 @@ class Release:
     """Give the run back at once (a worker shutting down)."""
 
 
-Outcome = Suspend | Finish | Park | Release
+Outcome = Suspend | Finish | Park | Release | Restart
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStart:
+    """A child run to create with the commit that journals its start (idempotent on id)."""
+
+    run_id: str
+    workflow: str
+    args: str
+
+
+def child_signal(child_id: str) -> str:
+    """The signal a finished child sends its parent."""
+    return f"durable.child:{child_id}"
+
+
+def child_done_payload(run_id: str, status: str, result: str | None, error: str | None) -> str:
+    """What a finished child tells its parent: its id, status, and result or error."""
+    return (
+        f'{{"run_id":{json.dumps(run_id)},"status":"{status}",'
+        f'"result":{result or "null"},"error":{error or "null"}}}'
+    )
 
 
 @dataclass(slots=True)
@@ -157,6 +201,23 @@ class Commit:
     consumed_signals: list[tuple[int, int]] = field(default_factory=list)
     """(signal id, seq of the wait that consumed it)."""
     outcome: Outcome | None = None
+    children: list[ChildStart] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    """(key, value JSON) pairs published with ``ctx.set_event``; the latest value wins."""
+    parent_id: str | None = None
+    """With a Finish: the parent run to tell (``child_signal``)."""
+
+    @property
+    def has_links(self) -> bool:
+        """Whether the commit touches more than the run's own row, journal and signals."""
+        outcome = self.outcome
+        return bool(
+            self.children
+            or self.events
+            or self.parent_id
+            or isinstance(outcome, Restart)
+            or (isinstance(outcome, Finish) and outcome.cancel_children)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +326,71 @@ def job_failed_payload(message: str, attempt: int, worker_id: str) -> str:
     return json.dumps({"ok": False, "error": message, "attempt": attempt, "workerId": worker_id})
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A cron schedule. ``args`` is the stored argument text; ``missed`` is ``skip`` or
+    ``catch_up``; ``next_fire_at`` is the next tick not yet started."""
+
+    id: str
+    workflow: str
+    cron: str
+    timezone: str
+    args: str
+    missed: str
+    paused: bool
+    next_fire_at: float
+    last_fire_at: float | None
+    created_at: float
+    updated_at: float
+
+
+SCHEDULE_COLUMNS = (
+    "id, workflow, cron, timezone, args, missed, paused, next_fire_at, last_fire_at, "
+    "created_at, updated_at"
+)
+SCHEDULES = "schedules"
+"""Notification topic: a schedule was created, changed or resumed (its due time moved)."""
+
+
+def schedule_from_row(row: Sequence[Any]) -> ScheduleRecord:
+    """A ScheduleRecord from a row selected as ``SCHEDULE_COLUMNS``."""
+    values = list(row)
+    values[6] = bool(values[6])
+    return ScheduleRecord(*values[:11])
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What a due schedule does now: start ``run_ids``, then wait for ``next_fire_at``."""
+
+    run_ids: tuple[str, ...]
+    last_fire_at: float | None
+    next_fire_at: float
+
+
+Planner = Callable[[ScheduleRecord, float], Firing]
+"""``plan(schedule, now)``: what a due schedule does at ``now`` (the store's clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueClaim:
+    """A queue a claim may take runs from: at most ``cap`` of them (the worker's room)."""
+
+    name: str
+    cap: int
+    limited: bool = False
+    """A global concurrency or rate limit applies: serialize the claims of this queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGrant:
+    """The answer to ``acquire_queue_slot``: a token when granted, else when to retry."""
+
+    token: str | None
+    retry_at: float | None = None
+    """When a busy slot's hold ends (by this process's clock); None: no slot exists."""
+
+
 class Store(Protocol):
     """Persistence primitives. Every method is a single transaction."""
 
@@ -282,6 +408,8 @@ class Store(Protocol):
         *,
         business_key: str | None = None,
         flow_version: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
     ) -> tuple[RunRecord, bool]:
         """Insert a PENDING run unless the id exists; return the run and whether it is new."""
 
@@ -313,8 +441,20 @@ class Store(Protocol):
         """Mark the run for cancellation (a PENDING run ends CANCELLED at once)."""
 
     # -- worker operations ----------------------------------------------------------
-    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[RunRecord]:
-        """Lease up to ``limit`` runnable runs, bumping each one's epoch."""
+    async def claim(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[QueueClaim] | None = None,
+    ) -> list[RunRecord]:
+        """Lease up to ``limit`` runnable runs, bumping each one's epoch.
+
+        Only runs of ``queues`` (every queue when None), at most ``cap`` of each, and
+        within the global limits stored for each queue (``put_queues``); higher priority
+        first, then by ``runnable_at``. Queues marked ``limited`` are claimed under a
+        per-queue lock, so concurrent claimers never exceed a global limit together.
+        """
 
     async def renew(
         self, owner: str, fences: list[Fence], lease_seconds: float
@@ -330,8 +470,15 @@ class Store(Protocol):
         Raises LeaseLostError, writing nothing, when the run's epoch moved on.
         """
 
-    async def next_wake_at(self) -> float | None:
-        """The earliest time any run becomes runnable."""
+    async def next_wake_at(
+        self, queues: Sequence[str] | None = None, *, limited: Sequence[str] = ()
+    ) -> float | None:
+        """The earliest time a run of ``queues`` (and ``limited``) becomes runnable.
+
+        For ``limited`` queues (whose claims a global limit may hold back) only future
+        times count, plus the time a rate-limited queue's window frees a start; a slot
+        freed by a run ending is announced on ``WORK`` (``publish``) instead.
+        """
 
     async def unpark(self) -> int:
         """Make parked runs runnable again (new code was deployed); return how many."""
@@ -394,6 +541,55 @@ class Store(Protocol):
     async def cancel_jobs(self, run_id: str, seq: int | None = None) -> int:
         """Cancel the open jobs of a run (or only the one at ``seq``); return how many."""
 
+    # -- events and children --------------------------------------------------------
+    async def get_event(self, run_id: str, key: str) -> str | None:
+        """The JSON value a run last published under ``key``, or None."""
+
+    async def child_ids(self, run_id: str) -> list[str]:
+        """The ids of the runs started as children of ``run_id``, oldest first."""
+
+    # -- schedules ------------------------------------------------------------------
+    async def put_schedule(
+        self,
+        schedule_id: str,
+        *,
+        workflow: str,
+        cron: str,
+        timezone: str,
+        args: str,
+        missed: str,
+        next_fire_at: float,
+        keep_next_fire: bool,
+    ) -> ScheduleRecord:
+        """Create a schedule, or update the one with that id (workflow, cron, timezone,
+        args, missed). An update keeps ``paused``, ``last_fire_at`` and ``created_at``,
+        and ``next_fire_at`` too if ``keep_next_fire`` and the cron and timezone are the same.
+        """
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None: ...
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by id."""
+
+    async def set_schedule_paused(
+        self, schedule_id: str, paused: bool, replan: Callable[[ScheduleRecord, float], float]
+    ) -> ScheduleRecord | None:
+        """Pause or resume; resuming a paused schedule sets ``next_fire_at`` to
+        ``replan(schedule, now)``. None when there is no such schedule."""
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def fire_schedules(self, limit: int, plan: Planner) -> list[str]:
+        """Start the due ticks of up to ``limit`` due, unpaused schedules; return new run ids.
+
+        Each schedule is taken so that no concurrent caller gets it, and in the same
+        transaction ``plan`` says which runs to create (ids that exist are left alone)
+        and where ``next_fire_at`` moves.
+        """
+
+    async def next_schedule_at(self) -> float | None:
+        """The earliest ``next_fire_at`` of the unpaused schedules."""
+
     # -- operator queries (read-only; the REST server) --------------------------------
     async def list_flow_runs(
         self,
@@ -416,6 +612,32 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise StoreError unless the database answers a query."""
+
+    # -- queues ---------------------------------------------------------------------
+    async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
+        """Store the limits of these queues; return the earlier declarations that differ."""
+
+    async def get_queues(self, names: Sequence[str] | None = None) -> dict[str, Queue]:
+        """The stored declarations of these queues (every one when None), by name."""
+
+    async def queue_depths(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        """How many runs of each queue are runnable and unclaimed now (queues with none
+        are left out unless named)."""
+
+    async def acquire_queue_slot(
+        self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
+    ) -> SlotGrant:
+        """Take one of the ``slots`` rows of ``(queue, kind)`` that is free or expired,
+        holding it for ``hold_seconds``; one statement, so no two callers get one row."""
+
+    async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
+        """Extend the holds of these slot tokens; return the tokens still held."""
+
+    async def release_queue_slot(self, queue: str, token: str) -> None:
+        """Free a slot (if ``token`` still holds it) and wake the queue's waiters."""
+
+    async def publish(self, *topics: str) -> None:
+        """Wake subscribers of ``topics`` in every process sharing the database."""
 
     # -- notifications --------------------------------------------------------------
     def subscribe(self, topic: str) -> Subscription:

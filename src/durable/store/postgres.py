@@ -32,6 +32,8 @@ from . import _migrate
 from ._notify import JOBS, WORK, Notifier, Subscription, run_topic
 from ._postgres_admin import PostgresAdmin
 from ._postgres_flows import CANCEL_OPEN_JOBS, PostgresFlows, has_signal, insert_signal
+from ._postgres_links import PostgresLinks, apply_links, cancel_descendants
+from ._postgres_schedules import PostgresSchedules
 from .base import (
     CANCELLED_BEFORE_START,
     RUN_COLUMNS,
@@ -43,6 +45,7 @@ from .base import (
     LeaseState,
     Park,
     Release,
+    Restart,
     RunRecord,
     SignalRecord,
     Suspend,
@@ -114,6 +117,7 @@ _OUTCOMES = {
     ),
     Park: ", status = 'WAITING', parked_reason = $13, lease_owner = NULL, runnable_at = NULL",
     Release: f", status = 'PENDING', lease_owner = NULL, runnable_at = {NOW}",
+    Restart: ", args = $13",
 }
 
 
@@ -129,7 +133,7 @@ def parse_dsn(dsn: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
 
-class PostgresStore(PostgresFlows, PostgresAdmin):
+class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedules):
     """A Store on a Postgres database (definitions and jobs: ``_postgres_flows``)."""
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
@@ -362,7 +366,8 @@ class PostgresStore(PostgresFlows, PostgresAdmin):
                     f" updated_at = {NOW} WHERE id = $1",
                     run_id,
                 )
-            await self._notify(conn, run_topic(run_id), WORK)
+            descendants = await cancel_descendants(conn, run_id)
+            await self._notify(conn, run_topic(run_id), WORK, *sorted(descendants - {WORK}))
             found = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1", run_id)
         return run_from_row(found)
 
@@ -404,15 +409,24 @@ class PostgresStore(PostgresFlows, PostgresAdmin):
                 args += [str(status), result, error]
             case Park(reason=reason):
                 args += [reason]
+            case Restart(args=new_args):
+                args += [new_args]
         async with self._conn("commit") as conn:
-            held = await conn.fetchval(sql, *args)
+            links: set[str] = set()
+            if commit.has_links:
+                async with conn.transaction():
+                    held = await conn.fetchval(sql, *args)
+                    if held:
+                        links = await apply_links(conn, commit)
+            else:
+                held = await conn.fetchval(sql, *args)
             if not held:
                 raise lease_lost(commit.fence.run_id)
-            if outcome is not None:
-                topics = [run_topic(commit.fence.run_id)]
+            if outcome is not None or links:
+                topics = {run_topic(commit.fence.run_id)} if outcome is not None else set()
                 if isinstance(outcome, Release | Suspend):
-                    topics.append(WORK)
-                await self._notify(conn, *topics)
+                    topics.add(WORK)
+                await self._notify(conn, *sorted(topics | links))
 
     async def next_wake_at(self) -> float | None:
         async with self._conn("read next wake-up") as conn:

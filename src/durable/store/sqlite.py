@@ -34,6 +34,8 @@ from . import _migrate
 from ._notify import WORK, Notifier, Subscription, run_topic
 from ._sqlite_admin import SqliteAdmin
 from ._sqlite_flows import SqliteFlows, cancel_open_jobs, fold, has_signal, insert_signal
+from ._sqlite_links import SqliteLinks, apply_links, cancel_descendants
+from ._sqlite_schedules import SqliteSchedules
 from .base import (
     CANCELLED_BEFORE_START,
     RUN_COLUMNS,
@@ -45,6 +47,7 @@ from .base import (
     LeaseState,
     Park,
     Release,
+    Restart,
     RunRecord,
     SignalRecord,
     Suspend,
@@ -84,7 +87,7 @@ async def _in_thread(
         raise StoreError(f"sqlite: {what} failed: {exc}") from exc
 
 
-class SqliteStore(SqliteFlows, SqliteAdmin):
+class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules):
     """A Store on one SQLite file (definitions and jobs: ``_sqlite_flows``)."""
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
@@ -296,12 +299,14 @@ class SqliteStore(SqliteFlows, SqliteAdmin):
                     " updated_at = ? WHERE id = ?",
                     (now, now, run_id),
                 )
+            topics.update(cancel_descendants(conn, run_id, now))
             found = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
             return run_from_row(found.fetchone())
 
+        topics: set[str] = {run_topic(run_id), WORK}
         run = await self._write("cancel run", update)
-        self._notifier.notify(run_topic(run_id))
-        self._notifier.notify(WORK)
+        for topic in topics:
+            self._notifier.notify(topic)
         return run
 
     # -- worker operations ----------------------------------------------------------
@@ -362,7 +367,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin):
                 batch, self._pending = self._pending, []
                 commits = [c for c, _ in batch]
                 try:
-                    lost = await self._write(
+                    lost, topics = await self._write(
                         "commit", functools.partial(self._apply, commits=commits)
                     )
                 except BaseException as exc:
@@ -380,6 +385,8 @@ class SqliteStore(SqliteFlows, SqliteAdmin):
                     else:
                         future.set_result(None)
                 self._notify_outcomes(c for c in commits if c.fence.run_id not in lost)
+                for topic in topics:
+                    self._notifier.notify(topic)
         finally:
             self._flusher = None
 
@@ -393,9 +400,13 @@ class SqliteStore(SqliteFlows, SqliteAdmin):
             self._notifier.notify(WORK)
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection, *, commits: list[Commit]) -> set[str]:
-        """Apply a batch of commits in one transaction; return the runs whose fence failed."""
+    def _apply(conn: sqlite3.Connection, *, commits: list[Commit]) -> tuple[set[str], set[str]]:
+        """Apply a batch of commits in one transaction.
+
+        Returns the runs whose fence failed and the topics their links want notified.
+        """
         lost: set[str] = set()
+        topics: set[str] = set()
         now = time.time()
         for commit in commits:
             run_id, epoch = commit.fence.run_id, commit.fence.epoch
@@ -430,7 +441,9 @@ class SqliteStore(SqliteFlows, SqliteAdmin):
                     (seq, signal_id, run_id),
                 )
             _apply_outcome(conn, run_id, commit.outcome, now)
-        return lost
+            if commit.has_links:
+                topics |= apply_links(conn, commit, now)
+        return lost, topics
 
     async def next_wake_at(self) -> float | None:
         def select(conn: sqlite3.Connection) -> float | None:
@@ -460,7 +473,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin):
 def _apply_outcome(
     conn: sqlite3.Connection,
     run_id: str,
-    outcome: Suspend | Finish | Park | Release | None,
+    outcome: Suspend | Finish | Park | Release | Restart | None,
     now: float,
 ) -> None:
     match outcome:
@@ -487,6 +500,10 @@ def _apply_outcome(
                 "UPDATE runs SET status = 'WAITING', parked_reason = ?, lease_owner = NULL,"
                 " runnable_at = NULL, updated_at = ? WHERE id = ?",
                 (reason, now, run_id),
+            )
+        case Restart(args=args):
+            conn.execute(
+                "UPDATE runs SET args = ?, updated_at = ? WHERE id = ?", (args, now, run_id)
             )
         case Release():
             conn.execute(

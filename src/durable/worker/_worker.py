@@ -24,6 +24,7 @@ from ..flow._runner import FlowRunner
 from ..runtime import RunExecutor
 from ..store._notify import WORK
 from ..store.base import Commit, Fence, Park, Release, RunRecord
+from ._cron import schedule_loop
 
 if TYPE_CHECKING:
     from ..app import App
@@ -83,6 +84,9 @@ class Worker:
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="durable-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
+            asyncio.create_task(
+                schedule_loop(self.app.store, self.id, self.poll_interval), name="durable-cron"
+            ),
         ]
         log.info("worker %s started (concurrency %d)", self.id, self.concurrency)
 
@@ -189,6 +193,12 @@ class Worker:
         run_id = executor.fence.run_id
         try:
             await executor.execute()
+            while executor.successor is not None:  # continued as new, under the same lease
+                executor = executor.successor
+                held = self._running.get(run_id)
+                if held is not None:
+                    self._running[run_id] = (executor, held[1])
+                await executor.execute()
         except LeaseLostError:
             log.warning(
                 "run=%s worker=%s state=LEASE_LOST (another worker holds it)", run_id, self.id

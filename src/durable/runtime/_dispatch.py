@@ -1,0 +1,238 @@
+"""Starting operations live and turning their outcomes into deliveries.
+
+Activities run as asyncio tasks, one attempt at a time: a failed attempt that its retry
+policy retries comes back as a ``RETRY`` delivery, is journaled with the time of the
+next attempt, and that attempt starts when due (after a crash too). Timers fire through
+the event loop; signals and finished children come from the run's mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ..errors import (
+    ActivityError,
+    Cancelled,
+    SerializationError,
+    WaitTimeout,
+    WorkflowFailed,
+    describe_exception,
+)
+from ..policy import DEFAULT_RETRY
+from ..serde import dumps, loads
+from ..store.base import ChildStart, SignalRecord
+from . import _activity
+from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call
+from ._state import Delivery, Op, RunState
+
+KEEP_LOADED_FOR = 60.0
+"""A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""
+
+
+class Dispatch(RunState):
+    """Starts operations live and turns their outcomes into deliveries."""
+
+    def start_ops(self) -> None:
+        waiting, self.unstarted = self.unstarted, []
+        # Buffered signals first: a signal that arrived before the worker looked wins over a
+        # timer that came due meanwhile (as it does for a wait with a timeout).
+        waiting.sort(key=lambda op: not op.wait)
+        for op in waiting:
+            if self.ops.get(op.seq) is not op:
+                continue
+            if op.call.kind == "activity":
+                if self.draining:
+                    self.unstarted.append(op)
+                    continue
+                retry = self.journal.retries.get(op.seq)
+                if retry is None:
+                    self.launch_attempt(op)
+                else:
+                    op.attempt = retry[0]
+                    self.schedule_attempt(op, retry[1])
+                continue
+            if op.call.kind == "child":
+                self._start_child(op)
+            if op.wait and self._match_signal(op):
+                continue
+            if op.delay is not None:
+                self._arm_timer(op)
+
+    def _start_child(self, op: Op) -> None:
+        if op.seq in self.journal.started:
+            return
+        assert op.workflow is not None
+        self.journal.started[op.seq] = op.child_id
+        self.children.append(ChildStart(op.child_id, op.workflow.name, op.args_text))
+        self.buffer.append(self.entry(op.seq, START, op.call, dumps(op.child_id)))
+        self.flush_soon = True
+
+    def _arm_timer(self, op: Op) -> None:
+        fire_at = self.journal.timers.get(op.seq)
+        if fire_at is None:
+            fire_at = time.time() + (op.delay or 0.0)
+            self.journal.timers[op.seq] = fire_at
+            self.buffer.append(self.entry(op.seq, TIMER, op.call, repr(fire_at)))
+            self.flush_soon = True
+        op.fire_at = fire_at
+        if op.call.kind == "sleep":
+            due = Delivery(op, RESULT, "null")
+        else:
+            message = f"no signal {op.call.name!r} arrived within {op.delay} s"
+            due = Delivery(op, ERROR, dumps({"type": "WaitTimeout", "message": message}))
+        self._call_at(fire_at, self.queue.put_nowait, due, op)
+
+    def _call_at(self, at: float, fn: Any, arg: Any, op: Op) -> None:
+        delay = at - time.time()
+        if delay <= 0:
+            fn(arg)
+        else:
+            loop = asyncio.get_running_loop()
+            op.timer = loop.call_at(loop.time() + delay, fn, arg)
+
+    # -- activities -----------------------------------------------------------------
+    def schedule_attempt(self, op: Op, at: float) -> None:
+        """Start the op's next attempt at ``at`` (seconds since the epoch)."""
+        op.fire_at = at
+        self._call_at(at, self.launch_attempt, op, op)
+
+    def launch_attempt(self, op: Op) -> None:
+        op.timer = None
+        if self.unloading or self.ops.get(op.seq) is not op:
+            return
+        if self.draining:  # give the run back rather than start anything new
+            self.unstarted.append(op)
+            self.queue.put_nowait(Delivery(None))
+            return
+        op.fire_at = None
+        op.task = asyncio.create_task(self._run_attempt(op))
+
+    def activities_running(self) -> bool:
+        """Whether an activity runs now, or retries soon enough to keep the run loaded."""
+        soon = time.time() + KEEP_LOADED_FOR
+        for op in self.ops.values():
+            if op.task is not None and not op.task.done():
+                return True
+            if (
+                not self.draining
+                and op.call.kind == "activity"
+                and op.fire_at is not None
+                and op.fire_at <= soon
+            ):
+                return True
+        return False
+
+    def in_backoff(self) -> bool:
+        return any(op.call.kind == "activity" and op.timer is not None for op in self.ops.values())
+
+    async def _run_attempt(self, op: Op) -> None:
+        act = op.activity
+        assert act is not None
+        policy = op.retry or act.retry or DEFAULT_RETRY
+        limit = op.timeout if op.timeout is not None else act.timeout
+        info = _activity.ActivityInfo(
+            self.fence.run_id, self.workflow.name, act.name, op.seq, op.attempt
+        )
+        try:
+            outcome = await _activity.run_attempt(act, op.args_text, info, policy, limit)
+        except Exception as exc:  # never leave the workflow waiting on a dead task
+            outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
+        if outcome.retry_in is not None:
+            retry = {"attempt": op.attempt + 1, "at": time.time() + outcome.retry_in}
+            self.queue.put_nowait(Delivery(op, RETRY, dumps({**retry, "error": outcome.error})))
+        elif outcome.error is not None:
+            payload = dumps({**outcome.error, "attempts": op.attempt})
+            self.queue.put_nowait(Delivery(op, ERROR, payload))
+        else:
+            self.queue.put_nowait(Delivery(op, RESULT, outcome.result))
+
+    # -- signals, children and cancellation -----------------------------------------
+    def add_signals(self, signals: list[SignalRecord], *, returned: bool = False) -> None:
+        for signal in signals:
+            if returned or signal.id > self.last_signal_id:
+                self.mailbox.append(signal)
+                self.last_signal_id = max(self.last_signal_id, signal.id)
+        if returned:
+            self.mailbox.sort(key=lambda s: s.id)
+
+    def _match_signal(self, op: Op) -> bool:
+        for index, signal in enumerate(self.mailbox):
+            if signal.name == op.wait:
+                del self.mailbox[index]
+                op.matched = True
+                self.queue.put_nowait(Delivery(op, RESULT, signal.payload, signal))
+                return True
+        return False
+
+    def match_waiting(self) -> None:
+        """Hand newly known signals to started waits, oldest wait first."""
+        for op in sorted(self.ops.values(), key=lambda o: o.seq):
+            if not self.mailbox:
+                return
+            if op.wait and not op.matched and op not in self.unstarted:
+                self._match_signal(op)
+
+    async def refresh_mailbox(self) -> None:
+        run_id = self.fence.run_id
+        signals, run = await asyncio.gather(
+            self.store.pending_signals(run_id, self.last_signal_id), self.store.get_run(run_id)
+        )
+        self.add_signals(signals)
+        if run is not None:
+            self.mailbox_version = run.mailbox_version
+            self.cancel_requested = run.cancel_requested
+        self.match_waiting()
+
+    def deliver_cancel(self) -> None:
+        """Fail every pending operation with Cancelled: raised at each durable await."""
+        pending, self.ops, self.unstarted = list(self.ops.values()), {}, []
+        for op in pending:
+            if op.timer is not None:
+                op.timer.cancel()
+            if op.task is not None:
+                op.task.cancel()
+            op.future.set_exception(Cancelled(f"run {self.fence.run_id!r} was cancelled"))
+
+    def resolve(self, op: Op, event: str, payload: str | None) -> None:
+        text = payload if payload is not None else "null"
+        try:
+            if op.call.kind == "child":
+                op.future.set_result(_child_result(op, loads(text)))
+            elif event == RESULT:
+                codec = op.activity.codec if op.activity is not None else None
+                op.future.set_result(codec.decode_result(text) if codec else loads(text))
+            elif op.call.kind == "signal":
+                op.future.set_exception(WaitTimeout(loads(text)["message"]))
+            else:
+                op.future.set_exception(_activity_error(op.call, loads(text)))
+        except (SerializationError, WorkflowFailed) as exc:
+            op.future.set_exception(exc)
+
+
+def _child_result(op: Op, data: dict[str, Any]) -> Any:
+    """The result of a finished child, or the WorkflowFailed it ended with."""
+    if data["status"] == "COMPLETED":
+        assert op.workflow is not None
+        return op.workflow.codec.decode_result(dumps(data["result"]))
+    error = data.get("error") or {}
+    raise WorkflowFailed(
+        data["run_id"],
+        data["status"],
+        error.get("type", "Error"),
+        error.get("message", ""),
+        error.get("traceback", ""),
+    )
+
+
+def _activity_error(call: Call, data: dict[str, Any]) -> ActivityError:
+    causes = tuple((str(t), str(m)) for t, m in data.get("causes", ()))
+    return ActivityError(
+        call.name,
+        data["type"],
+        data["message"],
+        data.get("attempts", 1),
+        causes=causes,
+        traceback=data.get("traceback", ""),
+    )

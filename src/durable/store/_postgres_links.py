@@ -1,0 +1,150 @@
+"""Postgres queries that link runs to each other and to clients: children, events, restarts.
+
+``apply_links`` runs inside the commit transaction of a run, right after the fenced
+statement that wrote its own row and journal, for the rare commits that start children,
+publish events, restart the run (continue-as-new), cancel its children or tell its
+parent it ended. It returns the notification topics to fire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from ._notify import WORK, event_topic, run_topic
+from ._postgres_flows import CANCEL_OPEN_JOBS, insert_signal
+from .base import (
+    CANCELLED_BEFORE_START,
+    Commit,
+    Finish,
+    Restart,
+    child_done_payload,
+    child_signal,
+)
+
+NOW = "extract(epoch from clock_timestamp())"
+_OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+
+_START_CHILDREN = f"""
+INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, parent_id)
+SELECT c.id, c.workflow, 'PENDING', c.args, {NOW}, {NOW}, {NOW}, $4
+FROM unnest($1::text[], $2::text[], $3::text[]) AS c(id, workflow, args)
+ON CONFLICT (id) DO NOTHING
+"""
+
+_PUT_EVENTS = f"""
+INSERT INTO events (run_id, key, value, updated_at)
+SELECT $1, e.key, e.value, {NOW} FROM unnest($2::text[], $3::text[]) AS e(key, value)
+ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,
+    updated_at = excluded.updated_at
+"""
+
+_END_NEVER_STARTED = f"""
+UPDATE runs SET status = 'CANCELLED', error = $2, cancel_requested = true,
+    runnable_at = NULL, updated_at = {NOW}
+WHERE parent_id = ANY($1::text[]) AND status = 'PENDING' AND epoch = 0 AND lease_owner IS NULL
+RETURNING id
+"""
+
+_REQUEST_CANCEL = f"""
+UPDATE runs SET cancel_requested = true, mailbox_version = mailbox_version + 1,
+    runnable_at = CASE WHEN lease_owner IS NULL AND parked_reason IS NULL THEN {NOW}
+        ELSE runnable_at END,
+    updated_at = {NOW}
+WHERE parent_id = ANY($1::text[]) AND {_OPEN} AND NOT cancel_requested
+RETURNING id
+"""
+
+
+async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
+    """Write what a commit does beyond its own run; return the topics to notify."""
+    run_id = commit.fence.run_id
+    topics: set[str] = set()
+    if commit.children:
+        result = await conn.execute(
+            _START_CHILDREN,
+            [c.run_id for c in commit.children],
+            [c.workflow for c in commit.children],
+            [c.args for c in commit.children],
+            run_id,
+        )
+        if not result.endswith(" 0"):
+            topics.add(WORK)
+    if commit.events:
+        keys = [key for key, _ in commit.events]
+        values = [value for _, value in commit.events]
+        await conn.execute(_PUT_EVENTS, run_id, keys, values)
+        topics.add(event_topic(run_id))
+    outcome = commit.outcome
+    if isinstance(outcome, Restart):
+        await conn.execute("DELETE FROM journal WHERE run_id = $1", run_id)
+        await conn.execute(
+            "DELETE FROM signals WHERE run_id = $1 AND consumed_seq IS NOT NULL", run_id
+        )
+    if isinstance(outcome, Finish | Restart) and outcome.cancel_children:
+        topics |= await cancel_children(conn, [run_id])
+    if isinstance(outcome, Finish) and commit.parent_id is not None:
+        topics |= await _tell_parent(conn, commit.parent_id, run_id, outcome)
+    return topics
+
+
+async def cancel_children(conn: asyncpg.Connection, parents: list[str]) -> set[str]:
+    """Request cancellation of the open children of ``parents``; end never-started ones."""
+    ended = await conn.fetch(_END_NEVER_STARTED, parents, CANCELLED_BEFORE_START)
+    for row in ended:
+        await conn.execute(CANCEL_OPEN_JOBS, row[0])
+    requested = await conn.fetch(_REQUEST_CANCEL, parents)
+    topics = {run_topic(row[0]) for row in [*ended, *requested]}
+    if topics:
+        topics.add(WORK)
+    return topics
+
+
+async def cancel_descendants(conn: asyncpg.Connection, run_id: str) -> set[str]:
+    """Request cancellation of every open run below ``run_id``, generation by generation."""
+    topics: set[str] = set()
+    generation = [run_id]
+    while generation:
+        topics |= await cancel_children(conn, generation)
+        rows = await conn.fetch("SELECT id FROM runs WHERE parent_id = ANY($1::text[])", generation)
+        generation = [row[0] for row in rows]
+    return topics
+
+
+async def _tell_parent(
+    conn: asyncpg.Connection, parent_id: str, run_id: str, outcome: Finish
+) -> set[str]:
+    open_ = await conn.fetchval(
+        f"SELECT 1 FROM runs WHERE id = $1 AND {_OPEN} FOR UPDATE", parent_id
+    )
+    if open_ is None:
+        return set()  # the parent ended first: nobody waits for this child
+    payload = child_done_payload(run_id, str(outcome.status), outcome.result, outcome.error)
+    stored = await insert_signal(conn, parent_id, child_signal(run_id), payload, f"child:{run_id}")
+    return {run_topic(parent_id), WORK} if stored else set()
+
+
+class PostgresLinks:
+    """The Store methods of events and children, for ``PostgresStore``."""
+
+    if TYPE_CHECKING:
+
+        def _conn(
+            self, what: str
+        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+    async def get_event(self, run_id: str, key: str) -> str | None:
+        async with self._conn("read event") as conn:
+            value = await conn.fetchval(
+                "SELECT value FROM events WHERE run_id = $1 AND key = $2", run_id, key
+            )
+        return None if value is None else str(value)
+
+    async def child_ids(self, run_id: str) -> list[str]:
+        async with self._conn("list children") as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM runs WHERE parent_id = $1 ORDER BY created_at, id", run_id
+            )
+        return [str(row[0]) for row in rows]
