@@ -154,7 +154,7 @@ def list_definitions(
         _render.row(
             out, item["id"], item["version"], item["name"], item["steps"], when(stored.uploaded_at)
         )
-    _render.console().print(out)
+    _render.show(out)
     if total > offset + len(found):
         typer.echo(f"{total} in all; see more with --offset {offset + len(found)}")
 

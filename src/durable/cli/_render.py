@@ -28,6 +28,15 @@ def console() -> Console:
     return Console(width=width, highlight=False, no_color=not tty, soft_wrap=False)
 
 
+def show(renderable: Table) -> None:
+    """Print a table to stdout, without the padding rich leaves at the end of lines."""
+    out = console()
+    with out.capture() as captured:
+        out.print(renderable)
+    for line in captured.get().splitlines():
+        print(line.rstrip())
+
+
 def table(*columns: str) -> Table:
     out = Table(box=box.SIMPLE_HEAD if os.isatty(1) else None, pad_edge=False)
     for name in columns:

@@ -241,7 +241,7 @@ def list_runs(
     elif not found:
         typer.echo("no runs match")
     else:
-        _render.console().print(_render.runs_table(found))
+        _render.show(_render.runs_table(found))
 
 
 @runs.command("show")
@@ -270,7 +270,6 @@ def show_run(
             }
         )
         return
-    out = _render.console()
     for line in _render.summary(desc):
         typer.echo(line)
     if desc.variables is not None:
@@ -282,11 +281,11 @@ def show_run(
     if desc.flow_version is not None:
         typer.echo(f"\nsteps ({len(steps)}){':' if steps else ''}")
         if steps:
-            out.print(_render.steps_table(desc, steps))
+            _render.show(_render.steps_table(desc, steps))
     if desc.flow_version is None or journal:
         typer.echo(f"\njournal ({len(history)} records){':' if history else ''}")
         if history:
-            out.print(_render.timeline(desc, history))
+            _render.show(_render.timeline(desc, history))
 
 
 @user_tasks.command("complete")

@@ -14,7 +14,7 @@ import typer
 from .. import _logging
 from ..app import App
 from ..errors import StoreError
-from ._common import AppTarget, Dsn, fail, load_app, run
+from ._common import fail, load_app, run
 
 log = logging.getLogger("durable.cli")
 
@@ -111,11 +111,17 @@ async def _open_with_retry(app: App) -> None:
 
 
 def serve(
-    dsn: Dsn = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            "--dsn",
+            help="The store (default: the --app App's, else $DURABLE_DSN, else ./durable.db).",
+        ),
+    ] = None,
     host: Annotated[
         str, typer.Option("--host", help="The address to bind (loopback by default).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="The port.")] = 8080,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="The TCP port.")] = 8000,
     token: Annotated[
         str | None,
         typer.Option(
@@ -125,7 +131,16 @@ def serve(
             help="Require 'Authorization: Bearer TOKEN' on every endpoint but /healthz.",
         ),
     ] = None,
-    app_target: AppTarget = None,
+    app_target: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            envvar="DURABLE_APP",
+            show_envvar=True,
+            help="Your App as module:attribute: the server then also runs a worker with its "
+            "workflows and handlers (without it, run 'durable worker' beside it).",
+        ),
+    ] = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
