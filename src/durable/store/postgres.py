@@ -33,6 +33,7 @@ from ._notify import JOBS, WORK, Notifier, Subscription, run_topic
 from ._postgres_admin import PostgresAdmin
 from ._postgres_flows import CANCEL_OPEN_JOBS, PostgresFlows, has_signal, insert_signal
 from ._postgres_links import PostgresLinks, apply_links, cancel_descendants
+from ._postgres_queues import PostgresQueues
 from ._postgres_schedules import PostgresSchedules
 from .base import (
     CANCELLED_BEFORE_START,
@@ -56,20 +57,8 @@ from .base import (
 log = logging.getLogger("durable.store")
 
 NOW = "extract(epoch from clock_timestamp())"
-_R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
-
-_CLAIM = f"""
-WITH picked AS (
-    SELECT id FROM runs WHERE runnable_at <= {NOW}
-    ORDER BY runnable_at LIMIT $2 FOR UPDATE SKIP LOCKED
-)
-UPDATE runs r SET status = 'RUNNING', lease_owner = $1, epoch = r.epoch + 1,
-    runnable_at = {NOW} + $3, updated_at = {NOW}
-FROM picked WHERE r.id = picked.id
-RETURNING {_R_COLUMNS}
-"""
 
 _RENEW = f"""
 UPDATE runs r SET runnable_at = {NOW} + $3
@@ -133,8 +122,9 @@ def parse_dsn(dsn: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
 
-class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedules):
-    """A Store on a Postgres database (definitions and jobs: ``_postgres_flows``)."""
+class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedules, PostgresQueues):
+    """A Store on a Postgres database (definitions and jobs: ``_postgres_flows``; the
+    claim and queues: ``_postgres_queues``)."""
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
         self._dsn, self.schema = parse_dsn(dsn)
@@ -248,17 +238,19 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         *,
         business_key: str | None = None,
         flow_version: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
     ) -> tuple[RunRecord, bool]:
         sql = f"""
             WITH ins AS (
                 INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
-                    business_key, flow_version)
-                VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6)
+                    business_key, flow_version, queue, priority)
+                VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6, $7, $8)
                 ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}
             )
             SELECT {RUN_COLUMNS}, pg_notify($4, 'work') FROM ins
         """
-        args_ = (run_id, workflow, args, self._channel, business_key, flow_version)
+        args_ = (run_id, workflow, args, self._channel, business_key, flow_version, queue, priority)
         async with self._conn("create run") as conn:
             for _ in range(3):
                 row = await conn.fetchrow(sql, *args_)
@@ -372,11 +364,6 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         return run_from_row(found)
 
     # -- worker operations ----------------------------------------------------------
-    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[RunRecord]:
-        async with self._conn("claim runs") as conn:
-            rows = await conn.fetch(_CLAIM, owner, limit, lease_seconds)
-        return [run_from_row(r) for r in rows]
-
     async def renew(
         self, owner: str, fences: list[Fence], lease_seconds: float
     ) -> dict[str, LeaseState]:
@@ -427,13 +414,6 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
                 if isinstance(outcome, Release | Suspend):
                     topics.add(WORK)
                 await self._notify(conn, *sorted(topics | links))
-
-    async def next_wake_at(self) -> float | None:
-        async with self._conn("read next wake-up") as conn:
-            left = await conn.fetchval(
-                f"SELECT min(runnable_at) - {NOW} FROM runs WHERE runnable_at IS NOT NULL"
-            )
-        return None if left is None else time.time() + float(left)
 
     async def unpark(self) -> int:
         async with self._conn("unpark runs") as conn:

@@ -35,6 +35,7 @@ from ._notify import WORK, Notifier, Subscription, run_topic
 from ._sqlite_admin import SqliteAdmin
 from ._sqlite_flows import SqliteFlows, cancel_open_jobs, fold, has_signal, insert_signal
 from ._sqlite_links import SqliteLinks, apply_links, cancel_descendants
+from ._sqlite_queues import SqliteQueues
 from ._sqlite_schedules import SqliteSchedules
 from .base import (
     CANCELLED_BEFORE_START,
@@ -87,8 +88,9 @@ async def _in_thread(
         raise StoreError(f"sqlite: {what} failed: {exc}") from exc
 
 
-class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules):
-    """A Store on one SQLite file (definitions and jobs: ``_sqlite_flows``)."""
+class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, SqliteQueues):
+    """A Store on one SQLite file (definitions and jobs: ``_sqlite_flows``; the claim and
+    queues: ``_sqlite_queues``)."""
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
@@ -189,14 +191,17 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules):
         *,
         business_key: str | None = None,
         flow_version: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
     ) -> tuple[RunRecord, bool]:
         def insert(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
             now = time.time()
+            values = (run_id, workflow, args, now, now, now, business_key, flow_version)
             cur = conn.execute(
                 "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at,"
-                " updated_at, business_key, flow_version)"
-                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (run_id, workflow, args, now, now, now, business_key, flow_version),
+                " updated_at, business_key, flow_version, queue, priority)"
+                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (*values, queue, priority),
             )
             row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
             return run_from_row(row), cur.rowcount == 1
@@ -310,21 +315,6 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules):
         return run
 
     # -- worker operations ----------------------------------------------------------
-    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[RunRecord]:
-        def update(conn: sqlite3.Connection) -> list[RunRecord]:
-            now = time.time()
-            rows = conn.execute(
-                "UPDATE runs SET status = 'RUNNING', lease_owner = ?, epoch = epoch + 1,"
-                " runnable_at = ?, updated_at = ?"
-                " WHERE id IN (SELECT id FROM runs WHERE runnable_at <= ?"
-                "   ORDER BY runnable_at LIMIT ?)"
-                f" RETURNING {RUN_COLUMNS}",
-                (owner, now + lease_seconds, now, now, limit),
-            ).fetchall()
-            return [run_from_row(r) for r in rows]
-
-        return await self._write("claim runs", update)
-
     async def renew(
         self, owner: str, fences: list[Fence], lease_seconds: float
     ) -> dict[str, LeaseState]:
@@ -444,15 +434,6 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules):
             if commit.has_links:
                 topics |= apply_links(conn, commit, now)
         return lost, topics
-
-    async def next_wake_at(self) -> float | None:
-        def select(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT MIN(runnable_at) FROM runs WHERE runnable_at IS NOT NULL"
-            ).fetchone()
-            return None if row[0] is None else float(row[0])
-
-        return await self._read("read next wake-up", select)
 
     async def unpark(self) -> int:
         def update(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,324 @@
+"""Postgres queries of queues: the claim, wake-up times, depths, declarations, activity slots.
+
+``PostgresQueues`` is mixed into ``PostgresStore``; it borrows the store's pool and its
+notification channel.
+
+The claim is one statement. For each queue it computes the room left (the worker's own
+cap, the queue's global concurrency limit minus its unexpired leases, its rate limit
+minus the starts in the window, limits read from the ``queues`` table), then walks the
+queue's priority bands from the highest down: a recursive CTE finds each band with one
+index probe, and a lateral range scan of ``runs_claim`` takes the band's due runs with
+``FOR UPDATE SKIP LOCKED``. Runs sleeping or leased sit at the end of their band (their
+runnable_at is in the future), so a claim never reads past them. "Now" is one InitPlan
+value, which lets it bound the index scans (``clock_timestamp()`` written in a WHERE
+clause is volatile, so it would only filter).
+
+Two claims that both count a queue's leases before either commits could together pass
+its limit, so claims of limited queues first take a transaction-scoped advisory lock per
+queue (in name order) and count in a later statement, whose snapshot sees every claim
+committed before the lock was granted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from ..queues import Queue
+from ._notify import Notifier, queue_topic
+from .base import RUN_COLUMNS, QueueClaim, RunRecord, SlotGrant, run_from_row
+
+NOW = "extract(epoch from clock_timestamp())"
+_T = "(SELECT t FROM now_)"
+_R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
+_QUEUE_COLUMNS = "name, concurrency, worker_concurrency, rate_limit, rate_period"
+
+_BANDS = """
+bands AS (
+    SELECT s.name, s.cap, s.held, (SELECT max(priority) FROM runs
+        WHERE queue = s.name AND runnable_at IS NOT NULL) AS priority
+    FROM {source} s
+  UNION ALL
+    SELECT b.name, b.cap, b.held, (SELECT max(priority) FROM runs
+        WHERE queue = b.name AND runnable_at IS NOT NULL AND priority < b.priority)
+    FROM bands b WHERE b.priority IS NOT NULL
+)"""
+
+_CLAIM = f"""
+WITH RECURSIVE now_ AS MATERIALIZED (SELECT {NOW} AS t),
+served AS (
+    SELECT u.name, u.cap, q.concurrency, q.rate_limit, q.rate_period
+    FROM unnest($4::text[], $5::int[]) AS u(name, cap)
+    LEFT JOIN queues q ON q.name = u.name
+), room AS (
+    SELECT s.name, s.rate_limit, s.rate_period, false AS held, LEAST(s.cap,
+        CASE WHEN s.concurrency IS NULL THEN s.cap ELSE s.concurrency - (
+            SELECT count(*) FROM runs WHERE queue = s.name AND lease_owner IS NOT NULL
+                AND runnable_at > {_T}) END,
+        CASE WHEN s.rate_limit IS NULL THEN s.cap ELSE s.rate_limit - (
+            SELECT count(*) FROM queue_starts WHERE queue = s.name AND kind = 'run'
+                AND at > {_T} - s.rate_period) END) AS cap
+    FROM served s
+), open AS (SELECT * FROM room WHERE cap > 0),
+{_BANDS.format(source="open")}, candidates AS (
+    SELECT c.id, c.queue, c.priority, c.runnable_at, b.cap
+    FROM bands b CROSS JOIN LATERAL (
+        SELECT id, queue, priority, runnable_at FROM runs
+        WHERE queue = b.name AND priority = b.priority AND runnable_at <= {_T}
+        ORDER BY runnable_at LIMIT LEAST(b.cap, $2) FOR UPDATE SKIP LOCKED
+    ) c
+), picked AS (
+    SELECT id FROM (
+        SELECT id, priority, runnable_at, cap,
+            row_number() OVER (PARTITION BY queue ORDER BY priority DESC, runnable_at) AS n
+        FROM candidates) ranked
+    WHERE n <= cap ORDER BY priority DESC, runnable_at LIMIT $2
+), claimed AS (
+    UPDATE runs r SET status = 'RUNNING', lease_owner = $1, epoch = r.epoch + 1,
+        runnable_at = {_T} + $3, updated_at = {_T}
+    WHERE r.id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING {_R_COLUMNS}
+), pruned AS (
+    DELETE FROM queue_starts s USING room r
+    WHERE s.queue = r.name AND s.kind = 'run' AND r.rate_limit IS NOT NULL
+        AND s.at <= {_T} - r.rate_period
+), started AS (
+    INSERT INTO queue_starts (queue, kind, at)
+    SELECT c.queue, 'run', {_T} FROM claimed c JOIN room r ON r.name = c.queue
+    WHERE c.epoch = 1 AND r.rate_limit IS NOT NULL
+)
+SELECT * FROM claimed
+"""
+
+# The queues that have runs with a runnable_at: a loose scan of runs_claim.
+_ALL_QUEUES = """
+WITH RECURSIVE found AS (
+    (SELECT queue FROM runs WHERE runnable_at IS NOT NULL ORDER BY queue LIMIT 1)
+  UNION ALL
+    SELECT (SELECT queue FROM runs WHERE runnable_at IS NOT NULL AND queue > f.queue
+        ORDER BY queue LIMIT 1) FROM found f WHERE f.queue IS NOT NULL
+)
+SELECT queue FROM found WHERE queue IS NOT NULL
+"""
+
+_LOCK = """
+SELECT pg_advisory_xact_lock(hashtextextended($1 || s.name, 0))
+FROM (SELECT unnest($2::text[]) AS name ORDER BY 1) s
+"""
+
+# Limited queues ($2) count only future times: their due runs may be held back by the
+# limit, and a freed slot is announced instead. A rate window frees a start at its
+# first start plus the period.
+_NEXT_WAKE = f"""
+WITH RECURSIVE now_ AS MATERIALIZED (SELECT {NOW} AS t),
+served AS (
+    SELECT u.name, 0 AS cap, u.name = ANY($2::text[]) AS held FROM unnest($1::text[]) AS u(name)
+),
+{_BANDS.format(source="served")}, times AS (
+    SELECT (SELECT runnable_at FROM runs WHERE queue = b.name AND priority = b.priority
+        AND runnable_at > CASE WHEN b.held THEN {_T} ELSE '-infinity'::float8 END
+        ORDER BY runnable_at LIMIT 1) AS at
+    FROM bands b WHERE b.priority IS NOT NULL
+  UNION ALL
+    SELECT min(s.at) + q.rate_period FROM queues q
+    JOIN queue_starts s ON s.queue = q.name AND s.kind = 'run' AND s.at > {_T} - q.rate_period
+    WHERE q.name = ANY($2::text[]) AND q.rate_limit IS NOT NULL
+    GROUP BY q.name, q.rate_period
+)
+SELECT min(at) - {_T} FROM times
+"""
+
+_DEPTHS = f"""
+WITH now_ AS MATERIALIZED (SELECT {NOW} AS t)
+SELECT u.name, (SELECT count(*) FROM runs WHERE queue = u.name AND runnable_at <= {_T})
+FROM unnest($1::text[]) AS u(name)
+"""
+
+_ALL_DEPTHS = f"""
+WITH now_ AS MATERIALIZED (SELECT {NOW} AS t)
+SELECT queue, count(*) FROM runs WHERE runnable_at <= {_T} GROUP BY queue
+"""
+
+_PUT_QUEUE = f"""
+INSERT INTO queues ({_QUEUE_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, {NOW})
+ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
+    worker_concurrency = excluded.worker_concurrency, rate_limit = excluded.rate_limit,
+    rate_period = excluded.rate_period, updated_at = excluded.updated_at
+"""
+
+_ACQUIRE = f"""
+WITH now_ AS MATERIALIZED (SELECT {NOW} AS t),
+pick AS (
+    SELECT slot FROM queue_slots
+    WHERE queue = $1 AND kind = $2 AND slot < $3
+        AND (expires_at IS NULL OR expires_at <= {_T})
+    ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE queue_slots s SET holder = $4, token = $5, expires_at = {_T} + $6
+    FROM pick WHERE s.queue = $1 AND s.kind = $2 AND s.slot = pick.slot
+    RETURNING s.slot
+)
+SELECT (SELECT count(*) FROM taken),
+    (SELECT min(COALESCE(expires_at, {_T})) - {_T} FROM queue_slots
+        WHERE queue = $1 AND kind = $2 AND slot < $3),
+    (SELECT count(*) FROM queue_slots WHERE queue = $1 AND kind = $2 AND slot < $3)
+"""
+
+_ENSURE_SLOTS = """
+INSERT INTO queue_slots (queue, kind, slot) SELECT $1, $2, n FROM generate_series(0, $3 - 1) n
+ON CONFLICT DO NOTHING
+"""
+
+_RELEASE = """
+WITH freed AS (
+    UPDATE queue_slots SET holder = NULL, token = NULL, expires_at = NULL
+    WHERE queue = $1 AND kind = 'concurrency' AND token = $2
+    RETURNING 1
+)
+SELECT pg_notify($3, $4)
+"""
+
+
+def queue_from_row(row: Sequence[object]) -> Queue:
+    """A Queue from a row selected as ``_QUEUE_COLUMNS``."""
+    name, concurrency, per_worker, rate, period = row
+    return Queue(
+        str(name),
+        concurrency=concurrency,  # type: ignore[arg-type]
+        worker_concurrency=per_worker,  # type: ignore[arg-type]
+        rate_limit=None if rate is None else (rate, period),  # type: ignore[arg-type]
+    )
+
+
+class PostgresQueues:
+    """Queue queries of the Postgres store."""
+
+    schema: str
+    _channel: str
+    _notifier: Notifier
+
+    if TYPE_CHECKING:
+
+        def _conn(
+            self, what: str
+        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+    async def claim(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[QueueClaim] | None = None,
+    ) -> list[RunRecord]:
+        async with self._conn("claim runs") as conn:
+            if queues is None:
+                queues = [QueueClaim(r[0], limit) for r in await conn.fetch(_ALL_QUEUES)]
+            if not queues:
+                return []
+            args = (owner, limit, lease_seconds, [q.name for q in queues], [q.cap for q in queues])
+            locked = sorted({q.name for q in queues if q.limited})
+            if locked:
+                async with conn.transaction():
+                    await conn.execute(_LOCK, f"durable-queue:{self.schema}:", locked)
+                    rows = await conn.fetch(_CLAIM, *args)
+            else:
+                rows = await conn.fetch(_CLAIM, *args)
+        return sorted((run_from_row(r) for r in rows), key=lambda run: -run.priority)
+
+    async def next_wake_at(
+        self, queues: Sequence[str] | None = None, *, limited: Sequence[str] = ()
+    ) -> float | None:
+        async with self._conn("read next wake-up") as conn:
+            if queues is None and not limited:
+                left = await conn.fetchval(
+                    f"SELECT min(runnable_at) - {NOW} FROM runs WHERE runnable_at IS NOT NULL"
+                )
+            else:
+                names = [*(queues or ()), *limited]
+                left = await conn.fetchval(_NEXT_WAKE, names, list(limited))
+        return None if left is None else time.time() + float(left)
+
+    async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
+        names = [q.name for q in queues]
+        async with self._conn("store queues") as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ANY($1::text[])"
+                " ORDER BY name FOR UPDATE",
+                names,
+            )
+            before = {row[0]: queue_from_row(row) for row in rows}
+            for queue in sorted(queues, key=lambda q: q.name):
+                rate, period = queue.rate_limit or (None, None)
+                await conn.execute(
+                    _PUT_QUEUE,
+                    queue.name,
+                    queue.concurrency,
+                    queue.worker_concurrency,
+                    rate,
+                    period,
+                )
+        return {q.name: before[q.name] for q in queues if q.name in before and before[q.name] != q}
+
+    async def get_queues(self, names: Sequence[str] | None = None) -> dict[str, Queue]:
+        async with self._conn("read queues") as conn:
+            if names is None:
+                rows = await conn.fetch(f"SELECT {_QUEUE_COLUMNS} FROM queues ORDER BY name")
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ANY($1::text[])",
+                    list(names),
+                )
+        return {row[0]: queue_from_row(row) for row in rows}
+
+    async def queue_depths(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        async with self._conn("read queue depths") as conn:
+            if names is None:
+                rows = await conn.fetch(_ALL_DEPTHS)
+            else:
+                rows = await conn.fetch(_DEPTHS, list(names))
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def acquire_queue_slot(
+        self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
+    ) -> SlotGrant:
+        token = uuid.uuid4().hex
+        args = (queue, kind, slots, holder, token, hold_seconds)
+        async with self._conn("acquire queue slot") as conn:
+            taken, left, rows = await conn.fetchrow(_ACQUIRE, *args)
+            if not taken and rows < slots:  # the first use of these slots: create them
+                await conn.execute(_ENSURE_SLOTS, queue, kind, slots)
+                taken, left, rows = await conn.fetchrow(_ACQUIRE, *args)
+        if taken:
+            return SlotGrant(token)
+        return SlotGrant(None, None if left is None else time.time() + float(left))
+
+    async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
+        if not tokens:
+            return set()
+        async with self._conn("renew queue slots") as conn:
+            rows = await conn.fetch(
+                f"UPDATE queue_slots SET expires_at = {NOW} + $2"
+                " WHERE token = ANY($1::text[]) RETURNING token",
+                list(tokens),
+                hold_seconds,
+            )
+        return {row[0] for row in rows}
+
+    async def release_queue_slot(self, queue: str, token: str) -> None:
+        topic = queue_topic(queue)
+        async with self._conn("release queue slot") as conn:
+            await conn.execute(_RELEASE, queue, token, self._channel, topic)
+        self._notifier.notify(topic)
+
+    async def publish(self, *topics: str) -> None:
+        async with self._conn("publish") as conn:
+            await conn.execute(
+                "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", self._channel, list(topics)
+            )
+        for topic in topics:
+            self._notifier.notify(topic)
