@@ -3,6 +3,10 @@
 import durable
 
 EXPECTED = {
+    "InvalidScheduleError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
+    "Schedules",
     "DefinitionNotFoundError",
     "ExpressionError",
     "FlowError",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from .errors import ConfigurationError, DefinitionNotFoundError, RunConflictError
@@ -10,6 +12,7 @@ from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle, describe
 from .info import RunDescription, Status
 from .registry import Registry, Workflow, default_registry
+from .schedules import Missed, ScheduleInfo, Schedules
 from .store import Store, open_store, resolve_dsn
 from .worker import Worker
 
@@ -39,6 +42,8 @@ class App:
         """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
         self.jobs = Jobs(self)
         """External SERVICE_TASK jobs: ``poll``, ``complete``, ``fail``."""
+        self.schedules = Schedules(self)
+        """Cron schedules: ``list``, ``get``, ``pause``, ``resume``, ``delete``."""
 
     @property
     def store(self) -> Store:
@@ -125,6 +130,54 @@ class App:
                 f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
             )
         return Handle(self, run_id)
+
+    async def schedule(
+        self,
+        workflow: Workflow[Any, Any] | str,
+        /,
+        *,
+        cron: str,
+        id: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        timezone: str = "UTC",
+        missed: Missed = "skip",
+        start_at: datetime | None = None,
+    ) -> ScheduleInfo:
+        """Start a run of ``workflow`` at every tick of ``cron``, once across all workers.
+
+        ``cron`` has 5 fields (minute hour day-of-month month day-of-week), or 6 with
+        seconds last; it is read in ``timezone``. Each tick's run has the id
+        ``"{id}@{tick as ISO-8601 UTC}"``. ``missed`` says what happens to ticks no worker
+        was up for: ``"skip"`` starts only the latest, ``"catch_up"`` starts each one (the
+        latest 100 at most). ``start_at`` is when ticks begin to count (default: now).
+
+        Calling it again with the same ``id`` updates the schedule (workflow, cron,
+        timezone, arguments, missed policy) and leaves it paused if it was; its next tick
+        stays put unless the cron, the time zone or ``start_at`` changes. See
+        ``docs/schedules.md``.
+
+        Example::
+
+            await app.schedule(report, cron="0 7 * * mon-fri", id="weekday-report",
+                               args=("sales",), timezone="Europe/Berlin")
+
+        Raises:
+            durable.InvalidScheduleError: (a ValueError) the cron expression, time zone or
+                another option is invalid; the message names the schedule and the field.
+            durable.NotRegisteredError: no workflow of that name is registered.
+            durable.SerializationError: an argument does not match the signature.
+        """
+        return await self.schedules.create(
+            workflow,
+            cron=cron,
+            id=id,
+            args=args,
+            kwargs=kwargs,
+            timezone=timezone,
+            missed=missed,
+            start_at=start_at,
+        )
 
     def handle(self, run_id: str) -> Handle[Any]:
         """A handle on an existing run (not checked until used)."""

@@ -1,0 +1,204 @@
+"""SQLite queries of cron schedules.
+
+``SqliteSchedules`` is mixed into ``SqliteStore``. Every write is one ``BEGIN IMMEDIATE``
+transaction, which holds the database's write lock from its start: firing is therefore
+exclusive across threads and processes, the same guarantee ``FOR UPDATE SKIP LOCKED``
+gives on Postgres, and a tick's runs are created in the transaction that moves the
+schedule on.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from ._notify import WORK, Notifier
+from .base import SCHEDULE_COLUMNS, SCHEDULES, Planner, ScheduleRecord, schedule_from_row
+
+T = TypeVar("T")
+
+_BY_ID = f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?"
+
+# On a conflict the bare column names are the stored row's, ``excluded`` the new values.
+_PUT = f"""
+INSERT INTO schedules ({SCHEDULE_COLUMNS})
+VALUES (:id, :workflow, :cron, :timezone, :args, :missed, 0, :next_fire_at, NULL, :now, :now)
+ON CONFLICT (id) DO UPDATE SET
+    workflow = excluded.workflow, cron = excluded.cron, timezone = excluded.timezone,
+    args = excluded.args, missed = excluded.missed, updated_at = excluded.updated_at,
+    next_fire_at = CASE
+        WHEN :keep AND cron = excluded.cron AND timezone = excluded.timezone THEN next_fire_at
+        ELSE excluded.next_fire_at END
+RETURNING {SCHEDULE_COLUMNS}
+"""
+
+_DUE = f"""
+SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE paused = 0 AND next_fire_at <= ?
+ORDER BY next_fire_at LIMIT ?
+"""
+
+_START_RUN = """
+INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at)
+VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+"""
+
+
+def _put(
+    conn: sqlite3.Connection,
+    *,
+    schedule_id: str,
+    workflow: str,
+    cron: str,
+    timezone: str,
+    args: str,
+    missed: str,
+    next_fire_at: float,
+    keep: bool,
+) -> ScheduleRecord:
+    row = conn.execute(
+        _PUT,
+        {
+            "id": schedule_id,
+            "workflow": workflow,
+            "cron": cron,
+            "timezone": timezone,
+            "args": args,
+            "missed": missed,
+            "next_fire_at": next_fire_at,
+            "now": time.time(),
+            "keep": keep,
+        },
+    ).fetchone()
+    return schedule_from_row(row)
+
+
+def _set_paused(
+    conn: sqlite3.Connection,
+    *,
+    schedule_id: str,
+    paused: bool,
+    replan: Callable[[ScheduleRecord, float], float],
+) -> ScheduleRecord | None:
+    row = conn.execute(_BY_ID, (schedule_id,)).fetchone()
+    if row is None:
+        return None
+    schedule = schedule_from_row(row)
+    if schedule.paused == paused:
+        return schedule
+    now = time.time()
+    next_fire = schedule.next_fire_at if paused else replan(schedule, now)
+    row = conn.execute(
+        "UPDATE schedules SET paused = ?, next_fire_at = ?, updated_at = ? WHERE id = ?"
+        f" RETURNING {SCHEDULE_COLUMNS}",
+        (int(paused), next_fire, now, schedule_id),
+    ).fetchone()
+    return schedule_from_row(row)
+
+
+def _fire(conn: sqlite3.Connection, *, limit: int, plan: Planner) -> list[str]:
+    now = time.time()
+    started: list[str] = []
+    for row in conn.execute(_DUE, (now, limit)).fetchall():
+        schedule = schedule_from_row(row)
+        firing = plan(schedule, now)
+        for run_id in firing.run_ids:
+            cur = conn.execute(
+                _START_RUN, (run_id, schedule.workflow, schedule.args, now, now, now)
+            )
+            if cur.rowcount == 1:
+                started.append(run_id)
+        conn.execute(
+            "UPDATE schedules SET next_fire_at = ?, last_fire_at = COALESCE(?, last_fire_at)"
+            " WHERE id = ?",
+            (firing.next_fire_at, firing.last_fire_at, schedule.id),
+        )
+    return started
+
+
+def _next_at(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT MIN(next_fire_at) FROM schedules WHERE paused = 0").fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+class SqliteSchedules:
+    """The Store methods of cron schedules, for ``SqliteStore``."""
+
+    _notifier: Notifier
+
+    if TYPE_CHECKING:
+
+        async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+        async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    async def put_schedule(
+        self,
+        schedule_id: str,
+        *,
+        workflow: str,
+        cron: str,
+        timezone: str,
+        args: str,
+        missed: str,
+        next_fire_at: float,
+        keep_next_fire: bool,
+    ) -> ScheduleRecord:
+        put = functools.partial(
+            _put,
+            schedule_id=schedule_id,
+            workflow=workflow,
+            cron=cron,
+            timezone=timezone,
+            args=args,
+            missed=missed,
+            next_fire_at=next_fire_at,
+            keep=keep_next_fire,
+        )
+        schedule = await self._write("store schedule", put)
+        self._notifier.notify(SCHEDULES)
+        return schedule
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        def select(conn: sqlite3.Connection) -> ScheduleRecord | None:
+            row = conn.execute(_BY_ID, (schedule_id,)).fetchone()
+            return None if row is None else schedule_from_row(row)
+
+        return await self._read("read schedule", select)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        def select(conn: sqlite3.Connection) -> list[ScheduleRecord]:
+            rows = conn.execute(f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY id")
+            return [schedule_from_row(r) for r in rows]
+
+        return await self._read("list schedules", select)
+
+    async def set_schedule_paused(
+        self, schedule_id: str, paused: bool, replan: Callable[[ScheduleRecord, float], float]
+    ) -> ScheduleRecord | None:
+        update = functools.partial(
+            _set_paused, schedule_id=schedule_id, paused=paused, replan=replan
+        )
+        schedule = await self._write("pause schedule" if paused else "resume schedule", update)
+        if schedule is not None and not paused:
+            self._notifier.notify(SCHEDULES)
+        return schedule
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+            return cur.rowcount == 1
+
+        return await self._write("delete schedule", delete)
+
+    async def fire_schedules(self, limit: int, plan: Planner) -> list[str]:
+        fire = functools.partial(_fire, limit=limit, plan=plan)
+        started = await self._write("start scheduled runs", fire)
+        if started:
+            self._notifier.notify(WORK)
+        return started
+
+    async def next_schedule_at(self) -> float | None:
+        return await self._read("read next schedule", _next_at)
