@@ -3,6 +3,9 @@
 import durable
 
 EXPECTED = {
+    "ChildHandle",
+    "WorkflowTimeout",
+    "heartbeat",
     "InvalidScheduleError",
     "ScheduleInfo",
     "ScheduleNotFoundError",

@@ -71,3 +71,18 @@ async def flow_step(task: dict[str, object]) -> dict[str, object]:
     _log(f"{task['instanceId']}:{task['stepId']}")
     await asyncio.sleep(0.1)
     return {str(task["stepId"]): True}
+
+
+@durable.activity(retry=durable.RetryPolicy(max_attempts=3, initial_interval=10.0))
+async def flaky(run: str) -> int:
+    """Fails its first attempt; logs ``run:attempt:time`` for every attempt."""
+    attempt = durable.activity_info().attempt
+    _log(f"{run}:{attempt}:{time.time()}")
+    if attempt == 1:
+        raise RuntimeError("the first attempt always fails")
+    return attempt
+
+
+@durable.workflow(name="crash-backoff")
+async def backoff(ctx: durable.Context) -> int:
+    return await flaky(ctx.info.run_id)
