@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import DurableError
-from . import _defs, _runs, _serve
+from . import _defs, _runs, _schedules, _serve
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("cancel")(_runs.cancel)
 app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)
+app.add_typer(_schedules.schedules)
 
 
 def _is_usage_error(exc: Exception) -> bool:
