@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import durable
 from durable.store.base import ScheduleRecord
@@ -155,3 +157,40 @@ def test_invalid_specs(cron, zone, field):
         cron_spec("nightly", cron, zone)
     assert caught.value.field == field
     assert str(caught.value).startswith(f"schedule 'nightly': {field} ")
+
+
+def brute_force(spec: CronSpec, start: float, end: float) -> list[float]:
+    found = []
+    for tick in spec.ticks_after(start - 1):
+        if tick > end:
+            return found
+        found.append(tick)
+    raise AssertionError("unreachable")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cron=st.sampled_from(["30 2 * * *", "0 * * * *", "*/20 * * * *", "15 1-3 * * *", "@daily"]),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
+    # around the clock changes of 2024 in Europe, the US and on Lord Howe Island
+    around=st.sampled_from(
+        [
+            "2024-03-31T01:00:00+00:00",
+            "2024-10-27T01:00:00+00:00",
+            "2024-03-10T07:00:00+00:00",
+            "2024-11-03T06:00:00+00:00",
+            "2024-04-06T15:00:00+00:00",
+            "2024-10-05T15:30:00+00:00",
+        ]
+    ),
+    start_offset=st.integers(-3 * 86400, 86400),
+    length=st.integers(0, 3 * 86400),
+    count=st.sampled_from([1, 2, 5, 100]),
+)
+def test_latest_matches_walking_forward_across_clock_changes(
+    cron, zone, around, start_offset, length, count
+):
+    spec = cron_spec("s", cron, zone)
+    start = spec.next_after(at(around) + start_offset)  # a schedule's next_fire_at is a tick
+    end = start + length + 0.25
+    assert spec.latest(start, end, count) == brute_force(spec, start, end)[-count:]

@@ -26,10 +26,11 @@ _BY_ID = f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1"
 
 _PUT = f"""
 INSERT INTO schedules ({SCHEDULE_COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, false, $7, NULL, {NOW}, {NOW})
+VALUES ($1, $2, $3, $4, $5, $6, false, $7, NULL, {NOW}, {NOW}, $9, $10)
 ON CONFLICT (id) DO UPDATE SET
     workflow = EXCLUDED.workflow, cron = EXCLUDED.cron, timezone = EXCLUDED.timezone,
     args = EXCLUDED.args, missed = EXCLUDED.missed, updated_at = EXCLUDED.updated_at,
+    queue = EXCLUDED.queue, priority = EXCLUDED.priority,
     next_fire_at = CASE
         WHEN $8 AND schedules.cron = EXCLUDED.cron AND schedules.timezone = EXCLUDED.timezone
         THEN schedules.next_fire_at ELSE EXCLUDED.next_fire_at END
@@ -42,8 +43,9 @@ ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 
 _START_RUNS = """
-INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at)
-SELECT r.id, $2, 'PENDING', $3, $4, $4, $4 FROM unnest($1::text[]) AS r(id)
+INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, queue,
+    priority)
+SELECT r.id, $2, 'PENDING', $3, $4, $4, $4, $5, $6 FROM unnest($1::text[]) AS r(id)
 ON CONFLICT (id) DO NOTHING RETURNING id
 """
 
@@ -76,10 +78,12 @@ class PostgresSchedules:
         missed: str,
         next_fire_at: float,
         keep_next_fire: bool,
+        queue: str = "default",
+        priority: int = 0,
     ) -> ScheduleRecord:
         values = (schedule_id, workflow, cron, timezone, args, missed, next_fire_at)
         async with self._conn("store schedule") as conn, conn.transaction():
-            row = await conn.fetchrow(_PUT, *values, keep_next_fire)
+            row = await conn.fetchrow(_PUT, *values, keep_next_fire, queue, priority)
             await self._notify(conn, SCHEDULES)
         return schedule_from_row(row)
 
@@ -132,7 +136,13 @@ class PostgresSchedules:
                 firing = plan(schedule, now)
                 if firing.run_ids:
                     created = await conn.fetch(
-                        _START_RUNS, list(firing.run_ids), schedule.workflow, schedule.args, now
+                        _START_RUNS,
+                        list(firing.run_ids),
+                        schedule.workflow,
+                        schedule.args,
+                        now,
+                        schedule.queue,
+                        schedule.priority,
                     )
                     started += [r[0] for r in created]
                 await conn.execute(_ADVANCE, schedule.id, firing.next_fire_at, firing.last_fire_at)

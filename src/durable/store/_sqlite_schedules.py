@@ -25,10 +25,12 @@ _BY_ID = f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?"
 # On a conflict the bare column names are the stored row's, ``excluded`` the new values.
 _PUT = f"""
 INSERT INTO schedules ({SCHEDULE_COLUMNS})
-VALUES (:id, :workflow, :cron, :timezone, :args, :missed, 0, :next_fire_at, NULL, :now, :now)
+VALUES (:id, :workflow, :cron, :timezone, :args, :missed, 0, :next_fire_at, NULL, :now, :now,
+    :queue, :priority)
 ON CONFLICT (id) DO UPDATE SET
     workflow = excluded.workflow, cron = excluded.cron, timezone = excluded.timezone,
     args = excluded.args, missed = excluded.missed, updated_at = excluded.updated_at,
+    queue = excluded.queue, priority = excluded.priority,
     next_fire_at = CASE
         WHEN :keep AND cron = excluded.cron AND timezone = excluded.timezone THEN next_fire_at
         ELSE excluded.next_fire_at END
@@ -41,8 +43,9 @@ ORDER BY next_fire_at LIMIT ?
 """
 
 _START_RUN = """
-INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at)
-VALUES (?, ?, 'PENDING', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, queue,
+    priority)
+VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
 """
 
 
@@ -57,6 +60,8 @@ def _put(
     missed: str,
     next_fire_at: float,
     keep: bool,
+    queue: str,
+    priority: int,
 ) -> ScheduleRecord:
     row = conn.execute(
         _PUT,
@@ -70,6 +75,8 @@ def _put(
             "next_fire_at": next_fire_at,
             "now": time.time(),
             "keep": keep,
+            "queue": queue,
+            "priority": priority,
         },
     ).fetchone()
     return schedule_from_row(row)
@@ -104,10 +111,9 @@ def _fire(conn: sqlite3.Connection, *, limit: int, plan: Planner) -> list[str]:
     for row in conn.execute(_DUE, (now, limit)).fetchall():
         schedule = schedule_from_row(row)
         firing = plan(schedule, now)
+        run = (schedule.workflow, schedule.args, now, now, now, schedule.queue, schedule.priority)
         for run_id in firing.run_ids:
-            cur = conn.execute(
-                _START_RUN, (run_id, schedule.workflow, schedule.args, now, now, now)
-            )
+            cur = conn.execute(_START_RUN, (run_id, *run))
             if cur.rowcount == 1:
                 started.append(run_id)
         conn.execute(
@@ -145,6 +151,8 @@ class SqliteSchedules:
         missed: str,
         next_fire_at: float,
         keep_next_fire: bool,
+        queue: str = "default",
+        priority: int = 0,
     ) -> ScheduleRecord:
         put = functools.partial(
             _put,
@@ -156,6 +164,8 @@ class SqliteSchedules:
             missed=missed,
             next_fire_at=next_fire_at,
             keep=keep_next_fire,
+            queue=queue,
+            priority=priority,
         )
         schedule = await self._write("store schedule", put)
         self._notifier.notify(SCHEDULES)
@@ -194,6 +204,10 @@ class SqliteSchedules:
         return await self._write("delete schedule", delete)
 
     async def fire_schedules(self, limit: int, plan: Planner) -> list[str]:
+        # A read first: an idle poll then never takes the database's write lock.
+        due = await self._read("read next schedule", _next_at)
+        if due is None or due > time.time():
+            return []
         fire = functools.partial(_fire, limit=limit, plan=plan)
         started = await self._write("start scheduled runs", fire)
         if started:

@@ -342,11 +342,14 @@ class ScheduleRecord:
     last_fire_at: float | None
     created_at: float
     updated_at: float
+    queue: str = "default"
+    """The queue and priority of the runs it starts."""
+    priority: int = 0
 
 
 SCHEDULE_COLUMNS = (
     "id, workflow, cron, timezone, args, missed, paused, next_fire_at, last_fire_at, "
-    "created_at, updated_at"
+    "created_at, updated_at, queue, priority"
 )
 SCHEDULES = "schedules"
 """Notification topic: a schedule was created, changed or resumed (its due time moved)."""
@@ -356,7 +359,7 @@ def schedule_from_row(row: Sequence[Any]) -> ScheduleRecord:
     """A ScheduleRecord from a row selected as ``SCHEDULE_COLUMNS``."""
     values = list(row)
     values[6] = bool(values[6])
-    return ScheduleRecord(*values[:11])
+    return ScheduleRecord(*values[:13])
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,10 +563,13 @@ class Store(Protocol):
         missed: str,
         next_fire_at: float,
         keep_next_fire: bool,
+        queue: str = "default",
+        priority: int = 0,
     ) -> ScheduleRecord:
         """Create a schedule, or update the one with that id (workflow, cron, timezone,
-        args, missed). An update keeps ``paused``, ``last_fire_at`` and ``created_at``,
-        and ``next_fire_at`` too if ``keep_next_fire`` and the cron and timezone are the same.
+        args, missed, queue, priority). An update keeps ``paused``, ``last_fire_at`` and
+        ``created_at``, and ``next_fire_at`` if ``keep_next_fire`` and the cron and timezone
+        are the same.
         """
 
     async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None: ...

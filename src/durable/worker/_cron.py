@@ -35,6 +35,7 @@ CATCH_UP_LIMIT = 100
 
 _BATCH = 32
 _BROKEN_RETRY = 60.0
+_WALK_LIMIT = 10_000
 _FIELDS = "5 fields (minute hour day-of-month month day-of-week) or 6 (the same, then second)"
 
 
@@ -69,24 +70,24 @@ class CronSpec:
         # outage does not mean walking forward through every tick it missed. croniter's
         # backward walk is unreliable around clock changes, so it only sets a lower
         # bound (with a margin); the ticks themselves come from the forward walk.
-        lower = start
         walked: list[float] = []
         back = croniter(self.expression, datetime.fromtimestamp(end + 1, self.zone))
         for _ in range(count + 3):
             tick = back.get_prev(datetime).timestamp()
             if tick <= start:
-                break  # fewer ticks than that in the range: begin at its start
-            if walked and tick >= walked[-1]:
-                lower = walked[-1]  # croniter went astray: keep the bound reached
+                walked.append(start)  # fewer ticks than that in the range: begin at its start
                 break
-            if tick <= end:
-                walked.append(tick)
-                if len(walked) == count + 2:
-                    lower = tick
-                    break
+            if tick > end:
+                continue  # in (end, end + 1]: not in the range
+            if walked and tick >= walked[-1]:
+                break  # croniter went astray: keep the bound reached
+            walked.append(tick)
+            if len(walked) == count + 2:
+                break
+        lower = walked[-1] if walked else start
         found: list[float] = []
         for tick in self.ticks_after(math.ceil(lower) - 1):
-            if tick > end:
+            if tick > end or len(found) > _WALK_LIMIT:  # the limit: never hang in a transaction
                 break
             found.append(tick)
         return found[-count:]
