@@ -4,6 +4,7 @@ import durable
 
 EXPECTED = {
     "ChildHandle",
+    "Queue",
     "WorkflowTimeout",
     "heartbeat",
     "InvalidScheduleError",

@@ -45,6 +45,7 @@ from .info import RunInfo as RunInfo
 from .info import Status as Status
 from .info import StepExecution as StepExecution
 from .policy import RetryPolicy as RetryPolicy
+from .queues import Queue as Queue
 from .registry import Activity as Activity
 from .registry import Workflow as Workflow
 from .registry import activity as activity
@@ -81,6 +82,7 @@ __all__ = [
     "NonRetryableError",
     "NotRegisteredError",
     "Problem",
+    "Queue",
     "RetryPolicy",
     "RunClosedError",
     "RunConflictError",

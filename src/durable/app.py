@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -11,6 +11,7 @@ from .errors import ConfigurationError, DefinitionNotFoundError, RunConflictErro
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle, describe
 from .info import RunDescription, Status
+from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Registry, Workflow, default_registry
 from .schedules import Missed, ScheduleInfo, Schedules
 from .store import Store, open_store, resolve_dsn
@@ -33,8 +34,18 @@ class App:
                 print(await handle.result(timeout=60))
     """
 
-    def __init__(self, dsn: str | None = None, *, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        registry: Registry | None = None,
+        queues: Iterable[Queue] = (),
+    ) -> None:
         self.dsn = resolve_dsn(dsn)
+        self.queues: dict[str, Queue] = {}
+        """The queues declared on this App, by name (``queues=`` and :meth:`queue`)."""
+        for declared in queues:
+            self._declare(declared)
         self.registry = registry or default_registry
         self._store: Store = open_store(self.dsn)
         self._open = False
@@ -69,14 +80,72 @@ class App:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def queue(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        worker_concurrency: int | None = None,
+        rate_limit: tuple[int, float] | None = None,
+    ) -> Queue:
+        """Declare a queue and its limits on this App; return it (see ``durable.Queue``).
+
+        Every process that serves the queue must declare the same limits; declaring a
+        name again with other limits raises ``ConfigurationError``.
+
+        Example::
+
+            reports = app.queue("reports", concurrency=2, rate_limit=(10, 60.0))
+        """
+        declared = Queue(
+            name,
+            concurrency=concurrency,
+            worker_concurrency=worker_concurrency,
+            rate_limit=rate_limit,
+        )
+        return self._declare(declared)
+
+    def _declare(self, queue: Queue) -> Queue:
+        if not isinstance(queue, Queue):
+            raise ConfigurationError(f"queues must be durable.Queue objects, got {queue!r}")
+        known = self.queues.setdefault(queue.name, queue)
+        if known != queue:
+            raise ConfigurationError(
+                f"queue {queue.name!r} is already declared with other limits ({known});"
+                " declare each queue once"
+            )
+        return known
+
+    async def queue_depth(self, name: str | Queue) -> int:
+        """How many runs of a queue are runnable and not claimed by any worker now."""
+        wanted = queue_name(name) or DEFAULT_QUEUE
+        return (await self.store.queue_depths([wanted]))[wanted]
+
+    async def queues_depth(self) -> dict[str, int]:
+        """The depth of every queue that has runnable runs, and of every declared one."""
+        depths = dict.fromkeys(sorted({DEFAULT_QUEUE, *self.queues}), 0)
+        depths.update(await self.store.queue_depths())
+        return depths
+
     async def start(
-        self, workflow: Workflow[Any, R] | str, /, *args: Any, id: str | None = None, **kwargs: Any
+        self,
+        workflow: Workflow[Any, R] | str,
+        /,
+        *args: Any,
+        id: str | None = None,
+        queue: str | Queue | None = None,
+        priority: int = 0,
+        **kwargs: Any,
     ) -> Handle[R]:
         """Start a run of ``workflow`` with the given arguments; return its handle.
 
         Starting is idempotent on ``id``: a second start with the same id returns the
         existing run and runs nothing again. The arguments are validated and stored
         before anything runs.
+
+        The run waits in ``queue`` (default: the workflow's queue, else ``"default"``)
+        until a worker serving that queue claims it. Among the runs a worker may claim,
+        a higher ``priority`` goes first, then the one runnable longest.
 
         Raises:
             durable.NotRegisteredError: no workflow of that name is registered.
@@ -85,9 +154,11 @@ class App:
             durable.RunConflictError: ``id`` belongs to a run of another workflow.
         """
         wf = self.registry.workflow(workflow) if isinstance(workflow, str) else workflow
+        home = queue_name(queue) or wf.queue or DEFAULT_QUEUE
+        rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
         run_id = id if id is not None else uuid.uuid4().hex
-        run, _ = await self.store.create_run(run_id, wf.name, args_text)
+        run, _ = await self.store.create_run(run_id, wf.name, args_text, queue=home, priority=rank)
         if run.workflow != wf.name:
             raise RunConflictError(
                 f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
@@ -102,11 +173,13 @@ class App:
         business_key: str | None = None,
         version: int | None = None,
         id: str | None = None,
+        queue: str | Queue | None = None,
+        priority: int = 0,
     ) -> Handle[dict[str, Any]]:
         """Start a run of a stored JSON flow definition (the latest version by default).
 
         The run is pinned to that version; its result is the final variables. Starting is
-        idempotent on ``id`` like :meth:`start`.
+        idempotent on ``id``, and ``queue`` and ``priority`` work, like :meth:`start`.
 
         Raises:
             durable.DefinitionNotFoundError: no such definition (or version).
@@ -117,6 +190,8 @@ class App:
             which = f"version {version} of " if version is not None else ""
             raise DefinitionNotFoundError(f"no {which}definition {definition_id!r} is stored")
         text = variables_text(variables, f"variables of a run of {definition_id!r}")
+        home = queue_name(queue) or DEFAULT_QUEUE
+        rank = check_priority(priority)
         run_id = id if id is not None else uuid.uuid4().hex
         run, _ = await self.store.create_run(
             run_id,
@@ -124,6 +199,8 @@ class App:
             f'{{"variables":{text}}}',
             business_key=business_key,
             flow_version=record.version,
+            queue=home,
+            priority=rank,
         )
         if run.workflow != record.id or run.flow_version is None:
             raise RunConflictError(
@@ -143,6 +220,8 @@ class App:
         timezone: str = "UTC",
         missed: Missed = "skip",
         start_at: datetime | None = None,
+        queue: str | Queue | None = None,
+        priority: int = 0,
     ) -> ScheduleInfo:
         """Start a run of ``workflow`` at every tick of ``cron``, once across all workers.
 
@@ -151,11 +230,12 @@ class App:
         ``"{id}@{tick as ISO-8601 UTC}"``. ``missed`` says what happens to ticks no worker
         was up for: ``"skip"`` starts only the latest, ``"catch_up"`` starts each one (the
         latest 100 at most). ``start_at`` is when ticks begin to count (default: now).
+        ``queue`` and ``priority`` apply to the runs it starts, as in :meth:`start`.
 
         Calling it again with the same ``id`` updates the schedule (workflow, cron,
-        timezone, arguments, missed policy) and leaves it paused if it was; its next tick
-        stays put unless the cron, the time zone or ``start_at`` changes. See
-        ``docs/schedules.md``.
+        timezone, arguments, missed policy, queue, priority) and leaves it paused if it
+        was; its next tick stays put unless the cron, the time zone or ``start_at``
+        changes. See ``docs/schedules.md``.
 
         Example::
 
@@ -177,6 +257,8 @@ class App:
             timezone=timezone,
             missed=missed,
             start_at=start_at,
+            queue=queue,
+            priority=priority,
         )
 
     def handle(self, run_id: str) -> Handle[Any]:
@@ -206,12 +288,18 @@ class App:
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         grace_period: float = 10.0,
+        queues: Sequence[str | Queue] | None = None,
     ) -> Worker:
-        """A worker executing this App's runs; ``async with app.worker(): ...``."""
+        """A worker executing this App's runs; ``async with app.worker(): ...``.
+
+        It claims runs of ``queues`` only (default: ``"default"``, every queue declared
+        on the App and every queue a registered workflow names).
+        """
         return Worker(
             self,
             concurrency=concurrency,
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             grace_period=grace_period,
+            queues=queues,
         )

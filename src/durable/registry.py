@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 from . import _current
 from .errors import ConfigurationError, NotRegisteredError
 from .policy import RetryPolicy, to_seconds
+from .queues import Queue, queue_name
 from .serde import CallCodec
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class Workflow(Generic[P, R]):
         self.version = version
         self.execution_timeout = execution_timeout
         """Seconds from the start of a run (across continue-as-new) until it fails."""
+        self.queue: str | None = None
+        """The queue its runs go to unless ``App.start`` names one (None: ``"default"``)."""
         self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
         self.prepare: Prepare | None = None
         """Loads what a run needs before replay (the built-in flow workflow's graph)."""
@@ -82,6 +85,8 @@ class Activity(Generic[P, R]):
         self.retry = retry
         self.timeout = timeout
         self.heartbeat_timeout = heartbeat_timeout
+        self.queue: str | None = None
+        """Its attempts run only while they hold a slot of this queue's limits."""
         self.is_async = inspect.iscoroutinefunction(fn)
         self.codec = CallCodec(fn, f"activity {name!r}", skip_first=False)
         functools.update_wrapper(self, fn)
@@ -143,6 +148,7 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     execution_timeout: float | timedelta | None = None,
+    queue: str | Queue | None = None,
 ) -> Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]: ...
 def workflow(
     fn: Callable[..., Coroutine[Any, Any, R]] | None = None,
@@ -151,6 +157,7 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     execution_timeout: float | timedelta | None = None,
+    queue: str | Queue | None = None,
 ) -> Workflow[..., R] | Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]:
     """Register an ``async def`` as a workflow. Its first parameter is the ``durable.Context``.
 
@@ -165,14 +172,19 @@ def workflow(
     ``execution_timeout`` (seconds or a ``timedelta``) ends a run FAILED with a
     ``durable.WorkflowTimeout`` once that long has passed since it was started; the clock
     keeps running across ``ctx.continue_as_new``.
+
+    ``queue`` (a name or a ``durable.Queue``) is where its runs wait to be claimed,
+    ``"default"`` unless given here or to ``App.start``.
     """
 
     limit = (
         None if execution_timeout is None else to_seconds(execution_timeout, "execution_timeout")
     )
+    home = queue_name(queue)
 
     def register(f: Callable[..., Coroutine[Any, Any, R]]) -> Workflow[..., R]:
         wf: Workflow[..., R] = Workflow(f, name or f.__qualname__, version, limit)
+        wf.queue = home
         default_registry.add_workflow(wf)
         return wf
 
@@ -188,6 +200,7 @@ def activity(
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
+    queue: str | Queue | None = None,
 ) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
 def activity(
     fn: Callable[P, R] | None = None,
@@ -197,6 +210,7 @@ def activity(
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
+    queue: str | Queue | None = None,
 ) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
     """Register a function (``def`` or ``async def``) as an activity.
 
@@ -206,7 +220,8 @@ def activity(
     ``retry`` decides how failed attempts are retried (the attempt count and backoff are
     durable); ``timeout`` bounds one attempt in seconds; an activity with
     ``heartbeat_timeout`` must call :func:`durable.heartbeat` at least that often, or the
-    attempt is abandoned and counts as failed.
+    attempt is abandoned and counts as failed. With ``queue``, each attempt waits for a
+    slot of that queue's limits (declared on the App) and holds it while it runs.
 
     Example::
 
@@ -215,9 +230,11 @@ def activity(
     """
     seconds = None if timeout is None else to_seconds(timeout, "timeout")
     beat = None if heartbeat_timeout is None else to_seconds(heartbeat_timeout, "heartbeat_timeout")
+    home = queue_name(queue)
 
     def register(f: Callable[P, R]) -> Activity[P, R]:
         act: Activity[P, R] = Activity(f, name or f.__qualname__, retry, seconds, beat)
+        act.queue = home
         default_registry.add_activity(act)
         return act
 

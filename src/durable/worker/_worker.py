@@ -17,14 +17,17 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DurableError, LeaseLostError, NotRegisteredError
 from ..flow._runner import FlowRunner
+from ..queues import Queue
 from ..runtime import RunExecutor
 from ..store._notify import WORK
-from ..store.base import Commit, Fence, Park, Release, RunRecord
+from ..store.base import Commit, Fence, Park, QueueClaim, Release, RunRecord
 from ._cron import schedule_loop
+from ._queues import QueueLimiter, ServedQueues, served_queues
 
 if TYPE_CHECKING:
     from ..app import App
@@ -52,6 +55,7 @@ class Worker:
         poll_interval: float = 1.0,
         grace_period: float = 10.0,
         name: str | None = None,
+        queues: Sequence[str | Queue] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -68,6 +72,14 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
         self._stopping = False
+        names, self._declared = served_queues(app, queues)
+        self.served = ServedQueues(names)
+        """The queues this worker claims runs from (``served.names``) and their limits."""
+        self.limiter = QueueLimiter(
+            app, self.id, hold_seconds=lease_seconds, poll_interval=poll_interval
+        )
+        """Slots for activity attempts in limited queues: ``async with limiter.slot(q)``."""
+        self._notices: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -78,6 +90,7 @@ class Worker:
 
     async def start(self) -> None:
         """Begin claiming runs. Parked runs get another chance with this worker's code."""
+        await self._declare_queues()
         resumed = await self.app.store.unpark()
         if resumed:
             log.info("worker %s: %d parked run(s) made runnable again", self.id, resumed)
@@ -88,7 +101,12 @@ class Worker:
                 schedule_loop(self.app.store, self.id, self.poll_interval), name="durable-cron"
             ),
         ]
-        log.info("worker %s started (concurrency %d)", self.id, self.concurrency)
+        log.info(
+            "worker %s started (concurrency %d, queues %s)",
+            self.id,
+            self.concurrency,
+            ", ".join(self.served.names),
+        )
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Stop claiming; let activities in flight finish (up to the grace period); release."""
@@ -115,6 +133,7 @@ class Worker:
         for task in self._loops[1:]:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.limiter.close()
         log.info("worker %s stopped", self.id)
 
     async def run(self) -> None:
@@ -142,14 +161,16 @@ class Worker:
                 self._slot_freed.clear()
                 try:
                     free = self.concurrency - len(self._running)
-                    if free > 0:
-                        claimed = await store.claim(self.id, min(free, 64), self.lease_seconds)
+                    claims = self.served.claims(min(free, 64)) if free > 0 else []
+                    if claims:
+                        batch = min(free, 64, sum(c.cap for c in claims))
+                        claimed = await store.claim(self.id, batch, self.lease_seconds, claims)
                         for run in claimed:
                             self._launch(run)
-                        if claimed and len(claimed) == min(free, 64):
+                        if claimed and len(claimed) == batch:
                             continue
                     wait = self.poll_interval
-                    wake_at = await store.next_wake_at() if free > 0 else None
+                    wake_at = await self._next_wake(claims)
                     failures = 0
                 except DurableError as exc:
                     failures += 1
@@ -159,10 +180,21 @@ class Worker:
                     )
                     wake_at = None
                 if wake_at is not None:
-                    wait = max(0.0, min(wait, wake_at - time.time()))
+                    wait = min(wait, wake_at - time.time())
+                    if wait <= 0:  # due, yet the claim left it: a row another claimer
+                        wait = 0.02  # holds, or a limit read since; do not spin
                 await _first(work.wait(wait), self._slot_freed.wait())
 
+    async def _next_wake(self, claims: list[QueueClaim]) -> float | None:
+        """When a run of the queues this worker may claim from now becomes due."""
+        if not claims:  # full, or every queue at its per-worker limit: a run ending wakes us
+            return None
+        held_back = [c.name for c in claims if c.limited]
+        open_ = [c.name for c in claims if not c.limited]
+        return await self.app.store.next_wake_at(open_, limited=held_back)
+
     def _launch(self, run: RunRecord) -> None:
+        self.served.held[run.queue] += 1
         try:
             workflow = (
                 self.flows.workflow
@@ -172,10 +204,43 @@ class Worker:
         except NotRegisteredError as exc:
             task = asyncio.create_task(self._park_unknown(run, exc))
             self._track(run.id, None, task)
+            task.add_done_callback(lambda _: self._left_queue(run.queue))
             return
         executor = RunExecutor(self.app.store, run, workflow)
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
         self._track(run.id, executor, task)
+        task.add_done_callback(lambda _: self._left_queue(run.queue))
+
+    def _left_queue(self, queue: str) -> None:
+        """A run of ``queue`` ended here; tell the fleet when a global limit had it."""
+        self.served.held[queue] -= 1
+        if self.served.limited(queue) and not self._stopping:
+            notice = asyncio.create_task(self._announce())
+            self._notices.add(notice)
+            notice.add_done_callback(self._notices.discard)
+
+    async def _announce(self) -> None:
+        with contextlib.suppress(DurableError):
+            await self.app.store.publish(WORK)
+
+    async def _declare_queues(self) -> None:
+        """Store this worker's queue declarations; read every queue's stored limits."""
+        if self._declared:
+            earlier = await self.app.store.put_queues(list(self._declared.values()))
+            for name, before in earlier.items():
+                log.warning(
+                    "queue %s: limits changed from %s to %s; every worker of the queue"
+                    " should declare the same limits",
+                    name,
+                    before,
+                    self._declared[name],
+                )
+        await self._refresh_queues()
+
+    async def _refresh_queues(self) -> None:
+        stored = await self.app.store.get_queues()
+        self.served.limits = stored
+        self.limiter.update(stored)
 
     def _track(self, run_id: str, executor: RunExecutor | None, task: asyncio.Task[None]) -> None:
         if executor is not None:
@@ -228,6 +293,8 @@ class Worker:
         interval = self.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
+            with contextlib.suppress(DurableError):  # declarations made since by others
+                await self._refresh_queues()
             held = {run_id: ex for run_id, (ex, _) in self._running.items()}
             if not held:
                 continue
