@@ -70,6 +70,7 @@ class App:
         return self
 
     async def close(self) -> None:
+        """Close the store's connections (leaving ``async with`` does this)."""
         if self._open:
             self._open = False
             await self._store.close()

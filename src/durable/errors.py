@@ -9,7 +9,7 @@
     ├── RunNotFoundError              no run with that id
     ├── RunClosedError                the run has finished and takes no more signals
     ├── RunConflictError              the id is taken by a run of another workflow
-    ├── WorkflowFailed                the run ended FAILED (``cause`` says why)
+    ├── WorkflowFailed                the run ended FAILED or CANCELLED (``error_type`` says why)
     ├── ActivityError                 an activity failed for good; raised inside the workflow
     ├── NonRetryableError             raised by an activity to fail at once, without retries
     ├── NonDeterminismError           the code no longer matches the run's journal
@@ -82,7 +82,16 @@ class RunConflictError(DurableError):
 
 
 class WorkflowFailed(DurableError):
-    """The run ended FAILED (or CANCELLED); ``cause`` describes the workflow's error."""
+    """The run ended FAILED (or CANCELLED); raised by ``Handle.result()`` and ``ctx.child``.
+
+    Attributes:
+        run_id: The run that ended.
+        status: ``"FAILED"`` or ``"CANCELLED"``.
+        error_type: The type name of the workflow's exception (``"ActivityError"``,
+            ``"WorkflowTimeout"``, ``"Cancelled"``, ...).
+        error_message: Its message.
+        traceback: The formatted traceback, as recorded by the worker.
+    """
 
     def __init__(
         self, run_id: str, status: str, error_type: str, message: str, traceback: str = ""
@@ -99,10 +108,16 @@ class ActivityError(DurableError):
     """An activity failed after its last attempt.
 
     Raised inside the workflow at the ``await`` of the activity, the same way on the first
-    execution and on replay: ``error_type`` and ``error_message`` describe the activity's
-    own exception, ``attempts`` how many times it ran, ``causes`` the chain of exceptions
-    behind it (``(type, message)`` pairs, outermost first, as ``raise ... from`` built it)
-    and ``traceback`` the formatted traceback of the last attempt.
+    execution and on replay.
+
+    Attributes:
+        activity: The activity's name.
+        error_type: The type name of the activity's own exception.
+        error_message: Its message.
+        attempts: How many times the activity ran.
+        causes: The chain of exceptions behind it, as ``(type, message)`` pairs,
+            outermost first, as ``raise ... from`` built it.
+        traceback: The formatted traceback of the last attempt.
     """
 
     def __init__(

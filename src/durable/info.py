@@ -18,11 +18,15 @@ class Status(enum.StrEnum):
     WAITING = "WAITING"
     """Suspended on a timer or signal (or parked until fixed code is deployed)."""
     COMPLETED = "COMPLETED"
+    """Ended with a result."""
     FAILED = "FAILED"
+    """Ended with an error (``RunDescription.error`` says which)."""
     CANCELLED = "CANCELLED"
+    """Ended by a cancellation."""
 
     @property
     def is_terminal(self) -> bool:
+        """True for COMPLETED, FAILED and CANCELLED: the run has ended for good."""
         return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 

@@ -22,6 +22,13 @@ class RetryPolicy:
     capped at ``max_interval``. Exceptions whose type is in ``non_retryable`` (or derives
     from ``durable.NonRetryableError``) fail the activity at once.
 
+    Attributes:
+        max_attempts: Attempts in all, the first one included (1: no retries).
+        initial_interval: Seconds (or a ``timedelta``) before the first retry.
+        backoff_coefficient: The factor each further wait grows by (at least 1).
+        max_interval: The longest wait between two attempts.
+        non_retryable: Exception types that fail the activity at once.
+
     Example::
 
         @durable.activity(retry=durable.RetryPolicy(max_attempts=5, initial_interval=0.5))

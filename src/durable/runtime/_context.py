@@ -23,8 +23,9 @@ R = TypeVar("R")
 class ChildHandle(Generic[R]):
     """A child run started with ``ctx.start_child``: await it (or ``result()``) for its result.
 
-    Raises (when awaited):
-        durable.WorkflowFailed: the child ended FAILED or CANCELLED; ``cause`` says why.
+    Raises:
+        durable.WorkflowFailed: when awaited, if the child ended FAILED or CANCELLED;
+            ``error_type`` and ``error_message`` say why.
     """
 
     __slots__ = ("_future", "id")
@@ -35,6 +36,7 @@ class ChildHandle(Generic[R]):
         self._future = future
 
     def result(self) -> DurableFuture[R]:
+        """The child's result, as an awaitable (the same as awaiting the handle)."""
         return self._future
 
     def __await__(self) -> Generator[Any, Any, R]:
@@ -176,8 +178,8 @@ class Context:
         on it. Cancelling this run cancels its children; a child still running when this
         run ends is cancelled too.
 
-        Raises (when awaited):
-            durable.WorkflowFailed: the child ended FAILED or CANCELLED.
+        Raises:
+            durable.WorkflowFailed: when awaited, if the child ended FAILED or CANCELLED.
         """
         return self.start_child(workflow, *args, id=id, **kwargs).result()
 
