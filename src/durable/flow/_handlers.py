@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from .. import _logging
 from ..errors import DefinitionNotFoundError, NonRetryableError
 from ..policy import DEFAULT_RETRY, RetryPolicy
 from ..registry import Activity
@@ -46,11 +47,12 @@ def _wrap(handler: Activity[Any, Any], retries: int) -> Activity[Any, Any]:
     async def run_service_task(task: dict[str, Any]) -> dict[str, Any]:
         attempt = activity_info().attempt
         full = {**task, "attempt": attempt, "retriesRemaining": retries - attempt + 1}
-        if handler.is_async:
-            output = await handler.fn(full)
-        else:
-            call = functools.partial(handler.fn, full)
-            output = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        with _logging.bind(step=task.get("stepId"), job_type=handler.name):
+            if handler.is_async:
+                output = await handler.fn(full)
+            else:
+                call = functools.partial(handler.fn, full)
+                output = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         if output is None:
             output = {}
         if not isinstance(output, dict):
@@ -60,7 +62,9 @@ def _wrap(handler: Activity[Any, Any], retries: int) -> Activity[Any, Any]:
             )
         return {"variables": output, "attempt": attempt}
 
-    return Activity(run_service_task, handler.name, policy, handler.timeout)
+    return Activity(
+        run_service_task, handler.name, policy, handler.timeout, handler.heartbeat_timeout
+    )
 
 
 @dataclass(frozen=True, slots=True)

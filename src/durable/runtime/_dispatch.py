@@ -12,6 +12,7 @@ import asyncio
 import time
 from typing import Any
 
+from .. import _logging
 from ..errors import (
     ActivityError,
     Cancelled,
@@ -136,7 +137,8 @@ class Dispatch(RunState):
             self.fence.run_id, self.workflow.name, act.name, op.seq, op.attempt
         )
         try:
-            outcome = await _activity.run_attempt(act, op.args_text, info, policy, limit)
+            with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
+                outcome = await _activity.run_attempt(act, op.args_text, info, policy, limit)
         except Exception as exc:  # never leave the workflow waiting on a dead task
             outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
         if outcome.retry_in is not None:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _logging
 from ..errors import DurableError, LeaseLostError, NotRegisteredError
 from ..flow._runner import FlowRunner
 from ..queues import Queue
@@ -255,6 +256,12 @@ class Worker:
         task.add_done_callback(done)
 
     async def _execute(self, executor: RunExecutor) -> None:
+        run_id = executor.fence.run_id
+        # Every log line of the run (runtime, activities, user code) carries these fields.
+        with _logging.bind(run_id=run_id, workflow=executor.workflow.name, worker=self.id):
+            await self._execute_bound(executor)
+
+    async def _execute_bound(self, executor: RunExecutor) -> None:
         run_id = executor.fence.run_id
         try:
             await executor.execute()
