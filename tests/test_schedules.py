@@ -19,6 +19,11 @@ async def echo(ctx: durable.Context, label: str, times: int = 1) -> str:
     return label * times
 
 
+@durable.workflow(name="sched-queued", queue="sched-q")
+async def queued(ctx: durable.Context, label: str) -> str:
+    return label
+
+
 def midnights(since: datetime, until: datetime) -> list[str]:
     """The ids of a daily schedule ``s``'s runs for the midnights (UTC) in [since, until]."""
     day = since.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -125,6 +130,8 @@ async def test_creating_again_updates_the_schedule(app):
         ({"args": "abc"}, "args"),
         ({"kwargs": ["times", 2]}, "kwargs"),
         ({"start_at": "yesterday"}, "start_at"),
+        ({"queue": ""}, "queue"),
+        ({"priority": "high"}, "priority"),
     ],
 )
 async def test_invalid_options_name_the_schedule_and_field(app, options, field):
@@ -229,3 +236,24 @@ async def test_a_deleted_schedule_stops_firing(app):
         count = len(await runs_of(app, "gone@"))
         await anyio.sleep(1.5)
         assert len(await runs_of(app, "gone@")) == count
+
+
+async def test_runs_go_to_the_workflows_queue_unless_the_schedule_names_one(app):
+    own = await app.schedule(queued, cron="* * * * * *", id="own", args=("a",))
+    assert (own.queue, own.priority) == ("sched-q", 0)
+    named = await app.schedule(
+        queued, cron="* * * * * *", id="named", args=("b",), queue="other-q", priority=7
+    )
+    assert (named.queue, named.priority) == ("other-q", 7)
+    async with app.worker():
+        with anyio.fail_after(30):
+            while True:
+                runs = await app.list_runs(workflow="sched-queued", limit=1000)
+                if {r.run_id.split("@")[0] for r in runs} == {"own", "named"}:
+                    break
+                await anyio.sleep(0.05)
+    for run in runs:
+        record = await app.store.get_run(run.run_id)
+        assert record is not None
+        expected = ("sched-q", 0) if run.run_id.startswith("own@") else ("other-q", 7)
+        assert (record.queue, record.priority) == expected

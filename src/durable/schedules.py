@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import InvalidScheduleError, ScheduleNotFoundError
+from .errors import ConfigurationError, InvalidScheduleError, ScheduleNotFoundError
+from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Workflow
 from .serde import loads
 from .store.base import ScheduleRecord
@@ -50,6 +51,10 @@ class ScheduleInfo:
     last_fire_at: datetime | None
     """The time of the latest tick started (the tick, not when its run began)."""
     created_at: datetime
+    queue: str = DEFAULT_QUEUE
+    """The queue of the runs it starts."""
+    priority: int = 0
+    """The priority of the runs it starts."""
 
 
 def _when(stamp: float) -> datetime:
@@ -68,6 +73,8 @@ def _info(record: ScheduleRecord) -> ScheduleInfo:
         next_fire_at=_when(record.next_fire_at),
         last_fire_at=None if record.last_fire_at is None else _when(record.last_fire_at),
         created_at=_when(record.created_at),
+        queue=record.queue,
+        priority=record.priority,
     )
 
 
@@ -103,6 +110,8 @@ class Schedules:
         timezone: str = "UTC",
         missed: Missed = "skip",
         start_at: datetime | None = None,
+        queue: str | Queue | None = None,
+        priority: int = 0,
     ) -> ScheduleInfo:
         """Create the schedule ``id``, or update it; see :meth:`durable.App.schedule`."""
         if not isinstance(id, str) or not id.strip():
@@ -124,6 +133,14 @@ class Schedules:
             first = spec.next_after(math.ceil(start_at.timestamp()) - 1)
         else:
             raise InvalidScheduleError(id, "start_at", f"must be a datetime, not {start_at!r}")
+        try:
+            named_queue = queue_name(queue)
+        except ConfigurationError as exc:
+            raise InvalidScheduleError(id, "queue", str(exc).removeprefix("queue ")) from None
+        try:
+            check_priority(priority)
+        except ConfigurationError as exc:
+            raise InvalidScheduleError(id, "priority", str(exc).removeprefix("priority ")) from None
         app = self._app
         wf = app.registry.workflow(workflow) if isinstance(workflow, str) else workflow
         stored_args = wf.codec.encode_args(tuple(args), dict(kwargs or {}))
@@ -136,6 +153,8 @@ class Schedules:
             missed=missed,
             next_fire_at=first,
             keep_next_fire=start_at is None,
+            queue=named_queue or wf.queue or DEFAULT_QUEUE,
+            priority=priority,
         )
         return _info(record)
 
