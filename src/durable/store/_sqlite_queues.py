@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from .. import _clock
 from ..queues import Queue
 from ._notify import Notifier, queue_topic
 from .base import RUN_COLUMNS, QueueClaim, RunRecord, SlotGrant, run_from_row
@@ -126,26 +127,17 @@ def claim_runs(
     queues: Sequence[QueueClaim] | None,
 ) -> list[RunRecord]:
     """Lease up to ``limit`` due runs of ``queues`` within their limits (one transaction)."""
-    now = time.time()
+    now = _clock.now()
     if queues is None:
         queues = [QueueClaim(name, limit) for name in _all_queues(conn)]
     stored = _stored(conn, [q.name for q in queues])
-    candidates: list[tuple[str, int, float]] = []
-    for claim in queues:
-        room = _room(conn, claim, stored.get(claim.name), now)
-        if room > 0:
-            candidates += _due(conn, claim.name, min(room, limit), now)
-    candidates.sort(key=lambda c: (-c[1], c[2]))
-    order = {c[0]: n for n, c in enumerate(candidates[:limit])}
-    if not order:
-        return []
-    marks = ", ".join("?" * len(order))
-    rows = conn.execute(
-        "UPDATE runs SET status = 'RUNNING', lease_owner = ?, epoch = epoch + 1,"
-        f" runnable_at = ?, updated_at = ? WHERE id IN ({marks}) RETURNING {RUN_COLUMNS}",
-        (owner, now + lease_seconds, now, *order),
-    ).fetchall()
-    runs = sorted((run_from_row(r) for r in rows), key=lambda run: order[run.id])
+    rooms = {q.name: _room(conn, q, stored.get(q.name), now) for q in queues}
+    rooms = {name: min(room, limit) for name, room in rooms.items() if room > 0}
+    lease = (owner, now + lease_seconds, now)
+    if len(rooms) == 1:
+        runs = _claim_one(conn, *rooms.popitem(), lease)
+    else:
+        runs = _claim_many(conn, rooms, limit, lease)
     rated = {name for name, q in stored.items() if q.rate_limit is not None}
     conn.executemany(
         "INSERT INTO queue_starts (queue, kind, at) VALUES (?, 'run', ?)",
@@ -154,10 +146,49 @@ def claim_runs(
     return runs
 
 
+_TAKE = (
+    "UPDATE runs SET status = 'RUNNING', lease_owner = ?, epoch = epoch + 1, runnable_at = ?,"
+    " updated_at = ? WHERE id IN ({ids}) RETURNING " + RUN_COLUMNS
+)
+
+
+def _claim_one(
+    conn: sqlite3.Connection, queue: str, room: int, lease: tuple[str, float, float]
+) -> list[RunRecord]:
+    """One queue (the common case): take each band's due runs in place, highest first."""
+    runs: list[RunRecord] = []
+    band = conn.execute(_TOP_BAND, (queue,)).fetchone()[0]
+    while band is not None and len(runs) < room:
+        ids = (
+            "SELECT id FROM runs WHERE queue = ? AND priority = ? AND runnable_at IS NOT NULL"
+            " AND runnable_at <= ? ORDER BY runnable_at LIMIT ?"
+        )
+        args = (*lease, queue, band, lease[2], room - len(runs))
+        runs += [run_from_row(r) for r in conn.execute(_TAKE.format(ids=ids), args)]
+        if len(runs) < room:
+            band = conn.execute(_NEXT_BAND, (queue, band)).fetchone()[0]
+    return runs
+
+
+def _claim_many(
+    conn: sqlite3.Connection, rooms: dict[str, int], limit: int, lease: tuple[str, float, float]
+) -> list[RunRecord]:
+    """Several queues: the best ``limit`` of each queue's best runs, in claim order."""
+    candidates: list[tuple[str, int, float]] = []
+    for name, room in rooms.items():
+        candidates += _due(conn, name, room, lease[2])
+    candidates.sort(key=lambda c: (-c[1], c[2]))
+    order = {c[0]: n for n, c in enumerate(candidates[:limit])}
+    if not order:
+        return []
+    rows = conn.execute(_TAKE.format(ids=", ".join("?" * len(order))), (*lease, *order))
+    return sorted((run_from_row(r) for r in rows), key=lambda run: order[run.id])
+
+
 def _next_wake(
     conn: sqlite3.Connection, queues: Sequence[str] | None, limited: Sequence[str]
 ) -> float | None:
-    now = time.time()
+    now = _clock.now()
     if queues is None and not limited:
         row = conn.execute("SELECT min(runnable_at) FROM runs WHERE runnable_at IS NOT NULL")
         found = row.fetchone()[0]
