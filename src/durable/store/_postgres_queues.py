@@ -22,6 +22,7 @@ committed before the lock was granted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Sequence
@@ -90,24 +91,40 @@ served AS (
 SELECT * FROM claimed
 """
 
-# Several queues: the best runs across them, at most each queue's room of each.
-_CLAIM = _CLAIM_TEMPLATE.format(
-    served="unnest($4::text[], $5::int[]) AS u(name, cap)",
-    pick="""
+_PICK_ONE = """
+    SELECT id FROM band_runs LIMIT COALESCE((SELECT LEAST(cap, $2) FROM open), 0)"""
+
+_PICK_MANY = """
     SELECT id FROM (
         SELECT id, priority, runnable_at, cap,
             row_number() OVER (PARTITION BY queue ORDER BY priority DESC, runnable_at) AS n
         FROM band_runs) ranked
-    WHERE n <= cap ORDER BY priority DESC, runnable_at LIMIT $2""",
-)
+    WHERE n <= cap ORDER BY priority DESC, runnable_at LIMIT $2"""
 
-# One queue (the common case): its bands come highest first, so the first rows the
-# bands yield are the ones to take, and the scan stops there (no sort, no extra locks).
-_CLAIM_ONE = _CLAIM_TEMPLATE.format(
-    served="(VALUES ($4::text, $5::int)) AS u(name, cap)",
-    pick="""
-    SELECT id FROM band_runs LIMIT COALESCE((SELECT LEAST(cap, $2) FROM open), 0)""",
-)
+
+def _values(count: int, first: int, types: tuple[str, str]) -> str:
+    """``(VALUES ($n::a, $n+1::b), ...)``: scalar parameters, one row per queue.
+
+    Not arrays: with an array parameter the planner thinks a generic plan costlier than
+    one made for the values at hand and plans the statement again at every call.
+    """
+    rows = (
+        f"(${first + 2 * n}::{types[0]}, ${first + 2 * n + 1}::{types[1]})" for n in range(count)
+    )
+    return f"(VALUES {', '.join(rows)})"
+
+
+@functools.cache
+def claim_sql(count: int) -> str:
+    """The claim from ``count`` queues: ($1 owner, $2 limit, $3 lease, then name, cap...)."""
+    return _CLAIM_TEMPLATE.format(
+        served=f"{_values(count, 4, ('text', 'int'))} AS u(name, cap)",
+        # One queue (the common case): its bands come highest first, so the first rows
+        # they yield are the ones to take, and the scan stops there (no sort, no extra
+        # locks). Several: the best runs across them, at most each queue's room of each.
+        pick=_PICK_ONE if count == 1 else _PICK_MANY,
+    )
+
 
 # The queues that have runs with a runnable_at: a loose scan of runs_claim.
 _ALL_QUEUES = """
@@ -125,27 +142,31 @@ SELECT pg_advisory_xact_lock(hashtextextended($1 || s.name, 0))
 FROM (SELECT unnest($2::text[]) AS name ORDER BY 1) s
 """
 
-# Limited queues ($2) count only future times: their due runs may be held back by the
-# limit, and a freed slot is announced instead. A rate window frees a start at its
-# first start plus the period.
-_NEXT_WAKE = f"""
+# Limited queues count only future times: their due runs may be held back by the limit,
+# and a freed slot is announced instead. A rate window frees a start at its first start
+# plus the period. Parameters: name, held (limited), name, held, ...
+_NEXT_WAKE_TEMPLATE = f"""
 WITH RECURSIVE now_ AS MATERIALIZED (SELECT {NOW} AS t),
-served AS (
-    SELECT u.name, 0 AS cap, u.name = ANY($2::text[]) AS held FROM unnest($1::text[]) AS u(name)
-),
+served AS (SELECT u.name, 0 AS cap, u.held FROM {{served}} AS u(name, held)),
 {_BANDS.format(source="served")}, times AS (
     SELECT (SELECT runnable_at FROM runs WHERE queue = b.name AND priority = b.priority
         AND runnable_at > CASE WHEN b.held THEN {_T} ELSE '-infinity'::float8 END
         ORDER BY runnable_at LIMIT 1) AS at
     FROM bands b WHERE b.priority IS NOT NULL
   UNION ALL
-    SELECT min(s.at) + q.rate_period FROM queues q
+    SELECT min(s.at) + q.rate_period FROM served v
+    JOIN queues q ON q.name = v.name AND v.held AND q.rate_limit IS NOT NULL
     JOIN queue_starts s ON s.queue = q.name AND s.kind = 'run' AND s.at > {_T} - q.rate_period
-    WHERE q.name = ANY($2::text[]) AND q.rate_limit IS NOT NULL
     GROUP BY q.name, q.rate_period
 )
 SELECT min(at) - {_T} FROM times
 """
+
+
+@functools.cache
+def next_wake_sql(count: int) -> str:
+    return _NEXT_WAKE_TEMPLATE.format(served=_values(count, 1, ("text", "bool")))
+
 
 _DEPTHS = f"""
 WITH now_ AS MATERIALIZED (SELECT {NOW} AS t)
@@ -234,17 +255,15 @@ class PostgresQueues:
                 queues = [QueueClaim(r[0], limit) for r in await conn.fetch(_ALL_QUEUES)]
             if not queues:
                 return []
-            if len(queues) == 1:
-                sql, names, caps = _CLAIM_ONE, queues[0].name, queues[0].cap
-            else:
-                sql, names, caps = _CLAIM, [q.name for q in queues], [q.cap for q in queues]
+            sql = claim_sql(len(queues))
+            args = [owner, limit, lease_seconds, *(v for q in queues for v in (q.name, q.cap))]
             locked = sorted({q.name for q in queues if q.limited})
             if locked:
                 async with conn.transaction():
                     await conn.execute(_LOCK, f"durable-queue:{self.schema}:", locked)
-                    rows = await conn.fetch(sql, owner, limit, lease_seconds, names, caps)
+                    rows = await conn.fetch(sql, *args)
             else:
-                rows = await conn.fetch(sql, owner, limit, lease_seconds, names, caps)
+                rows = await conn.fetch(sql, *args)
         return sorted((run_from_row(r) for r in rows), key=lambda run: -run.priority)
 
     async def next_wake_at(
@@ -256,8 +275,9 @@ class PostgresQueues:
                     f"SELECT min(runnable_at) - {NOW} FROM runs WHERE runnable_at IS NOT NULL"
                 )
             else:
-                names = [*(queues or ()), *limited]
-                left = await conn.fetchval(_NEXT_WAKE, names, list(limited))
+                held = [(name, False) for name in queues or ()] + [(n, True) for n in limited]
+                args = [v for pair in held for v in pair]
+                left = await conn.fetchval(next_wake_sql(len(held)), *args) if held else None
         return None if left is None else time.time() + float(left)
 
     async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
