@@ -4,8 +4,9 @@ Layout (where to find things):
 
 - ``registry``  the ``@workflow`` / ``@activity`` decorators
 - ``app``       ``App``: start runs, handles, workers;  ``handle``: one run's client view
+- ``queues``    ``Queue``: named queues of runs and activities, their limits
 - ``runtime/``  the deterministic executor: journal, replay, suspension, the ``Context``
-- ``worker/``   the claim loop, leases, heartbeats, graceful shutdown
+- ``worker/``   the claim loop, leases, heartbeats, graceful shutdown, queue slots
 - ``flow/``     JSON step graphs: validation, expressions, the built-in flow workflow
 - ``store/``    the Store protocol and its SQLite and Postgres backends (all SQL lives here)
 - ``serde``     argument and result conversion;  ``errors``  the exception tree
