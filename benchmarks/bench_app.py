@@ -1,8 +1,14 @@
-"""Workflows measured by ``quick.py``; also served by a worker subprocess for W4."""
+"""The durable workflows of the benchmark; also served by worker subprocesses (W4, W5, W7).
+
+``app`` is what ``durable worker bench_app:app`` serves (its store: ``$DURABLE_DSN``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
+from pathlib import Path
 
 import durable
 
@@ -21,10 +27,18 @@ async def first_step_time() -> float:
 
 @durable.workflow(name="bench-ten-steps")
 async def ten_steps(ctx: durable.Context) -> int:
+    """W1, W2, W7: ten no-op activities in a row."""
     total = 0
     for i in range(10):
         total += await noop(i)
     return total
+
+
+@durable.workflow(name="bench-fan-out")
+async def fan_out(ctx: durable.Context, n: int) -> int:
+    """W3: one workflow gathering ``n`` no-op activities."""
+    results = await ctx.gather(*(noop(i) for i in range(n)))
+    return sum(results)
 
 
 @durable.activity(name="bench-noop")
@@ -45,4 +59,31 @@ def ten_step_flow() -> dict[str, object]:
 
 @durable.workflow(name="bench-first-step")
 async def first_step(ctx: durable.Context) -> float:
+    """W4: the time its first activity began."""
     return await first_step_time()
+
+
+@durable.activity(name="bench-resume-point")
+async def resume_point() -> float:
+    """W5: in a process with ``BENCH_HANG_AT`` set, say so in that file and hang (the
+    process is killed there); elsewhere return the time the step began."""
+    began = time.time()
+    marker = os.environ.get("BENCH_HANG_AT")
+    if marker:
+        Path(marker).write_text(str(began))  # noqa: ASYNC240
+        await asyncio.sleep(3600)
+    return began
+
+
+@durable.workflow(name="bench-long-journal")
+async def long_journal(ctx: durable.Context, n: int) -> float:
+    """W5: ``n`` completed steps, then the step where the first worker dies."""
+    for i in range(n):
+        await noop(i)
+    return await resume_point()
+
+
+@durable.workflow(name="bench-parked")
+async def parked(ctx: durable.Context) -> None:
+    """W6: a run that sleeps for an hour."""
+    await ctx.sleep(3600)

@@ -1,0 +1,67 @@
+"""W2: N runs x 10 no-op activities started at once, one worker (this process).
+
+The clock runs from the first start to the last result, for both sides: durable's worker
+is running (idle) when the starts begin; DBOS runs each workflow as it starts it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import Row, row, times
+
+STORES = ("sqlite", "postgres")
+SIZE = {"full": 1000, "quick": 200}
+
+
+async def durable(config: dict[str, Any]) -> dict[str, Any]:
+    from bench_app import ten_steps
+
+    import durable as d
+
+    n = config["n"]
+    async with d.App(config["dsn"]) as app, app.worker(concurrency=n):
+        await (await app.start(ten_steps)).result(timeout=60)  # warm up
+        start = time.perf_counter()
+        handles = [await app.start(ten_steps) for _ in range(n)]
+        for handle in handles:
+            await handle.result(timeout=600)
+        elapsed = time.perf_counter() - start
+    return {"steps_per_s": n * 10 / elapsed, "runs_per_s": n / elapsed, "runs": n}
+
+
+async def dbos(config: dict[str, Any]) -> dict[str, Any]:
+    import dbos_app
+    from dbos import DBOS
+
+    n = config["n"]
+    dbos_app.launch(config["dbos_url"], config["dbos_schema"])
+    try:
+        await (await DBOS.start_workflow_async(dbos_app.ten_steps)).get_result()
+        start = time.perf_counter()
+        handles = [await DBOS.start_workflow_async(dbos_app.ten_steps) for _ in range(n)]
+        for handle in handles:
+            await handle.get_result()
+        elapsed = time.perf_counter() - start
+    finally:
+        DBOS.destroy()
+    return {"steps_per_s": n * 10 / elapsed, "runs_per_s": n / elapsed, "runs": n}
+
+
+def rows(store: str, ours: dict[str, Any], peer: dict[str, Any] | None, ctx: Any) -> list[Row]:
+    rate = ours["steps_per_s"]
+    peer_rate = peer["steps_per_s"] if peer else None
+    goal = 5000 if store == "postgres" else 3000
+    return [
+        row(
+            "W2",
+            store,
+            "steps/s (runs/s)",
+            f"{rate:,.0f} ({ours['runs_per_s']:,.0f})",
+            f"{peer_rate:,.0f} ({peer['runs_per_s']:,.0f})" if peer else "n/a",
+            f"{times(rate, peer_rate)} faster" if peer_rate else "",
+            f"≥ {goal:,} steps/s" + (" (14x DBOS)" if store == "postgres" else ""),
+            rate >= goal,
+        )
+    ]
