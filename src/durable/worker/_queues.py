@@ -125,7 +125,11 @@ class QueueLimiter:
     async def limits(self, name: str) -> Queue | None:
         """The limits of a queue: stored, else declared on the App, else none."""
         if name not in self._limits:
-            stored = await self.app.store.get_queues([name])
+            try:
+                stored = await self.app.store.get_queues([name])
+            except DurableError as exc:  # the attempt must not fail for it: ask again later
+                log.warning("queue %s: reading its limits failed (%s)", name, exc)
+                return self.app.queues.get(name)
             self._limits[name] = stored.get(name) or self.app.queues.get(name)
         return self._limits[name]
 
