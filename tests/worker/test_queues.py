@@ -297,6 +297,8 @@ def test_bad_declarations_and_arguments_are_refused():
         app.worker(queues=[])
     with pytest.raises(durable.ConfigurationError, match="non-empty list"):
         app.worker(queues="default")  # type: ignore[arg-type]
+    with pytest.raises(durable.ConfigurationError, match="served by the worker"):
+        app.worker(queues=["default", None])  # type: ignore[list-item]
     with pytest.raises(durable.ConfigurationError, match="other limits"):
         app.worker(queues=[durable.Queue("q", concurrency=9)])
     assert durable.Queue("p", rate_limit=(2, 1)).rate_limit == (2, 1.0)

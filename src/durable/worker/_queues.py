@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError, DurableError
-from ..queues import DEFAULT_QUEUE, Queue, queue_name
+from ..queues import DEFAULT_QUEUE, Queue, check_name
 from ..store._notify import queue_topic
 from ..store.base import QueueClaim, SlotGrant
 
@@ -53,15 +53,17 @@ def served_queues(
         )
     names = []
     for queue in queues:
-        if isinstance(queue, Queue):
-            known = declared.setdefault(queue.name, queue)
-            if known != queue:
-                raise ConfigurationError(
-                    f"queue {queue.name!r} is given to the worker with other limits than the"
-                    f" App declares ({known}); declare each queue once"
-                )
-        names.append(queue_name(queue, "a queue served by the worker"))
-    return [n for n in dict.fromkeys(names) if n is not None], declared
+        if not isinstance(queue, Queue):
+            names.append(check_name(queue, "a queue served by the worker"))
+            continue
+        known = declared.setdefault(queue.name, queue)
+        if known != queue:
+            raise ConfigurationError(
+                f"queue {queue.name!r} is given to the worker with other limits than the"
+                f" App declares ({known}); declare each queue once"
+            )
+        names.append(queue.name)
+    return list(dict.fromkeys(names)), declared
 
 
 class ServedQueues:
