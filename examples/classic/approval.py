@@ -23,6 +23,7 @@ the embedded store in a few seconds:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -98,10 +99,12 @@ async def main() -> None:
         (Request(request_id="PR-2", amount=90_000, approvers=["ann", "bob", "carol"],
                  managers=managers), {"ann": False}),
     ]  # fmt: skip
+    batch = uuid.uuid4().hex[:6]  # fresh runs each time the script runs
     async with app, app.worker():
         for request, answers in cases:
             print(f"{request.request_id} ({request.amount:,}): {' -> '.join(request.approvers)}")
-            handle = await app.start(purchase_approval, request, id=request.request_id)
+            run_id = f"approval-{request.request_id}-{batch}"
+            handle = await app.start(purchase_approval, request, id=run_id)
             simulation = asyncio.create_task(people(handle, answers))
             result = await handle.result(timeout=60)
             await simulation

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ async def main() -> None:
         },
         "PR-2": {"head-approval": ("dora", "leadDecision", "REJECTED")},
     }
+    batch = uuid.uuid4().hex[:6]  # fresh runs each time the script runs
     async with app, app.worker():
         ref = await app.definitions.upload(definition)
         print(f"uploaded {ref.id} version {ref.version}")
@@ -75,7 +77,7 @@ async def main() -> None:
             print(request_id)
             handle = await app.start_flow(
                 ref.id, variables={"requestId": request_id}, business_key=request_id,
-                id=request_id,
+                id=f"approval-flow-{request_id}-{batch}",
             )  # fmt: skip
             people = asyncio.create_task(approvers(handle, answers))
             result = await handle.result(timeout=60)

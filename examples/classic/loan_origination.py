@@ -16,6 +16,7 @@ Four applications take the four routes. Runs on the embedded store in a few seco
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -105,13 +106,14 @@ async def main() -> None:
         "bob": {"senior underwriter": "APPROVED"},
         "dave": {"underwriter": "REJECTED"},
     }
+    batch = uuid.uuid4().hex[:6]  # fresh runs each time the script runs
     async with app, app.worker():
         for applicant, amount in (("alice", 50_000), ("bob", 20_000), ("carol", 5_000),
                                   ("dave", 8_000)):  # fmt: skip
             print(f"{applicant} applies for {amount:,}")
             handle = await app.start(
                 loan_application, Application(applicant=applicant, amount=amount),
-                id=f"loan-{applicant}",
+                id=f"loan-{applicant}-{batch}",
             )  # fmt: skip
             people_task = asyncio.create_task(reviewers(handle, people.get(applicant, {})))
             result = await handle.result(timeout=60)

@@ -22,6 +22,7 @@ Runs on the embedded store in a few seconds:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -97,9 +98,11 @@ async def kyc_provider(handle: durable.Handle[Any], answer_when: str | None) -> 
 
 async def main() -> None:
     async with app, app.worker():
+        batch = uuid.uuid4().hex[:6]  # fresh runs each time the script runs
         handles = {}
         for customer in ("ann", "bob", "cem"):
-            handles[customer] = await app.start(onboarding, customer, id=f"onboard-{customer}")
+            run_id = f"onboard-{customer}-{batch}"
+            handles[customer] = await app.start(onboarding, customer, id=run_id)
         # ann's provider answers before the workflow even waits: the signal is buffered.
         await handles["ann"].signal("kyc-result", {"status": "VERIFIED"})
         providers = [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,12 @@ async def main() -> None:
         ref = await app.definitions.upload(definition)
         print(f"uploaded {ref.id} version {ref.version}")
         answers = {"ann": "VERIFIED", "dan": "REFER", "cem": None}
+        batch = uuid.uuid4().hex[:6]  # fresh runs each time the script runs
         handles = {}
         for customer, answer in answers.items():
             handles[customer] = handle = await app.start_flow(
                 ref.id, variables={"customer": customer}, business_key=customer,
-                id=f"onboard-{customer}",
+                id=f"onboard-{customer}-{batch}",
             )  # fmt: skip
             await kyc_provider(handle, answer)
         officer = asyncio.create_task(compliance_officer(handles["dan"]))

@@ -21,6 +21,7 @@ Runs on the embedded store in a few seconds:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from pydantic import BaseModel
@@ -116,10 +117,12 @@ async def main() -> None:
         Order(order_id="o-102", items=["chair"], amount_cents=12_000,
               card="4242-4242-4242-4242", address="nowhere"),
     ]  # fmt: skip
+    batch = uuid.uuid4().hex[:6]  # fresh runs each time the script runs
     async with app, app.worker():
         for order in orders:
             print(f"order {order.order_id}")
-            handle = await app.start(order_fulfilment, order, id=f"order-{order.order_id}")
+            run_id = f"order-{order.order_id}-{batch}"
+            handle = await app.start(order_fulfilment, order, id=run_id)
             result = await handle.result(timeout=60)
             print(f"=> {order.order_id}: {result['outcome']}", end="")
             if result["outcome"] == "SHIPPED":
