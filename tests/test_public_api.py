@@ -12,6 +12,7 @@ EXPECTED = {
     "ScheduleNotFoundError",
     "Schedules",
     "DefinitionNotFoundError",
+    "DeterminismWarning",
     "ExpressionError",
     "FlowError",
     "JobConflictError",

@@ -17,6 +17,7 @@ from .errors import ActivityError as ActivityError
 from .errors import Cancelled as Cancelled
 from .errors import ConfigurationError as ConfigurationError
 from .errors import DefinitionNotFoundError as DefinitionNotFoundError
+from .errors import DeterminismWarning as DeterminismWarning
 from .errors import DurableError as DurableError
 from .errors import ExpressionError as ExpressionError
 from .errors import FlowError as FlowError
@@ -70,6 +71,7 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DefinitionNotFoundError",
+    "DeterminismWarning",
     "DurableError",
     "ExpressionError",
     "FlowError",

@@ -7,12 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ._clock import REAL, Clock, VirtualClock
 from .errors import ConfigurationError, DefinitionNotFoundError, RunConflictError
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle, describe
 from .info import RunDescription, Status
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Registry, Workflow, default_registry
+from .runtime._state import Override
 from .schedules import Missed, ScheduleInfo, Schedules
 from .store import Store, open_store, resolve_dsn
 from .worker import Worker
@@ -40,6 +42,7 @@ class App:
         *,
         registry: Registry | None = None,
         queues: Iterable[Queue] = (),
+        clock: Clock | None = None,
     ) -> None:
         self.dsn = resolve_dsn(dsn)
         self.queues: dict[str, Queue] = {}
@@ -48,6 +51,13 @@ class App:
             self._declare(declared)
         self.registry = registry or default_registry
         self._store: Store = open_store(self.dsn)
+        self.clock = clock or REAL
+        """The time source of this App's store and workers; ``durable.testing`` passes a
+        virtual clock (SQLite only: Postgres compares times with the server's clock)."""
+        if isinstance(self.clock, VirtualClock):
+            self._use_virtual_clock(self.clock)
+        self.activity_overrides: dict[str, Override] = {}
+        """Activities replaced by name in this App's workers (``TestEnv.mock_activity``)."""
         self._open = False
         self.definitions = Definitions(self)
         """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
@@ -55,6 +65,16 @@ class App:
         """External SERVICE_TASK jobs: ``poll``, ``complete``, ``fail``."""
         self.schedules = Schedules(self)
         """Cron schedules: ``list``, ``get``, ``pause``, ``resume``, ``delete``."""
+
+    def _use_virtual_clock(self, clock: VirtualClock) -> None:
+        from .store.sqlite import SqliteStore
+
+        if not isinstance(self._store, SqliteStore):
+            raise ConfigurationError(
+                f"a virtual clock needs the embedded SQLite store, not {self.dsn!r}: "
+                "Postgres compares times with the database server's clock"
+            )
+        self._store.clock = clock
 
     @property
     def store(self) -> Store:

@@ -13,6 +13,7 @@
     ├── ActivityError                 an activity failed for good; raised inside the workflow
     ├── NonRetryableError             raised by an activity to fail at once, without retries
     ├── NonDeterminismError           the code no longer matches the run's journal
+    ├── DeterminismWarning (UserWarning) workflow code read the clock, drew randomness, ...
     ├── WaitTimeout (TimeoutError)    a durable wait ran past its timeout
     ├── WorkflowTimeout (TimeoutError) a run ran past its execution timeout; it ends FAILED
     ├── LeaseLostError                another worker now holds the run (fencing)
@@ -154,17 +155,34 @@ class NonDeterminismError(DurableError):
     resumes it.
     """
 
-    def __init__(self, run_id: str, seq: int, recorded: str, requested: str) -> None:
+    def __init__(
+        self, run_id: str, seq: int, recorded: str, requested: str, *, replay: bool = False
+    ) -> None:
+        advice = (
+            "A worker running this code would park the run; keep the same calls in the "
+            "same order (use ctx.patched() for intended changes)."
+            if replay  # found by durable.testing.replay, not by a worker
+            else "The run is parked; deploy code that makes the same calls in the same order "
+            "(use ctx.patched() for intended changes) and a worker resumes it."
+        )
         super().__init__(
             f"run {run_id!r} is not deterministic at sequence number {seq}: "
-            f"the journal holds {recorded}, the code asked for {requested}. "
-            "The run is parked; deploy code that makes the same calls in the same order "
-            "(use ctx.patched() for intended changes) and a worker resumes it."
+            f"the journal holds {recorded}, the code asked for {requested}. {advice}"
         )
         self.run_id = run_id
         self.seq = seq
         self.recorded = recorded
         self.requested = requested
+
+
+class DeterminismWarning(DurableError, UserWarning):
+    """Workflow code did something replay cannot repeat (read the clock, drew a random
+    number, made network I/O, slept on the event loop).
+
+    The message names the call and its deterministic replacement (``ctx.now()``,
+    ``ctx.random()``, ``ctx.uuid4()``, an activity, ``ctx.sleep()``). Turn it into an
+    error with ``-W error::durable.DeterminismWarning`` (pytest: ``filterwarnings``).
+    """
 
 
 class WaitTimeout(DurableError, TimeoutError):

@@ -216,6 +216,7 @@ class Handle(Generic[R]):
                 name=e.name,
                 payload=loads(e.payload) if e.payload is not None else None,
                 at=_when(e.created_at),
+                fingerprint=e.fingerprint,
             )
             for e in entries
         ]

@@ -107,3 +107,5 @@ class HistoryEvent:
     name: str
     payload: Any
     at: datetime
+    fingerprint: str | None = None
+    """A short hash of the call's arguments (activities, children); replay compares it."""

@@ -3,7 +3,7 @@
 Layout: ``_common`` (``--dsn``, ``--json``, opening the store, JSON arguments),
 ``_render`` (the ``--json`` shapes and tables), one module per group of verbs:
 ``_serve`` (worker, serve), ``_runs`` (start, signal, cancel, runs, user-tasks),
-``_defs`` (defs), ``_schedules`` (schedules).
+``_defs`` (defs), ``_schedules`` (schedules), ``_replay`` (runs export, replay).
 
 Exit codes: 0 success; 1 a user error (not found, refused, invalid definition,
 unreachable database); 2 a usage error (unknown option, missing argument, malformed
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import DurableError
-from . import _defs, _runs, _schedules, _serve
+from . import _defs, _replay, _runs, _schedules, _serve
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ app.command("serve")(_serve.serve)
 app.command("start")(_runs.start)
 app.command("signal")(_runs.signal)
 app.command("cancel")(_runs.cancel)
+app.command("replay")(_replay.replay)
+_runs.runs.command("export")(_replay.export)
 app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)

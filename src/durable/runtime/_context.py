@@ -151,7 +151,10 @@ class Context:
 
     def now(self) -> datetime:
         """The current time (UTC), recorded so that replay sees the same value."""
-        stamp = self._executor.record_value("now", lambda: datetime.now(UTC).isoformat())
+        clock = self._executor.clock
+        stamp = self._executor.record_value(
+            "now", lambda: datetime.fromtimestamp(clock.now(), UTC).isoformat()
+        )
         return datetime.fromisoformat(stamp)
 
     def random(self) -> float:

@@ -9,7 +9,6 @@ the event loop; signals and finished children come from the run's mailbox.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from .. import _logging
@@ -73,7 +72,7 @@ class Dispatch(RunState):
     def _arm_timer(self, op: Op) -> None:
         fire_at = self.journal.timers.get(op.seq)
         if fire_at is None:
-            fire_at = time.time() + (op.delay or 0.0)
+            fire_at = self.clock.now() + (op.delay or 0.0)
             self.journal.timers[op.seq] = fire_at
             self.buffer.append(self.entry(op.seq, TIMER, op.call, repr(fire_at)))
             self.flush_soon = True
@@ -86,12 +85,11 @@ class Dispatch(RunState):
         self._call_at(fire_at, self.queue.put_nowait, due, op)
 
     def _call_at(self, at: float, fn: Any, arg: Any, op: Op) -> None:
-        delay = at - time.time()
+        delay = at - self.clock.now()
         if delay <= 0:
             fn(arg)
         else:
-            loop = asyncio.get_running_loop()
-            op.timer = loop.call_at(loop.time() + delay, fn, arg)
+            op.timer = self.clock.call_later(delay, fn, arg)
 
     # -- activities -----------------------------------------------------------------
     def schedule_attempt(self, op: Op, at: float) -> None:
@@ -112,7 +110,7 @@ class Dispatch(RunState):
 
     def activities_running(self) -> bool:
         """Whether an activity runs now, or retries soon enough to keep the run loaded."""
-        soon = time.time() + KEEP_LOADED_FOR
+        soon = self.clock.now() + KEEP_LOADED_FOR
         for op in self.ops.values():
             if op.task is not None and not op.task.done():
                 return True
@@ -132,6 +130,8 @@ class Dispatch(RunState):
         act = op.activity
         assert act is not None
         policy = op.retry or act.retry or DEFAULT_RETRY
+        if self.overrides and act.name in self.overrides:
+            act = self.overrides[act.name](act)
         limit = op.timeout if op.timeout is not None else act.timeout
         info = _activity.ActivityInfo(
             self.fence.run_id, self.workflow.name, act.name, op.seq, op.attempt
@@ -142,7 +142,7 @@ class Dispatch(RunState):
         except Exception as exc:  # never leave the workflow waiting on a dead task
             outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
         if outcome.retry_in is not None:
-            retry = {"attempt": op.attempt + 1, "at": time.time() + outcome.retry_in}
+            retry = {"attempt": op.attempt + 1, "at": self.clock.now() + outcome.retry_in}
             self.queue.put_nowait(Delivery(op, RETRY, dumps({**retry, "error": outcome.error})))
         elif outcome.error is not None:
             payload = dumps({**outcome.error, "attempts": op.attempt})

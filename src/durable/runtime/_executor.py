@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
 from .. import _current
+from .._clock import Clock, Timer
 from ..errors import (
     Cancelled,
     ContinueAsNew,
@@ -54,11 +54,12 @@ from ..store.base import (
     Store,
     Suspend,
 )
+from . import _guard
 from ._context import Context
 from ._dispatch import Dispatch
 from ._journal import CANCEL, RETRY, Call, Journal, describe_entry
 from ._operations import Operations
-from ._state import Delivery
+from ._state import Delivery, Override
 
 log = logging.getLogger("durable.runtime")
 
@@ -73,8 +74,14 @@ class RunExecutor(Operations, Dispatch):
         workflow: Workflow[Any, Any],
         *,
         fresh: bool = False,
+        clock: Clock | None = None,
+        overrides: Mapping[str, Override] | None = None,
     ) -> None:
         super().__init__(store, run, workflow)
+        if clock is not None:
+            self.clock = clock
+        if overrides is not None:
+            self.overrides = overrides
         self.ctx = Context(self)
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
@@ -144,15 +151,14 @@ class RunExecutor(Operations, Dispatch):
             await wait(None)
             self.queue.put_nowait(Delivery(None, refresh=True))
 
-    def _arm_deadline(self) -> asyncio.TimerHandle | None:
+    def _arm_deadline(self) -> Timer | None:
         if self.deadline is None:
             return None
-        loop = asyncio.get_running_loop()
-        at = loop.time() + max(0.0, self.deadline - time.time())
-        return loop.call_at(at, self.queue.put_nowait, Delivery(None, expired=True))
+        left = max(0.0, self.deadline - self.clock.now())
+        return self.clock.call_later(left, self.queue.put_nowait, Delivery(None, expired=True))
 
     def _expired(self) -> bool:
-        return self.deadline is not None and time.time() >= self.deadline
+        return self.deadline is not None and self.clock.now() >= self.deadline
 
     async def _begin(self) -> bool:
         try:
@@ -319,7 +325,9 @@ class RunExecutor(Operations, Dispatch):
             mailbox_version=self.mailbox_version,
             cancel_requested=self.cancel_requested,
         )
-        self.successor = RunExecutor(self.store, run, self.workflow, fresh=True)
+        self.successor = RunExecutor(
+            self.store, run, self.workflow, fresh=True, clock=self.clock, overrides=self.overrides
+        )
         self.successor.draining = self.draining
 
     def _log_state(self, outcome: Outcome | str, **fields: object) -> None:
@@ -328,7 +336,7 @@ class RunExecutor(Operations, Dispatch):
             case Suspend(wake_at=wake_at, signal_names=names):
                 state = "WAITING"
                 if wake_at is not None:
-                    fields["wake_in"] = f"{max(0.0, wake_at - time.time()):.3f}s"
+                    fields["wake_in"] = f"{max(0.0, wake_at - self.clock.now()):.3f}s"
                 if names:
                     fields["signals"] = ",".join(names)
             case Finish(status=status):
@@ -354,9 +362,12 @@ class RunExecutor(Operations, Dispatch):
     # -- stepping the workflow ------------------------------------------------------
     def _step(self) -> None:
         token = _current.workflow_context.set(self.ctx)
+        watched = _guard.strict_level > 0 and _guard.watch()
         try:
             self.scheduler.run_until_blocked()
         finally:
+            if watched:
+                _guard.unwatch()
             _current.workflow_context.reset(token)
 
     def _unload(self) -> None:

@@ -10,10 +10,12 @@ suspends.
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
+from .._clock import REAL, Clock, Timer
 from ..errors import NonDeterminismError
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
@@ -41,7 +43,7 @@ class Op:
     timeout: float | None = None
     delay: float | None = None  # a sleep's duration, a signal wait's timeout
     fire_at: float | None = None  # when its timer fires, or its next attempt starts
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
     task: asyncio.Task[None] | None = None
     wait: str = ""  # the signal that ends it: a signal wait's name, a child's end
     matched: bool = False  # a signal is on its way to this wait
@@ -63,10 +65,18 @@ class Delivery:
     expired: bool = False  # the workflow's execution timeout passed
 
 
+Override = Callable[[Activity[Any, Any]], Activity[Any, Any]]
+"""Given the activity a workflow called, the one to run instead (``durable.testing`` mocks)."""
+
+
 class RunState:
     """What the executor knows about one claimed run."""
 
     ctx: Context
+    clock: Clock = REAL
+    """Where the executor reads the time and sets its timers (the App's clock)."""
+    overrides: Mapping[str, Override] = MappingProxyType({})
+    """Activity overrides by activity name (empty outside ``durable.testing``)."""
 
     def __init__(self, store: Store, run: RunRecord, workflow: Workflow[Any, Any]) -> None:
         self.store = store
@@ -104,8 +114,9 @@ class RunState:
 
     def entry(self, seq: int, event: str, call: Call, payload: str | None) -> JournalEntry:
         """The next journal entry of this run (positions are assigned in write order)."""
+        at = self.clock.now()
         made = JournalEntry(
-            self.next_pos, seq, event, call.kind, call.name, call.fingerprint, payload, time.time()
+            self.next_pos, seq, event, call.kind, call.name, call.fingerprint, payload, at
         )
         self.next_pos += 1
         return made

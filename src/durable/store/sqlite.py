@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from .. import _clock
 from ..errors import (
     ConfigurationError,
     RunClosedError,
@@ -108,6 +109,8 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         self._pending: list[tuple[Commit, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._notifier = _hub(self.path)
+        self.clock: _clock.Clock = _clock.REAL
+        """Where store calls read the time (``durable.testing`` sets a virtual clock)."""
 
     # -- plumbing -------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -156,13 +159,29 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         return result
 
     async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.clock.virtual:
+            return await self._virtual(what, self._write_limiter, self._tx, fn)
         return await _in_thread(what, self._write_limiter, self._tx, fn)
+
+    async def _virtual(
+        self,
+        what: str,
+        limiter: anyio.CapacityLimiter,
+        call: Callable[[Callable[[sqlite3.Connection], T]], T],
+        fn: Callable[[sqlite3.Connection], T],
+    ) -> T:
+        """A store call under a virtual clock: it reads that clock and counts as busy."""
+        clock = self.clock
+        assert isinstance(clock, _clock.VirtualClock)
+        return await clock.track(_in_thread(what, limiter, call, clock.bind(fn)))
 
     async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call(fn: Callable[[sqlite3.Connection], T]) -> T:
             assert self._reader is not None, "store is not open"
             return fn(self._reader)
 
+        if self.clock.virtual:
+            return await self._virtual(what, self._read_limiter, call, fn)
         return await _in_thread(what, self._read_limiter, call, fn)
 
     @staticmethod
@@ -195,7 +214,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         priority: int = 0,
     ) -> tuple[RunRecord, bool]:
         def insert(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
-            now = time.time()
+            now = _clock.now()
             values = (run_id, workflow, args, now, now, now, business_key, flow_version)
             cur = conn.execute(
                 "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at,"
@@ -267,7 +286,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
                 if dedupe_key is not None and has_signal(conn, run_id, dedupe_key):
                     return False, False
                 raise RunClosedError(run_id, row[0])
-            return insert_signal(conn, run_id, name, payload, dedupe_key, time.time())
+            return insert_signal(conn, run_id, name, payload, dedupe_key, _clock.now())
 
         stored, woke = await self._write("send signal", insert)
         if stored:
@@ -285,7 +304,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
             if row is None:
                 raise RunNotFoundError(run_id)
             status, owner, parked, epoch = Status(row[0]), row[1], row[2], row[3]
-            now = time.time()
+            now = _clock.now()
             if status in TERMINAL:
                 pass
             elif owner is None and ((status is Status.PENDING and epoch == 0) or parked):
@@ -319,7 +338,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         self, owner: str, fences: list[Fence], lease_seconds: float
     ) -> dict[str, LeaseState]:
         def update(conn: sqlite3.Connection) -> dict[str, LeaseState]:
-            until = time.time() + lease_seconds
+            until = _clock.now() + lease_seconds
             held: dict[str, LeaseState] = {}
             for fence in fences:
                 row = conn.execute(
@@ -349,7 +368,10 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         self._pending.append((commit, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        await future
+        if isinstance(self.clock, _clock.VirtualClock):
+            await self.clock.track(future)
+        else:
+            await future
 
     async def _flush(self) -> None:
         try:
@@ -397,7 +419,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         """
         lost: set[str] = set()
         topics: set[str] = set()
-        now = time.time()
+        now = _clock.now()
         for commit in commits:
             run_id, epoch = commit.fence.run_id, commit.fence.epoch
             row = conn.execute(
@@ -437,7 +459,7 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
 
     async def unpark(self) -> int:
         def update(conn: sqlite3.Connection) -> int:
-            now = time.time()
+            now = _clock.now()
             cur = conn.execute(
                 "UPDATE runs SET parked_reason = NULL, runnable_at = ?, updated_at = ?"
                 f" WHERE parked_reason IS NOT NULL AND status NOT IN {_TERMINAL_SQL}",

@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import socket
-import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -181,7 +180,7 @@ class Worker:
                     )
                     wake_at = None
                 if wake_at is not None:
-                    wait = min(wait, wake_at - time.time())
+                    wait = min(wait, wake_at - self.app.clock.now())
                     if wait <= 0:  # due, yet the claim left it: a row another claimer
                         wait = 0.02  # holds, or a limit read since; do not spin
                 await _first(work.wait(wait), self._slot_freed.wait())
@@ -207,7 +206,13 @@ class Worker:
             self._track(run.id, None, task)
             task.add_done_callback(lambda _: self._left_queue(run.queue))
             return
-        executor = RunExecutor(self.app.store, run, workflow)
+        executor = RunExecutor(
+            self.app.store,
+            run,
+            workflow,
+            clock=self.app.clock,
+            overrides=self.app.activity_overrides,
+        )
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
         self._track(run.id, executor, task)
         task.add_done_callback(lambda _: self._left_queue(run.queue))
