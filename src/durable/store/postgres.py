@@ -142,7 +142,11 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         try:
             await self._migrate()
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=1, max_size=self._pool_size, server_settings=settings
+                self._dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                server_settings=settings,
+                reset=_keep_session,
             )
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"cannot open Postgres store at {_safe(self._dsn)}: {exc}") from exc
@@ -426,6 +430,17 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
             if count:
                 await self._notify(conn, WORK)
         return count
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Reset nothing when a connection goes back to the pool.
+
+    asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release: one more round trip per query. The store leaves no session state
+    behind on pooled connections (no session advisory locks, cursors, LISTEN or SET; the
+    migration lock and LISTEN have connections of their own), and asyncpg still rolls
+    back a transaction left open before calling this.
+    """
 
 
 def _columns(entries: Sequence[JournalEntry]) -> list[list[Any]]:
