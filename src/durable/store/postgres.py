@@ -31,6 +31,7 @@ from ..info import Status
 from . import _migrate
 from ._notify import JOBS, WORK, Notifier, Subscription, run_topic
 from ._postgres_admin import PostgresAdmin
+from ._postgres_batch import CommitBatcher, batchable
 from ._postgres_flows import CANCEL_OPEN_JOBS, PostgresFlows, has_signal, insert_signal
 from ._postgres_links import PostgresLinks, apply_links, cancel_descendants
 from ._postgres_queues import PostgresQueues
@@ -135,6 +136,7 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         self._notifier = Notifier()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._batcher = CommitBatcher(self._conn, self._channel, self._notifier, self._commit_one)
 
     # -- plumbing -------------------------------------------------------------------
     async def open(self) -> None:
@@ -156,6 +158,7 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
                 await self._listening.wait()
 
     async def close(self) -> None:
+        await self._batcher.close()
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -388,6 +391,12 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         return [SignalRecord(*row) for row in rows]
 
     async def commit(self, commit: Commit) -> None:
+        if batchable(commit):  # shares a statement with other runs' commits
+            await self._batcher.submit(commit)
+        else:
+            await self._commit_one(commit)
+
+    async def _commit_one(self, commit: Commit) -> None:
         outcome = commit.outcome
         jobs = _FINISH_JOBS if isinstance(outcome, Finish) else ""
         sql = _COMMIT.format(now=NOW, outcome=_OUTCOMES[type(outcome)], jobs=jobs)

@@ -377,30 +377,38 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                commits = [c for c, _ in batch]
                 try:
-                    lost, topics = await self._write(
-                        "commit", functools.partial(self._apply, commits=commits)
-                    )
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for commit, future in batch:
-                    if future.done():
+                    await self._write_batch(batch)
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _fail(batch, exc)
                         continue
-                    if commit.fence.run_id in lost:
-                        future.set_exception(lease_lost(commit.fence.run_id))
-                    else:
-                        future.set_result(None)
-                self._notify_outcomes(c for c in commits if c.fence.run_id not in lost)
-                for topic in topics:
-                    self._notifier.notify(topic)
+                    # One commit failed the whole transaction: give each its own.
+                    for item in batch:
+                        try:
+                            await self._write_batch([item])
+                        except Exception as alone:
+                            _fail([item], alone)
+                except BaseException as exc:
+                    _fail(batch, exc)
+                    raise
         finally:
             self._flusher = None
+
+    async def _write_batch(self, batch: list[tuple[Commit, asyncio.Future[None]]]) -> None:
+        """Apply a batch in one transaction and settle its futures (raises if it fails)."""
+        commits = [c for c, _ in batch]
+        lost, topics = await self._write("commit", functools.partial(self._apply, commits=commits))
+        for commit, future in batch:
+            if future.done():
+                continue
+            if commit.fence.run_id in lost:
+                future.set_exception(lease_lost(commit.fence.run_id))
+            else:
+                future.set_result(None)
+        self._notify_outcomes(c for c in commits if c.fence.run_id not in lost)
+        for topic in topics:
+            self._notifier.notify(topic)
 
     def _notify_outcomes(self, commits: Any) -> None:
         work = False
@@ -471,6 +479,12 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         if count:
             self._notifier.notify(WORK)
         return count
+
+
+def _fail(batch: list[tuple[Commit, asyncio.Future[None]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _apply_outcome(
