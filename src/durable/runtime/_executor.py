@@ -51,6 +51,7 @@ from ..store.base import (
     Release,
     Restart,
     RunRecord,
+    SignalRecord,
     Store,
     Suspend,
 )
@@ -111,7 +112,7 @@ class RunExecutor(Operations, Dispatch):
             try:
                 entries, signals, self.prepared = await asyncio.gather(
                     self._read_journal(),
-                    self.store.pending_signals(run_id, 0),
+                    self._read_signals(),
                     self._prepare(),
                 )
                 self.journal = Journal(entries)
@@ -132,8 +133,23 @@ class RunExecutor(Operations, Dispatch):
                     deadline.cancel()
                 self._unload()
 
+    def _first_claim(self) -> bool:
+        """Claimed for the first time, never signalled: nothing to read back.
+
+        The journal is written only under a claim (epoch 1 is the first), and every
+        signal (and cancellation request) moves the mailbox version.
+        """
+        return self.run_record.epoch == 1 and self.run_record.mailbox_version == 0
+
     async def _read_journal(self) -> list[JournalEntry]:
-        return [] if self.fresh else await self.store.read_journal(self.fence.run_id)
+        if self.fresh or self._first_claim():
+            return []
+        return await self.store.read_journal(self.fence.run_id)
+
+    async def _read_signals(self) -> list[SignalRecord]:
+        if self._first_claim():
+            return []
+        return await self.store.pending_signals(self.fence.run_id, 0)
 
     async def _prepare(self) -> Any:
         prepare = self.workflow.prepare
