@@ -82,5 +82,8 @@ def serve(
             host,
         )
     asgi = build(app, token=token, worker=app_target is not None)
-    config = uvicorn.Config(asgi, host=host, port=port, lifespan="on", log_level="info")
+    # log_config=None: uvicorn logs through the handlers `durable serve` configured.
+    config = uvicorn.Config(
+        asgi, host=host, port=port, lifespan="on", log_level="info", log_config=None
+    )
     uvicorn.Server(config).run()
