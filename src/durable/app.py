@@ -27,6 +27,8 @@ class App:
 
     ``dsn`` picks the store: ``sqlite:///path.db`` (embedded) or ``postgresql://...``.
     Without one, ``$DURABLE_DSN`` is used, else ``durable.db`` in the working directory.
+    ``clock`` is the time source of the store and the workers: real time unless
+    ``durable.testing.TestEnv`` passes its virtual clock (SQLite only).
 
     Example::
 
