@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -259,3 +260,46 @@ async def test_start_in_the_future() -> None:
         assert env.now() >= begin + timedelta(days=30)
     with pytest.raises(durable.ConfigurationError, match="past"):
         TestEnv(start=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+# -- children, cancellation, continue-as-new ---------------------------------------------
+@durable.workflow(name="testing.parent")
+async def parent(ctx: durable.Context) -> list[float]:
+    first = ctx.start_child(month, id="child-a")
+    second = ctx.start_child(month, id="child-b")
+    return await ctx.gather(first, second)
+
+
+async def test_children_sleep_in_virtual_time_too(env: TestEnv):
+    started = env.now()
+    assert await env.run(parent) == [pytest.approx(30 * 86400, abs=5)] * 2
+    assert timedelta(days=30) <= env.now() - started < timedelta(days=31)
+
+
+async def test_a_sleeping_run_is_cancelled(env: TestEnv):
+    handle = await env.start(month)
+    await env.sleep(timedelta(days=1))
+    await handle.cancel()
+    with pytest.raises(durable.WorkflowFailed, match="CANCELLED|cancelled"):
+        await handle.result()
+
+
+@durable.workflow(name="testing.ticker")
+async def ticker(ctx: durable.Context, left: int, seen: int = 0) -> int:
+    await ctx.sleep(timedelta(days=1))
+    if left > 1:
+        ctx.continue_as_new(left - 1, seen + 1)
+    return seen + 1
+
+
+async def test_continue_as_new_keeps_the_virtual_clock(env: TestEnv):
+    started = env.now()
+    assert await env.run(ticker, 5) == 5
+    assert timedelta(days=5) <= env.now() - started < timedelta(days=6)
+
+
+async def test_waiting_for_several_results_at_once_keeps_the_order(env: TestEnv):
+    handles = [await env.start(staggered, label, hours) for label, hours in
+               (("third", 30), ("first", 10), ("second", 20))]  # fmt: skip
+    await asyncio.gather(*(handle.result() for handle in handles))
+    assert log == ["first", "second", "third"]

@@ -104,6 +104,7 @@ class TestEnv:
         self._app: App | None = None
         self._worker: Worker | None = None
         self._exit = contextlib.ExitStack()
+        self._moving = asyncio.Lock()  # one mover of the clock at a time
 
     @property
     def app(self) -> App:
@@ -157,13 +158,14 @@ class TestEnv:
         """
         target = self.clock.now() + to_seconds(duration, "sleep duration")
         while True:
-            await self._settle()
-            due = await self._next_due()
-            if due is None or due > target:
-                await self._jump(target)
+            async with self._moving:
                 await self._settle()
-                return
-            await self._jump(due)
+                due = await self._next_due()
+                if due is None or due > target:
+                    await self._jump(target)
+                    await self._settle()
+                    return
+                await self._jump(due)
 
     # -- runs -----------------------------------------------------------------------
     async def start(
@@ -272,12 +274,13 @@ class TestEnv:
     # -- skipping idle time ---------------------------------------------------------
     async def _skip(self) -> None:
         while True:
-            await self._settle()
-            due = await self._next_due()
+            async with self._moving:  # waits settle, look and jump as one step
+                await self._settle()
+                due = await self._next_due()
+                if due is not None:
+                    await self._jump(due)
             if due is None:
                 await asyncio.sleep(0.005)  # only the test (a signal, a job) can go on
-            else:
-                await self._jump(due)
 
     async def _jump(self, when: float) -> None:
         self.clock.advance_to(when)
