@@ -71,6 +71,9 @@ class Worker:
         self.flows = FlowRunner(app.registry)
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
+        self._room_limited = True
+        """The last claim was held back by room (concurrency, per-worker queue caps): a run
+        ending may let the next claim take more, so it wakes the claim loop."""
         self._stopping = False
         names, self._declared = served_queues(app, queues)
         self.served = ServedQueues(names)
@@ -162,6 +165,11 @@ class Worker:
                 try:
                     free = self.concurrency - len(self._running)
                     claims = self.served.claims(min(free, 64)) if free > 0 else []
+                    self._room_limited = (
+                        free < 64
+                        or len(claims) < len(self.served.names)
+                        or any(c.cap < 64 for c in claims)
+                    )
                     if claims:
                         batch = min(free, 64, sum(c.cap for c in claims))
                         claimed = await store.claim(self.id, batch, self.lease_seconds, claims)
@@ -256,7 +264,8 @@ class Worker:
             entry = self._running.get(run_id)
             if entry is not None and entry[1] is task:
                 del self._running[run_id]
-            self._slot_freed.set()
+            if self._room_limited:
+                self._slot_freed.set()
 
         task.add_done_callback(done)
 
