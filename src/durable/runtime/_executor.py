@@ -243,12 +243,20 @@ class RunExecutor(Operations, Dispatch):
             if delivery.refresh:
                 await self.refresh_mailbox()
             elif delivery.op is not None and self.ops.get(delivery.op.seq) is delivery.op:
-                await self._deliver(delivery)
+                if await self._deliver(delivery):
+                    return  # the workflow ended with this result
             elif delivery.signal is not None:  # its wait ended otherwise: keep the signal
                 self.add_signals([delivery.signal], returned=True)
                 self.match_waiting()
 
-    async def _deliver(self, d: Delivery) -> None:
+    async def _deliver(self, d: Delivery) -> bool:
+        """Journal and hand over one outcome; True if the workflow ended with it.
+
+        The workflow steps before the outcome is committed: it starts nothing by stepping
+        (new operations start later, in ``start_ops``), so a crash in between replays to
+        the same point. That lets a workflow that ends here journal its last result and
+        its end in one commit; otherwise the result is committed before anything starts.
+        """
         op = d.op
         assert op is not None
         if d.event == RETRY:  # the attempt failed; the next one is due later
@@ -257,15 +265,29 @@ class RunExecutor(Operations, Dispatch):
             op.attempt = int(retry["attempt"])
             self.journal.retries[op.seq] = (op.attempt, float(retry["at"]))
             self.schedule_attempt(op, float(retry["at"]))
-            return
+            return False
         del self.ops[op.seq]
         if op.timer is not None:
             op.timer.cancel()
         entry = self.entry(op.seq, d.event, op.call, d.payload)
         consumed = [(d.signal.id, op.seq)] if d.signal is not None else []
-        await self._commit(entry, None, consumed=consumed)
         self.resolve(op, d.event, d.payload)
+        mark = len(self.buffer)
         self._step()
+        if self.nondeterminism is None and self.main.done():
+            self._check_journal_consumed()
+            outcome = self._final_outcome() if self.nondeterminism is None else None
+            if isinstance(outcome, Finish):
+                self.buffer.insert(mark, entry)
+                await self._commit(None, outcome, consumed=consumed)
+                return True
+        # What the workflow recorded while stepping rides with the next commit, as it
+        # would have had the result been committed first.
+        later, soon = self.buffer[mark:], self.flush_soon
+        del self.buffer[mark:]
+        await self._commit(entry, None, consumed=consumed)
+        self.buffer, self.flush_soon = later + self.buffer, soon
+        return False
 
     async def _suspend(self) -> None:
         if not self.ops:
