@@ -21,6 +21,7 @@ from ..errors import DefinitionNotFoundError, NonRetryableError
 from ..policy import DEFAULT_RETRY, RetryPolicy
 from ..registry import Activity
 from ..runtime import activity_info
+from ..serde import CallCodec
 from ..store.base import Store
 
 
@@ -62,9 +63,57 @@ def _wrap(handler: Activity[Any, Any], retries: int) -> Activity[Any, Any]:
             )
         return {"variables": output, "attempt": attempt}
 
-    return Activity(
+    act: Activity[Any, Any] = Activity(
         run_service_task, handler.name, policy, handler.timeout, handler.heartbeat_timeout
     )
+    act.codec = _TaskCodec(run_service_task, act.codec.owner)
+    return act
+
+
+def _plain(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class _TaskCodec(CallCodec):
+    """The codec of a service task's activity: plain ``json``, no pydantic.
+
+    A task holds the flow's variables (parsed from JSON, or dicts handlers returned), so
+    validating and dumping them through pydantic at every step only copies the whole map
+    twice more. Plain JSON text is the same text pydantic's path writes (so the argument
+    fingerprints in journals stay the same); a value plain JSON cannot write (a datetime
+    a handler returned) takes pydantic's path as before.
+    """
+
+    def __init__(self, fn: Any, owner: str) -> None:
+        super().__init__(fn, owner, skip_first=False)
+
+    def encode_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        if len(args) == 1 and not kwargs and isinstance(args[0], dict):
+            try:
+                return _plain({"task": args[0]})
+            except (TypeError, ValueError):
+                pass
+        return super().encode_args(args, kwargs)
+
+    def decode_args(self, text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        stored = json.loads(text)
+        if (
+            isinstance(stored, dict)
+            and set(stored) == {"task"}
+            and isinstance(stored["task"], dict)
+        ):
+            return (stored["task"],), {}
+        return super().decode_args(text)
+
+    def encode_result(self, value: Any) -> str:
+        try:
+            return _plain(value)
+        except (TypeError, ValueError):
+            return super().encode_result(value)
+
+    def decode_result(self, text: str) -> Any:
+        value = json.loads(text)
+        return value if isinstance(value, dict) else super().decode_result(text)
 
 
 @dataclass(frozen=True, slots=True)
