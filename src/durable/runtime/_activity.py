@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +21,29 @@ from ..policy import RetryPolicy
 from ..registry import Activity
 
 
+class _Flag:
+    """A flag set once and read from any thread (a bool write is atomic; nobody waits on
+    it, so a ``threading.Event`` with its lock would be made per attempt for nothing)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class _AttemptState:
     """What the worker and a running attempt tell each other (shared across threads)."""
 
     __slots__ = ("cancelled", "last_beat")
 
     def __init__(self) -> None:
-        self.cancelled = threading.Event()
+        self.cancelled = _Flag()
         self.last_beat = time.monotonic()
 
 
@@ -140,6 +155,8 @@ async def _attempt(
     info: ActivityInfo,
     limit: float | None,
 ) -> Any:
+    if limit is None and act.heartbeat_timeout is None:  # the common case, kept lean
+        return await _invoke(act, args, kwargs)
     deadline = asyncio.timeout(limit)
     try:
         async with deadline:
