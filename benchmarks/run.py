@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-dbos", action="store_true", help="durable only")
     parser.add_argument("--profile", metavar="DIR", help="py-spy each durable measurement")
     parser.add_argument("--count-queries", action="store_true", help="count round trips")
+    parser.add_argument(
+        "--src", metavar="DIR", help="measure the durable package in DIR (another checkout's src)"
+    )
     return parser.parse_args(argv)
 
 
@@ -88,6 +91,10 @@ class Runner:
     def child(self, wid: str, side: str, config: dict[str, Any]) -> dict[str, Any]:
         command = [sys.executable, str(HERE / "child.py"), wid.lower(), side, json.dumps(config)]
         env = child_env()
+        if self.args.src:  # before/after comparisons: another checkout's code
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(Path(self.args.src).resolve()), env["PYTHONPATH"]]
+            )
         if self.args.count_queries and side == "durable":
             env["BENCH_COUNT_QUERIES"] = "1"
         if self.args.profile and side == "durable":
@@ -95,7 +102,19 @@ class Runner:
             folder.mkdir(parents=True, exist_ok=True)
             out = folder / f"{wid}-{config['store']}.txt"
             spy = Path(sys.executable).parent / "py-spy"
-            command = [str(spy), "record", "-r", "250", "-f", "raw", "-o", str(out), "--", *command]
+            command = [
+                str(spy),
+                "record",
+                "--idle",
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                str(out),
+                "--",
+                *command,
+            ]
         timeout = 900 if self.mode == "full" else 120
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         for line in done.stdout.splitlines():
