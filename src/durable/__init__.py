@@ -38,8 +38,8 @@ from .errors import StepNotWaitingError as StepNotWaitingError
 from .errors import StoreError as StoreError
 from .errors import ValidationError as ValidationError
 from .errors import WaitTimeout as WaitTimeout
-from .errors import WorkflowTimeout as WorkflowTimeout
 from .errors import WorkflowFailed as WorkflowFailed
+from .errors import WorkflowTimeout as WorkflowTimeout
 from .handle import Handle as Handle
 from .info import HistoryEvent as HistoryEvent
 from .info import RunDescription as RunDescription

@@ -55,6 +55,7 @@ class Clock:
 REAL = Clock()
 """The real clock, shared by every App that was not given another one."""
 
+
 class _Local(threading.local):
     clock: Clock | None = None  # a class default: reading it never raises, so it is cheap
 

@@ -43,6 +43,8 @@ def describe(run: RunRecord) -> RunDescription:
         business_key=run.business_key,
         flow_version=run.flow_version,
         parent_id=run.parent_id,
+        queue=run.queue,
+        priority=run.priority,
         run_id=run.id,
         workflow=run.workflow,
         status=run.status,

@@ -70,6 +70,10 @@ class RunDescription:
     """The run that started this one with ``ctx.child``, if any."""
     children: tuple[str, ...] = ()
     """The runs this one started with ``ctx.child``, oldest first."""
+    queue: str = "default"
+    """The queue the run waits in for a worker."""
+    priority: int = 0
+    """Its priority within the queue (higher is claimed first)."""
 
     @property
     def failure_reason(self) -> str | None:

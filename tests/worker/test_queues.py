@@ -346,3 +346,51 @@ async def test_a_global_limit_holds_across_worker_processes(pg_dsn, tmp_path):
     ends = {run: float(t) for run, what, t in lines if what == "end"}
     assert len(ends) == 10
     assert peak((starts[run], ends[run]) for run in ends) <= 2
+
+
+# -- activities in a limited queue, end to end ------------------------------------------------
+@durable.activity(name="q-gpu-render", queue=GPU)
+async def render(label: str) -> str:
+    start = time.monotonic()
+    await asyncio.sleep(0.05)
+    spans.append((label, start, time.monotonic()))
+    return label
+
+
+@durable.workflow(name="q-render-all")
+async def render_all(ctx: durable.Context, count: int) -> list[str]:
+    return await ctx.gather(*(render(f"{ctx.info.run_id}-{n}") for n in range(count)))
+
+
+async def test_activities_of_a_limited_queue_respect_its_global_limit(dsn):
+    async with AsyncExitStack() as stack:
+        fleet = await apps(dsn, stack, 4)
+        for app in fleet:
+            await stack.enter_async_context(app.worker(poll_interval=0.05))
+        handles = [await fleet[0].start(render_all, 3, id=f"render-{i}") for i in range(4)]
+        results = [await h.result(timeout=60) for h in handles]
+    assert [len(r) for r in results] == [3, 3, 3, 3]
+    assert len(spans) == 12
+    assert peak((s, e) for _, s, e in spans) <= 2
+
+
+@durable.workflow(name="q-child-report", queue=REPORTS)
+async def child_report(ctx: durable.Context) -> str:
+    return "reported"
+
+
+@durable.workflow(name="q-parent")
+async def parent_of_report(ctx: durable.Context) -> str:
+    return await ctx.child(child_report, id=f"{ctx.info.run_id}-child")
+
+
+async def test_a_child_run_waits_in_its_workflows_queue(qapp, wait_status):
+    handle = await qapp.start(parent_of_report, id="q-parent-1", priority=5)
+    async with qapp.worker(queues=["default"], poll_interval=0.05):
+        await wait_status(handle, durable.Status.WAITING)
+        child = qapp.handle("q-parent-1-child")
+        assert (await child.describe()).status is durable.Status.PENDING
+    stored = await qapp.store.get_run("q-parent-1-child")
+    assert stored is not None and (stored.queue, stored.priority) == ("q-reports", 5)
+    async with qapp.worker(queues=["default", "q-reports"], poll_interval=0.05):
+        assert await handle.result(timeout=10) == "reported"

@@ -150,7 +150,12 @@ def _bind(store: Store) -> StoreActivities:
         return await store.cancel_jobs(run_id, seq)
 
     async def start_next(
-        run_id: str, definition_id: str, variables: dict[str, Any], business_key: str | None
+        run_id: str,
+        definition_id: str,
+        variables: dict[str, Any],
+        business_key: str | None,
+        queue: str = "default",
+        priority: int = 0,
     ) -> str:
         definition = await store.get_definition(definition_id)
         if definition is None:
@@ -165,6 +170,8 @@ def _bind(store: Store) -> StoreActivities:
             args,
             business_key=business_key,
             flow_version=definition.version,
+            queue=queue,
+            priority=priority,
         )
         return next_id
 

@@ -170,8 +170,13 @@ class FlowRun:
             business_key = self.executor.run_record.business_key
             acts = store_activities(self.executor.store)
             chain = (run_id, self.graph.next_workflow, scope.values, business_key)
+            run = self.executor.run_record
+            # The next run waits in this run's queue; defaults stay unwritten, so the
+            # journaled call of runs that started before queues existed is unchanged.
+            where = {"queue": run.queue, "priority": run.priority}
+            placed = {k: v for k, v in where.items() if v not in ("default", 0)}
             try:
-                await self.executor.call_activity(acts.start_next, chain, {}, None, None)
+                await self.executor.call_activity(acts.start_next, chain, placed, None, None)
             except Cancelled:
                 self._close(activation, "CANCELLED", reason="the run was cancelled")
                 raise

@@ -65,7 +65,12 @@ class Dispatch(RunState):
             return
         assert op.workflow is not None
         self.journal.started[op.seq] = op.child_id
-        self.children.append(ChildStart(op.child_id, op.workflow.name, op.args_text))
+        # The child waits in its workflow's queue, else in its parent's, at its priority.
+        queue = op.workflow.queue or self.run_record.queue
+        child = ChildStart(
+            op.child_id, op.workflow.name, op.args_text, queue, self.run_record.priority
+        )
+        self.children.append(child)
         self.buffer.append(self.entry(op.seq, START, op.call, dumps(op.child_id)))
         self.flush_soon = True
 
@@ -138,7 +143,13 @@ class Dispatch(RunState):
         )
         try:
             with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
-                outcome = await _activity.run_attempt(act, op.args_text, info, policy, limit)
+                if act.queue is None or self.limiter is None:
+                    outcome = await _activity.run_attempt(act, op.args_text, info, policy, limit)
+                else:  # the attempt waits for room in its queue; a backoff holds none
+                    async with self.limiter.slot(act.queue):
+                        outcome = await _activity.run_attempt(
+                            act, op.args_text, info, policy, limit
+                        )
         except Exception as exc:  # never leave the workflow waiting on a dead task
             outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
         if outcome.retry_in is not None:

@@ -60,7 +60,7 @@ from ._context import Context
 from ._dispatch import Dispatch
 from ._journal import CANCEL, RETRY, Call, Journal, describe_entry
 from ._operations import Operations
-from ._state import Delivery, Override
+from ._state import Delivery, Override, SlotLimiter
 
 log = logging.getLogger("durable.runtime")
 
@@ -77,12 +77,14 @@ class RunExecutor(Operations, Dispatch):
         fresh: bool = False,
         clock: Clock | None = None,
         overrides: Mapping[str, Override] | None = None,
+        limiter: SlotLimiter | None = None,
     ) -> None:
         super().__init__(store, run, workflow)
         if clock is not None:
             self.clock = clock
         if overrides is not None:
             self.overrides = overrides
+        self.limiter = limiter
         self.ctx = Context(self)
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
@@ -364,7 +366,13 @@ class RunExecutor(Operations, Dispatch):
             cancel_requested=self.cancel_requested,
         )
         self.successor = RunExecutor(
-            self.store, run, self.workflow, fresh=True, clock=self.clock, overrides=self.overrides
+            self.store,
+            run,
+            self.workflow,
+            fresh=True,
+            clock=self.clock,
+            overrides=self.overrides,
+            limiter=self.limiter,
         )
         self.successor.draining = self.draining
 

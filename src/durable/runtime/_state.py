@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from .._clock import REAL, Clock, Timer
 from ..errors import NonDeterminismError
@@ -69,6 +70,12 @@ Override = Callable[[Activity[Any, Any]], Activity[Any, Any]]
 """Given the activity a workflow called, the one to run instead (``durable.testing`` mocks)."""
 
 
+class SlotLimiter(Protocol):
+    """Holds activity attempts to their queue's limits (the worker's ``QueueLimiter``)."""
+
+    def slot(self, queue_name: str | None) -> AbstractAsyncContextManager[None]: ...
+
+
 class RunState:
     """What the executor knows about one claimed run."""
 
@@ -77,6 +84,8 @@ class RunState:
     """Where the executor reads the time and sets its timers (the App's clock)."""
     overrides: Mapping[str, Override] = MappingProxyType({})
     """Activity overrides by activity name (empty outside ``durable.testing``)."""
+    limiter: SlotLimiter | None = None
+    """The worker's queue limits for activities that name a queue."""
 
     def __init__(self, store: Store, run: RunRecord, workflow: Workflow[Any, Any]) -> None:
         self.store = store

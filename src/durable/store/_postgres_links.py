@@ -28,9 +28,11 @@ NOW = "extract(epoch from clock_timestamp())"
 _OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 
 _START_CHILDREN = f"""
-INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, parent_id)
-SELECT c.id, c.workflow, 'PENDING', c.args, {NOW}, {NOW}, {NOW}, $4
-FROM unnest($1::text[], $2::text[], $3::text[]) AS c(id, workflow, args)
+INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, parent_id,
+    queue, priority)
+SELECT c.id, c.workflow, 'PENDING', c.args, {NOW}, {NOW}, {NOW}, $4, c.queue, c.priority
+FROM unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::int[])
+    AS c(id, workflow, args, queue, priority)
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -69,6 +71,8 @@ async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
             [c.workflow for c in commit.children],
             [c.args for c in commit.children],
             run_id,
+            [c.queue for c in commit.children],
+            [c.priority for c in commit.children],
         )
         if not result.endswith(" 0"):
             topics.add(WORK)

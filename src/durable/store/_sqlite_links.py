@@ -36,8 +36,19 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
     for child in commit.children:
         cur = conn.execute(
             "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,"
-            " parent_id) VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (child.run_id, child.workflow, child.args, now, now, now, run_id),
+            " parent_id, queue, priority) VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (
+                child.run_id,
+                child.workflow,
+                child.args,
+                now,
+                now,
+                now,
+                run_id,
+                child.queue,
+                child.priority,
+            ),
         )
         if cur.rowcount:
             topics.add(WORK)

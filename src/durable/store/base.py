@@ -177,6 +177,8 @@ class ChildStart:
     run_id: str
     workflow: str
     args: str
+    queue: str = "default"
+    priority: int = 0
 
 
 def child_signal(child_id: str) -> str:

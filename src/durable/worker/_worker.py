@@ -220,6 +220,7 @@ class Worker:
             workflow,
             clock=self.app.clock,
             overrides=self.app.activity_overrides,
+            limiter=self.limiter,
         )
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
         self._track(run.id, executor, task)
