@@ -10,6 +10,7 @@ Layout (where to find things):
 - ``flow/``     JSON step graphs: validation, expressions, the built-in flow workflow
 - ``store/``    the Store protocol and its SQLite and Postgres backends (all SQL lives here)
 - ``serde``     argument and result conversion;  ``errors``  the exception tree
+- ``testing``   ``TestEnv`` (a clock that skips idle time), mocks, replay checks
 """
 
 from .app import App as App
