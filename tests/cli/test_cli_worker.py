@@ -30,11 +30,11 @@ def worker(cli: Cli, tmp_path: Path) -> Iterator[Any]:
     """Start ``durable worker crash_app:app`` (JSON logs); stopped with SIGTERM at the end."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(dsn: str) -> Path:
+    def start(dsn: str, *options: str) -> Path:
         log = tmp_path / f"worker-{len(procs)}.log"
         command = [
             sys.executable, "-m", "durable.cli", "worker", "crash_app:app",
-            "--poll-interval", "0.1", "--log-format", "json", "--log-level", "info",
+            "--poll-interval", "0.1", "--log-format", "json", "--log-level", "info", *options,
         ]  # fmt: skip
         env = {**cli.env, "DURABLE_DSN": dsn}
         with log.open("wb") as out:
@@ -146,3 +146,18 @@ def test_worker_usage_errors(cli: Cli):
     assert "--log-format" in fmt
     missing = one_line_error(cli("worker", "no_such_module:app"), 1)
     assert "cannot import 'no_such_module'" in missing
+
+
+def test_runs_started_in_a_queue_go_to_workers_serving_it(cli: Cli, worker: Any, dsn: str):
+    reports = cli.json(
+        "start", "crash-steps", "--args", '{"count": 1}', "--queue", "reports",
+        "--priority", "3", "--dsn", dsn,
+    )  # fmt: skip
+    default = cli.json("start", "crash-steps", "--args", '{"count": 1}', "--dsn", dsn)
+    worker(dsn, "--queue", "reports")
+    done = wait_for(cli, dsn, reports["run_id"], "COMPLETED")
+    assert (done["run"]["queue"], done["run"]["priority"]) == ("reports", 3)
+    shown = cli.json("runs", "show", default["run_id"], "--dsn", dsn)
+    assert shown["run"]["status"] == "PENDING"  # nobody serves its queue
+    bad = one_line_error(cli("start", "crash-steps", "--queue", "q" * 300, "--dsn", dsn), 1)
+    assert "queue" in bad

@@ -65,6 +65,10 @@ def run_json(desc: RunDescription) -> dict[str, Any]:
         "error": desc.error,
         "current_steps": list(desc.current_steps),
         "variables": desc.variables,
+        "queue": desc.queue,
+        "priority": desc.priority,
+        "parent_id": desc.parent_id,
+        "children": list(desc.children),
     }
 
 
@@ -127,6 +131,12 @@ def summary(desc: RunDescription) -> list[str]:
     ]
     if desc.business_key is not None:
         lines.append(f"key:        {desc.business_key}")
+    if desc.queue != "default" or desc.priority:
+        lines.append(f"queue:      {desc.queue} (priority {desc.priority})")
+    if desc.parent_id is not None:
+        lines.append(f"parent:     {desc.parent_id}")
+    if desc.children:
+        lines.append(f"children:   {', '.join(desc.children)}")
     if desc.parked_reason:
         lines.append(f"parked:     {desc.parked_reason}")
     if desc.current_steps:

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import RunConflictError
 from ..info import Status
+from ..queues import DEFAULT_QUEUE, check_name, check_priority
 from ..serde import dumps
 from . import _render
 from ._common import (
@@ -67,6 +68,15 @@ def start(
     business_key: Annotated[
         str | None, typer.Option("--business-key", help="A key to find the run by.")
     ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue", help="The queue the run waits in (default: the workflow's, else default)."
+        ),
+    ] = None,
+    priority: Annotated[
+        int, typer.Option("--priority", help="Higher is claimed first within the queue.")
+    ] = 0,
     app_target: AppTarget = None,
     dsn: Dsn = None,
     as_json: Json = False,
@@ -80,7 +90,8 @@ def start(
         raise usage("--args goes with a WORKFLOW; a flow takes --variables")
     if flow is not None:
         values = parse_object(variables, "--variables")
-        body = run(_start_flow(dsn, flow, values, version, run_id, business_key))
+        place = (queue, priority)
+        body = run(_start_flow(dsn, flow, values, version, run_id, business_key, place))
     else:
         assert workflow is not None
         value = parse_json(args, "--args")
@@ -95,7 +106,8 @@ def start(
                 "positional --args need --app module:attribute to know the parameter names; "
                 'or pass an object by name, e.g. --args \'{"order_id": "o-1"}\''
             )
-        body = run(_start_code(dsn, workflow, value, run_id, business_key, app_target))
+        place = (queue, priority)
+        body = run(_start_code(dsn, workflow, value, run_id, business_key, app_target, place))
     if as_json:
         print_json(body)
     elif body["created"]:
@@ -114,10 +126,14 @@ async def _start_code(
     run_id: str | None,
     business_key: str | None,
     app_target: str | None,
+    place: tuple[str | None, int],
 ) -> dict[str, Any]:
     registry = load_app(app_target).registry if app_target else None
+    queue = check_name(place[0], "--queue") if place[0] is not None else None
+    priority = check_priority(place[1])
     async with open_app(dsn, create=True, registry=registry) as app:
         if registry is not None:
+            queue = queue or registry.workflow(name).queue
             codec = registry.workflow(name).codec
             if isinstance(value, list):
                 text = codec.encode_args(tuple(value), {})
@@ -128,7 +144,14 @@ async def _start_code(
             # them against the signature when it runs the workflow.
             text = dumps(value or {})
         rid = run_id if run_id is not None else uuid.uuid4().hex
-        record, created = await app.store.create_run(rid, name, text, business_key=business_key)
+        record, created = await app.store.create_run(
+            rid,
+            name,
+            text,
+            business_key=business_key,
+            queue=queue or DEFAULT_QUEUE,
+            priority=priority,
+        )
         if record.workflow != name:
             raise RunConflictError(
                 f"run id {rid!r} is already used by a run of workflow {record.workflow!r}"
@@ -143,6 +166,7 @@ async def _start_flow(
     version: int | None,
     run_id: str | None,
     business_key: str | None,
+    place: tuple[str | None, int],
 ) -> dict[str, Any]:
     async with open_app(dsn, create=True) as app:
         existed = run_id is not None and await app.store.get_run(run_id) is not None
@@ -152,6 +176,8 @@ async def _start_flow(
             business_key=business_key,
             version=version,
             id=run_id,
+            queue=place[0],
+            priority=place[1],
         )
         desc = await handle.describe()
         return {

@@ -71,26 +71,39 @@ def worker(
     grace_period: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight activities get at stop.")
     ] = 10.0,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            help="A queue to serve (repeat for several; default: 'default', the App's "
+            "declared queues and those its workflows name).",
+        ),
+    ] = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
     """Run a worker for the App's workflows until SIGTERM or SIGINT."""
     _logging.configure(log_level, log_format)
     user_app = load_app(app_target)
-    app = App(dsn, registry=user_app.registry) if dsn else user_app
-    run(_run_worker(app, concurrency, lease_seconds, poll_interval, grace_period))
+    app = App(dsn, registry=user_app.registry, queues=user_app.queues.values()) if dsn else user_app
+    options = {
+        "concurrency": concurrency,
+        "lease_seconds": lease_seconds,
+        "poll_interval": poll_interval,
+        "grace_period": grace_period,
+    }
+    run(_run_worker(app, options, queue or None))
 
 
-async def _run_worker(
-    app: App, concurrency: int, lease_seconds: float, poll_interval: float, grace_period: float
-) -> None:
+async def _run_worker(app: App, options: dict[str, float], queues: list[str] | None) -> None:
     await _open_with_retry(app)
     try:
         worker = app.worker(
-            concurrency=concurrency,
-            lease_seconds=lease_seconds,
-            poll_interval=poll_interval,
-            grace_period=grace_period,
+            concurrency=int(options["concurrency"]),
+            lease_seconds=options["lease_seconds"],
+            poll_interval=options["poll_interval"],
+            grace_period=options["grace_period"],
+            queues=queues,
         )
         await worker.run()
     finally:

@@ -71,7 +71,11 @@ def serve(
 
     if app_target is not None:
         target = load_app(app_target)
-        app = target if dsn is None else App(dsn, registry=target.registry)
+        app = (
+            target
+            if dsn is None
+            else App(dsn, registry=target.registry, queues=target.queues.values())
+        )
     else:
         app = App(dsn)
     token = resolve_token(token)
