@@ -126,13 +126,13 @@ class Runner:
 
     async def measure(self, wid: str, store: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         module = importlib.import_module(f"workloads.{wid.lower()}")
-        n = module.SIZE[self.mode]
         results: dict[str, dict[str, Any] | None] = {"durable": None, "dbos": None}
         sides = ["durable"]
         if hasattr(module, "dbos") and not self.args.no_dbos:
             sides.append("dbos")
         for side in sides:
-            config = await self.config(store, side, wid, n)
+            size = getattr(module, "PEER_SIZE", module.SIZE) if side == "dbos" else module.SIZE
+            config = await self.config(store, side, wid, size[self.mode])
             started = time.monotonic()
             try:
                 results[side] = await asyncio.to_thread(self.child, wid, side, config)

@@ -18,6 +18,7 @@ from ._procs import spawn, stop, wait_ready
 
 STORES = ("postgres",)
 SIZE = {"full": 200, "quick": 40}
+PEER_SIZE = {"full": 50, "quick": 12}  # DBOS answers in about a second each
 PAUSE = 0.02  # the worker is idle again before each start
 
 
