@@ -70,6 +70,17 @@ async def test_renewal_keeps_the_lease(store: Store):
     assert await store.claim("w2", 10, 30) == []
 
 
+async def test_an_expired_lease_cannot_be_renewed_even_if_nobody_took_it(store: Store):
+    # Otherwise a paused worker would come back and run beside the one a queue's global
+    # limit let start meanwhile: it must stop and let the run go through a claim again.
+    await store.create_run("r1", "wf", "{}")
+    [run] = await store.claim("w1", 10, 0.05)
+    await anyio.sleep(0.1)
+    assert await store.renew("w1", [Fence("r1", run.epoch)], 30) == {}
+    [again] = await store.claim("w1", 10, 30)
+    assert again.epoch == run.epoch + 1
+
+
 async def test_suspend_wakes_at_timer_or_on_awaited_signal_only(store: Store):
     await store.create_run("r1", "wf", "{}")
     [run] = await store.claim("w1", 10, 30)

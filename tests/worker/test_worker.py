@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 import durable
+from durable.registry import Registry
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +71,43 @@ async def test_unknown_workflow_is_parked_until_a_worker_knows_it(app):
     app.registry.add_workflow(late)  # deploy code that has it
     async with app.worker():
         assert await handle.result(timeout=10) == "known now"
+
+
+slot_gate = asyncio.Event()
+
+
+@durable.activity
+async def hold_the_slot() -> None:
+    await slot_gate.wait()
+
+
+@durable.workflow(name="worker-slot-holder")
+async def slot_holder(ctx: durable.Context) -> None:
+    await hold_the_slot()
+
+
+@durable.workflow(name="worker-partial")
+async def partial(ctx: durable.Context) -> str:
+    return "taken over"
+
+
+async def test_a_running_worker_that_knows_the_workflow_takes_runs_another_parked(dsn, wait_status):
+    slot_gate.clear()
+    older_code = Registry()  # a worker on older code: it lacks worker-partial
+    async with (
+        durable.App(dsn) as knows,
+        durable.App(dsn, registry=older_code) as lacks,
+        knows.worker(concurrency=1, lease_seconds=0.3, poll_interval=0.05),
+    ):
+        busy = await knows.start(slot_holder, id="slot-holder")
+        await wait_status(busy, durable.Status.RUNNING)  # the worker's one slot is taken
+        handle = await knows.start(partial, id="partial-1")
+        async with lacks.worker(poll_interval=0.05):
+            with pytest.raises(durable.NotRegisteredError, match="worker-partial"):
+                await handle.result(timeout=10)
+        slot_gate.set()  # the slot frees; only a heartbeat can unpark the run now
+        await wait_status(handle, durable.Status.COMPLETED)
+        assert await handle.result() == "taken over"
 
 
 async def test_runs_cut_off_by_the_grace_period_are_released_at_once(app):

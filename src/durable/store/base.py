@@ -48,12 +48,14 @@ class RunRecord:
     queue: str = "default"
     priority: int = 0
     """Higher is claimed first within the runs a worker may take."""
+    trace_context: str | None = None
+    """The OpenTelemetry context of the span that started the run (JSON), if any."""
 
 
 RUN_COLUMNS = (
     "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
     "mailbox_version, created_at, updated_at, business_key, flow_version, parent_id, queue, "
-    "priority"
+    "priority, trace_context"
 )
 
 
@@ -77,8 +79,17 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         parent_id=row[14],
         queue=row[15],
         priority=row[16],
+        trace_context=row[17],
     )
 
+
+def unknown_workflow_reason(message: str) -> str:
+    """The park reason of a run claimed by a worker that does not know its workflow."""
+    return json.dumps({"type": "NotRegisteredError", "message": message})
+
+
+UNKNOWN_WORKFLOW_LIKE = '{"type": "NotRegisteredError"%'
+"""A LIKE pattern matching exactly the reasons of ``unknown_workflow_reason``."""
 
 CANCELLED_BEFORE_START = (
     '{"type":"Cancelled","message":"cancelled before it started","traceback":""}'
@@ -179,6 +190,7 @@ class ChildStart:
     args: str
     queue: str = "default"
     priority: int = 0
+    trace_context: str | None = None
 
 
 def child_signal(child_id: str) -> str:
@@ -371,6 +383,8 @@ class Firing:
     run_ids: tuple[str, ...]
     last_fire_at: float | None
     next_fire_at: float
+    trace_context: str | None = None
+    """Stored with the runs it starts (see ``RunRecord.trace_context``)."""
 
 
 Planner = Callable[[ScheduleRecord, float], Firing]
@@ -415,6 +429,7 @@ class Store(Protocol):
         flow_version: int | None = None,
         queue: str = "default",
         priority: int = 0,
+        trace_context: str | None = None,
     ) -> tuple[RunRecord, bool]:
         """Insert a PENDING run unless the id exists; return the run and whether it is new."""
 
@@ -485,8 +500,12 @@ class Store(Protocol):
         freed by a run ending is announced on ``WORK`` (``publish``) instead.
         """
 
-    async def unpark(self) -> int:
-        """Make parked runs runnable again (new code was deployed); return how many."""
+    async def unpark(self, workflows: Sequence[str] | None = None) -> int:
+        """Make parked runs runnable again (new code was deployed); return how many.
+
+        With ``workflows``: only the runs of those workflows that were parked because the
+        worker that claimed them did not know their workflow.
+        """
 
     # -- flow definitions -----------------------------------------------------------
     async def put_definition(

@@ -40,6 +40,7 @@ from .base import (
     CANCELLED_BEFORE_START,
     RUN_COLUMNS,
     TERMINAL,
+    UNKNOWN_WORKFLOW_LIKE,
     Commit,
     Fence,
     Finish,
@@ -64,7 +65,7 @@ _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asynci
 _RENEW = f"""
 UPDATE runs r SET runnable_at = {NOW} + $3
 FROM unnest($1::text[], $2::int[]) AS f(id, epoch)
-WHERE r.id = f.id AND r.epoch = f.epoch AND r.lease_owner = $4
+WHERE r.id = f.id AND r.epoch = f.epoch AND r.lease_owner = $4 AND r.runnable_at > {NOW}
 RETURNING r.id, r.mailbox_version, r.cancel_requested
 """
 
@@ -247,17 +248,28 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         flow_version: int | None = None,
         queue: str = "default",
         priority: int = 0,
+        trace_context: str | None = None,
     ) -> tuple[RunRecord, bool]:
         sql = f"""
             WITH ins AS (
                 INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
-                    business_key, flow_version, queue, priority)
-                VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6, $7, $8)
+                    business_key, flow_version, queue, priority, trace_context)
+                VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6, $7, $8, $9)
                 ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}
             )
             SELECT {RUN_COLUMNS}, pg_notify($4, 'work') FROM ins
         """
-        args_ = (run_id, workflow, args, self._channel, business_key, flow_version, queue, priority)
+        args_ = (
+            run_id,
+            workflow,
+            args,
+            self._channel,
+            business_key,
+            flow_version,
+            queue,
+            priority,
+            trace_context,
+        )
         async with self._conn("create run") as conn:
             for _ in range(3):
                 row = await conn.fetchrow(sql, *args_)
@@ -428,13 +440,18 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
                     topics.add(WORK)
                 await self._notify(conn, *sorted(topics | links))
 
-    async def unpark(self) -> int:
+    async def unpark(self, workflows: Sequence[str] | None = None) -> int:
+        sql = (
+            f"UPDATE runs SET parked_reason = NULL, runnable_at = {NOW}, updated_at = {NOW}"
+            " WHERE parked_reason IS NOT NULL"
+            " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+        )
+        args: list[Any] = []
+        if workflows is not None:
+            sql += " AND parked_reason LIKE $1 AND workflow = ANY($2::text[])"
+            args = [UNKNOWN_WORKFLOW_LIKE, list(workflows)]
         async with self._conn("unpark runs") as conn:
-            result = await conn.execute(
-                f"UPDATE runs SET parked_reason = NULL, runnable_at = {NOW}, updated_at = {NOW}"
-                " WHERE parked_reason IS NOT NULL"
-                " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
-            )
+            result = await conn.execute(sql, *args)
             count = int(result.split()[-1])
             if count:
                 await self._notify(conn, WORK)

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -42,6 +42,7 @@ from .base import (
     CANCELLED_BEFORE_START,
     RUN_COLUMNS,
     TERMINAL,
+    UNKNOWN_WORKFLOW_LIKE,
     Commit,
     Fence,
     Finish,
@@ -212,15 +213,16 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         flow_version: int | None = None,
         queue: str = "default",
         priority: int = 0,
+        trace_context: str | None = None,
     ) -> tuple[RunRecord, bool]:
         def insert(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
             now = _clock.now()
             values = (run_id, workflow, args, now, now, now, business_key, flow_version)
             cur = conn.execute(
                 "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at,"
-                " updated_at, business_key, flow_version, queue, priority)"
-                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (*values, queue, priority),
+                " updated_at, business_key, flow_version, queue, priority, trace_context)"
+                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (*values, queue, priority, trace_context),
             )
             row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
             return run_from_row(row), cur.rowcount == 1
@@ -338,13 +340,14 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
         self, owner: str, fences: list[Fence], lease_seconds: float
     ) -> dict[str, LeaseState]:
         def update(conn: sqlite3.Connection) -> dict[str, LeaseState]:
-            until = _clock.now() + lease_seconds
+            now = _clock.now()
+            until = now + lease_seconds
             held: dict[str, LeaseState] = {}
             for fence in fences:
                 row = conn.execute(
                     "UPDATE runs SET runnable_at = ? WHERE id = ? AND epoch = ? AND lease_owner = ?"
-                    " RETURNING mailbox_version, cancel_requested",
-                    (until, fence.run_id, fence.epoch, owner),
+                    " AND runnable_at > ? RETURNING mailbox_version, cancel_requested",
+                    (until, fence.run_id, fence.epoch, owner, now),
                 ).fetchone()
                 if row is not None:
                     held[fence.run_id] = LeaseState(row[0], bool(row[1]))
@@ -465,15 +468,18 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
                 topics |= apply_links(conn, commit, now)
         return lost, topics
 
-    async def unpark(self) -> int:
+    async def unpark(self, workflows: Sequence[str] | None = None) -> int:
         def update(conn: sqlite3.Connection) -> int:
             now = _clock.now()
-            cur = conn.execute(
+            sql = (
                 "UPDATE runs SET parked_reason = NULL, runnable_at = ?, updated_at = ?"
-                f" WHERE parked_reason IS NOT NULL AND status NOT IN {_TERMINAL_SQL}",
-                (now, now),
+                f" WHERE parked_reason IS NOT NULL AND status NOT IN {_TERMINAL_SQL}"
             )
-            return cur.rowcount
+            if workflows is None:
+                return conn.execute(sql, (now, now)).rowcount
+            marks = ", ".join("?" * len(workflows))
+            sql += f" AND parked_reason LIKE ? AND workflow IN ({marks})"
+            return conn.execute(sql, (now, now, UNKNOWN_WORKFLOW_LIKE, *workflows)).rowcount
 
         count = await self._write("unpark runs", update)
         if count:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -19,18 +18,30 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import _logging
+from .. import _logging, _tracing
 from ..errors import DurableError, LeaseLostError, NotRegisteredError
 from ..flow._runner import FlowRunner
+from ..info import Status
 from ..queues import Queue
 from ..runtime import RunExecutor
 from ..store._notify import WORK
-from ..store.base import Commit, Fence, Park, QueueClaim, Release, RunRecord
+from ..store.base import (
+    Commit,
+    Fence,
+    Finish,
+    Outcome,
+    Park,
+    QueueClaim,
+    Release,
+    RunRecord,
+    unknown_workflow_reason,
+)
 from ._cron import schedule_loop
 from ._queues import QueueLimiter, ServedQueues, served_queues
 
 if TYPE_CHECKING:
     from ..app import App
+    from ._metrics import WorkerMetrics
 
 log = logging.getLogger("durable.worker")
 
@@ -56,6 +67,7 @@ class Worker:
         grace_period: float = 10.0,
         name: str | None = None,
         queues: Sequence[str | Queue] | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -83,6 +95,8 @@ class Worker:
         )
         """Slots for activity attempts in limited queues: ``async with limiter.slot(q)``."""
         self._notices: set[asyncio.Task[None]] = set()
+        self.metrics = metrics
+        """This process's Prometheus figures (``durable.WorkerMetrics``), or None."""
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -93,6 +107,15 @@ class Worker:
 
     async def start(self) -> None:
         """Begin claiming runs. Parked runs get another chance with this worker's code."""
+        if self.metrics is not None:
+            self.metrics.attach(self._held)
+            if self.metrics.port is not None:
+                log.info(
+                    "worker %s: metrics on http://%s:%d/metrics",
+                    self.id,
+                    self.metrics.host,
+                    self.metrics.port,
+                )
         await self._declare_queues()
         resumed = await self.app.store.unpark()
         if resumed:
@@ -137,6 +160,8 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self.limiter.close()
+        if self.metrics is not None:
+            await self.metrics.detach(self._held)
         log.info("worker %s stopped", self.id)
 
     async def run(self) -> None:
@@ -203,6 +228,8 @@ class Worker:
 
     def _launch(self, run: RunRecord) -> None:
         self.served.held[run.queue] += 1
+        if self.metrics is not None:
+            self.metrics.run_claimed(run.workflow)
         try:
             workflow = (
                 self.flows.workflow
@@ -221,6 +248,7 @@ class Worker:
             clock=self.app.clock,
             overrides=self.app.activity_overrides,
             limiter=self.limiter,
+            observer=self.metrics,
         )
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
         self._track(run.id, executor, task)
@@ -270,13 +298,25 @@ class Worker:
 
         task.add_done_callback(done)
 
-    async def _execute(self, executor: RunExecutor) -> None:
-        run_id = executor.fence.run_id
-        # Every log line of the run (runtime, activities, user code) carries these fields.
-        with _logging.bind(run_id=run_id, workflow=executor.workflow.name, worker=self.id):
-            await self._execute_bound(executor)
+    def _held(self) -> int:
+        return len(self._running)
 
-    async def _execute_bound(self, executor: RunExecutor) -> None:
+    async def _execute(self, executor: RunExecutor) -> None:
+        run = executor.run_record
+        # Every log line of the run (runtime, activities, user code) carries these fields;
+        # the claim is one span, a child of the context stored when the run was started.
+        with (
+            _logging.bind(run_id=run.id, workflow=executor.workflow.name, worker=self.id),
+            _tracing.run_span(run) as span,
+        ):
+            state, error = await self._execute_bound(executor)
+            span.finish(state, error)
+        if self.metrics is not None:
+            self.metrics.run_left(run.workflow, state)
+
+    async def _execute_bound(self, executor: RunExecutor) -> tuple[str, str | None]:
+        """Execute the run (and what it continued as); return its last state, and the
+        error that ended it (failed, parked, dropped) for its span."""
         run_id = executor.fence.run_id
         try:
             await executor.execute()
@@ -286,10 +326,12 @@ class Worker:
                 if held is not None:
                     self._running[run_id] = (executor, held[1])
                 await executor.execute()
+            return executor.state, _failure(executor.outcome)
         except LeaseLostError:
             log.warning(
                 "run=%s worker=%s state=LEASE_LOST (another worker holds it)", run_id, self.id
             )
+            return "LEASE_LOST", None
         except DurableError as exc:
             log.error(
                 "run=%s worker=%s state=DROPPED store failure, retried later: %s",
@@ -297,42 +339,63 @@ class Worker:
                 self.id,
                 exc,
             )
-        except Exception:
+            return "DROPPED", str(exc)
+        except Exception as exc:
             log.exception(
                 "run=%s worker=%s state=DROPPED unexpected executor error", run_id, self.id
             )
             with contextlib.suppress(DurableError):
                 await self.app.store.commit(Commit(executor.fence, outcome=Release()))
+            return "DROPPED", str(exc)
 
     async def _park_unknown(self, run: RunRecord, exc: NotRegisteredError) -> None:
         log.warning("run %s parked: %s", run.id, exc)
-        reason = json.dumps({"type": "NotRegisteredError", "message": str(exc)})
+        reason = unknown_workflow_reason(str(exc))
         with contextlib.suppress(DurableError):
             await self.app.store.commit(Commit(Fence(run.id, run.epoch), outcome=Park(reason)))
 
     # -- leases ---------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
         interval = self.lease_seconds / 3
+        beats = 0
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(DurableError):  # declarations made since by others
-                await self._refresh_queues()
-            held = {run_id: ex for run_id, (ex, _) in self._running.items()}
-            if not held:
-                continue
+            beats += 1
+            try:
+                await self._beat(unpark=beats % 3 == 0)
+            except Exception:  # the loop must outlive any one failure, or every lease lapses
+                log.exception("worker %s: heartbeat failed", self.id)
+
+    async def _beat(self, *, unpark: bool) -> None:
+        with contextlib.suppress(DurableError):  # declarations made since by others
+            await self._refresh_queues()
+        if unpark:  # runs parked by a worker that did not know their workflow: take them
+            with contextlib.suppress(DurableError):
+                await self.app.store.unpark(list(self.app.registry.workflows))
+        held = {run_id: ex for run_id, (ex, _) in self._running.items()}
+        if held:
             try:
                 states = await self.app.store.renew(
                     self.id, [ex.fence for ex in held.values()], self.lease_seconds
                 )
             except DurableError as exc:
                 log.warning("worker %s: lease renewal failed: %s", self.id, exc)
-                continue
+                return
             for run_id, executor in held.items():
                 state = states.get(run_id)
                 if state is None:
                     executor.lease_lost()
                 else:
                     executor.poke(state.mailbox_version, state.cancel_requested)
+
+
+def _failure(outcome: Outcome | None) -> str | None:
+    """The error a run span records: a failed run's, or why the run was parked."""
+    if isinstance(outcome, Finish) and outcome.status == Status.FAILED:
+        return outcome.error
+    if isinstance(outcome, Park):
+        return outcome.reason
+    return None
 
 
 async def _first(*aws: Any) -> None:
