@@ -46,6 +46,7 @@ EXPECTED = {
     "StoreError",
     "WaitTimeout",
     "Worker",
+    "WorkerMetrics",
     "WorkflowFailed",
     "activity",
     "activity_info",

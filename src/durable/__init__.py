@@ -61,6 +61,7 @@ from .runtime import heartbeat as heartbeat
 from .schedules import ScheduleInfo as ScheduleInfo
 from .schedules import Schedules as Schedules
 from .worker import Worker as Worker
+from .worker import WorkerMetrics as WorkerMetrics
 
 __all__ = [
     "Activity",
@@ -104,6 +105,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeout",
     "Worker",
+    "WorkerMetrics",
     "WorkflowFailed",
     "WorkflowTimeout",
     "activity",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from . import _tracing
 from ._clock import REAL, Clock, VirtualClock
 from .errors import ConfigurationError, DefinitionNotFoundError, RunConflictError
 from .flow._client import Definitions, Jobs, variables_text
@@ -17,7 +18,7 @@ from .registry import Registry, Workflow, default_registry
 from .runtime._state import Override
 from .schedules import Missed, ScheduleInfo, Schedules
 from .store import Store, open_store, resolve_dsn
-from .worker import Worker
+from .worker import Worker, WorkerMetrics
 
 R = TypeVar("R")
 
@@ -181,7 +182,9 @@ class App:
         rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
         run_id = id if id is not None else uuid.uuid4().hex
-        run, _ = await self.store.create_run(run_id, wf.name, args_text, queue=home, priority=rank)
+        run, _ = await self.store.create_run(
+            run_id, wf.name, args_text, queue=home, priority=rank, trace_context=_tracing.inject()
+        )
         if run.workflow != wf.name:
             raise RunConflictError(
                 f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
@@ -224,6 +227,7 @@ class App:
             flow_version=record.version,
             queue=home,
             priority=rank,
+            trace_context=_tracing.inject(),
         )
         if run.workflow != record.id or run.flow_version is None:
             raise RunConflictError(
@@ -312,11 +316,14 @@ class App:
         poll_interval: float = 1.0,
         grace_period: float = 10.0,
         queues: Sequence[str | Queue] | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> Worker:
         """A worker executing this App's runs; ``async with app.worker(): ...``.
 
         It claims runs of ``queues`` only (default: ``"default"``, every queue declared
-        on the App and every queue a registered workflow names).
+        on the App and every queue a registered workflow names). ``metrics``
+        (``durable.WorkerMetrics``) collects this process's Prometheus figures and,
+        given a port, serves them while the worker runs.
         """
         return Worker(
             self,
@@ -325,4 +332,5 @@ class App:
             poll_interval=poll_interval,
             grace_period=grace_period,
             queues=queues,
+            metrics=metrics,
         )

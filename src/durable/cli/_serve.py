@@ -14,6 +14,7 @@ import typer
 from .. import _logging
 from ..app import App
 from ..errors import StoreError
+from ..worker import WorkerMetrics
 from ._common import fail, load_app, run
 
 log = logging.getLogger("durable.cli")
@@ -79,10 +80,26 @@ def worker(
             "declared queues and those its workflows name).",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve this worker's Prometheus metrics on GET /metrics at this port "
+            "(needs prometheus-client: durable\\[server]).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="The address --metrics-port binds.")
+    ] = "127.0.0.1",
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
     """Run a worker for the App's workflows until SIGTERM or SIGINT."""
+    metrics = None
+    if metrics_port is not None:  # fails at once, with the install hint, if it cannot work
+        metrics = WorkerMetrics(port=metrics_port, host=metrics_host)
     _logging.configure(log_level, log_format)
     user_app = load_app(app_target)
     app = App(dsn, registry=user_app.registry, queues=user_app.queues.values()) if dsn else user_app
@@ -92,10 +109,12 @@ def worker(
         "poll_interval": poll_interval,
         "grace_period": grace_period,
     }
-    run(_run_worker(app, options, queue or None))
+    run(_run_worker(app, options, queue or None, metrics))
 
 
-async def _run_worker(app: App, options: dict[str, float], queues: list[str] | None) -> None:
+async def _run_worker(
+    app: App, options: dict[str, float], queues: list[str] | None, metrics: WorkerMetrics | None
+) -> None:
     await _open_with_retry(app)
     try:
         worker = app.worker(
@@ -104,6 +123,7 @@ async def _run_worker(app: App, options: dict[str, float], queues: list[str] | N
             poll_interval=options["poll_interval"],
             grace_period=options["grace_period"],
             queues=queues,
+            metrics=metrics,
         )
         await worker.run()
     finally:

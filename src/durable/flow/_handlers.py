@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from .. import _logging
+from .. import _logging, _tracing
 from ..errors import DefinitionNotFoundError, NonRetryableError
 from ..policy import DEFAULT_RETRY, RetryPolicy
 from ..registry import Activity
@@ -48,6 +48,7 @@ def _wrap(handler: Activity[Any, Any], retries: int) -> Activity[Any, Any]:
     async def run_service_task(task: dict[str, Any]) -> dict[str, Any]:
         attempt = activity_info().attempt
         full = {**task, "attempt": attempt, "retriesRemaining": retries - attempt + 1}
+        _tracing.set_step(task.get("stepId"))
         with _logging.bind(step=task.get("stepId"), job_type=handler.name):
             if handler.is_async:
                 output = await handler.fn(full)
@@ -141,6 +142,7 @@ def _bind(store: Store) -> StoreActivities:
     async def enqueue_job(
         run_id: str, seq: int, step_id: str, job_type: str, variables: dict[str, Any], retries: int
     ) -> str:
+        _tracing.set_step(step_id)
         job = await store.enqueue_job(
             run_id, seq, step_id, job_type, json.dumps(variables), retries
         )
@@ -172,6 +174,7 @@ def _bind(store: Store) -> StoreActivities:
             flow_version=definition.version,
             queue=queue,
             priority=priority,
+            trace_context=_tracing.inject(),
         )
         return next_id
 

@@ -9,9 +9,10 @@ the event loop; signals and finished children come from the run's mailbox.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from typing import Any, Protocol
 
-from .. import _logging
+from .. import _logging, _tracing
 from ..errors import (
     ActivityError,
     Cancelled,
@@ -31,8 +32,17 @@ KEEP_LOADED_FOR = 60.0
 """A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""
 
 
+class AttemptObserver(Protocol):
+    """Told how each activity attempt went (the worker's metrics)."""
+
+    def observe_attempt(self, workflow: str, activity: str, outcome: str, seconds: float) -> None:
+        """``outcome`` is ``ok``, ``retry`` or ``error``; ``seconds`` the attempt's length."""
+
+
 class Dispatch(RunState):
     """Starts operations live and turns their outcomes into deliveries."""
+
+    observer: AttemptObserver | None = None
 
     def start_ops(self) -> None:
         waiting, self.unstarted = self.unstarted, []
@@ -68,7 +78,12 @@ class Dispatch(RunState):
         # The child waits in its workflow's queue, else in its parent's, at its priority.
         queue = op.workflow.queue or self.run_record.queue
         child = ChildStart(
-            op.child_id, op.workflow.name, op.args_text, queue, self.run_record.priority
+            op.child_id,
+            op.workflow.name,
+            op.args_text,
+            queue,
+            self.run_record.priority,
+            _tracing.inject(),  # the current run span: the child's spans join its trace
         )
         self.children.append(child)
         self.buffer.append(self.entry(op.seq, START, op.call, dumps(op.child_id)))
@@ -141,17 +156,28 @@ class Dispatch(RunState):
         info = _activity.ActivityInfo(
             self.fence.run_id, self.workflow.name, act.name, op.seq, op.attempt
         )
-        try:
-            with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
-                if act.queue is None or self.limiter is None:
-                    outcome = await _activity.run_attempt(act, op.args_text, info, policy, limit)
-                else:  # the attempt waits for room in its queue; a backoff holds none
-                    async with self.limiter.slot(act.queue):
+        began = time.perf_counter()
+        workflow = self.run_record.workflow  # a flow's definition id, not the flow runner's
+        with _tracing.activity_span(workflow, act.name, op.seq, op.attempt) as span:
+            try:
+                with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
+                    if act.queue is None or self.limiter is None:
                         outcome = await _activity.run_attempt(
                             act, op.args_text, info, policy, limit
                         )
-        except Exception as exc:  # never leave the workflow waiting on a dead task
-            outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
+                    else:  # the attempt waits for room in its queue; a backoff holds none
+                        async with self.limiter.slot(act.queue):
+                            outcome = await _activity.run_attempt(
+                                act, op.args_text, info, policy, limit
+                            )
+            except Exception as exc:  # never leave the workflow waiting on a dead task
+                outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
+            verdict = (
+                "ok" if outcome.error is None else "error" if outcome.retry_in is None else "retry"
+            )
+            span.finish(verdict, outcome.error)
+        if self.observer is not None:
+            self.observer.observe_attempt(workflow, act.name, verdict, time.perf_counter() - began)
         if outcome.retry_in is not None:
             retry = {"attempt": op.attempt + 1, "at": self.clock.now() + outcome.retry_in}
             self.queue.put_nowait(Delivery(op, RETRY, dumps({**retry, "error": outcome.error})))

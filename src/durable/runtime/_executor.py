@@ -57,7 +57,7 @@ from ..store.base import (
 )
 from . import _guard
 from ._context import Context
-from ._dispatch import Dispatch
+from ._dispatch import AttemptObserver, Dispatch
 from ._journal import CANCEL, RETRY, Call, Journal, describe_entry
 from ._operations import Operations
 from ._state import Delivery, Override, SlotLimiter
@@ -78,6 +78,7 @@ class RunExecutor(Operations, Dispatch):
         clock: Clock | None = None,
         overrides: Mapping[str, Override] | None = None,
         limiter: SlotLimiter | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         super().__init__(store, run, workflow)
         if clock is not None:
@@ -85,6 +86,11 @@ class RunExecutor(Operations, Dispatch):
         if overrides is not None:
             self.overrides = overrides
         self.limiter = limiter
+        self.observer = observer
+        self.state = "CLAIMED"
+        """The run's state as last logged (``COMPLETED``, ``WAITING``, ``LEASE_LOST`` ...)."""
+        self.outcome: Outcome | None = None
+        """The last outcome committed (a ``Finish`` holds the run's error)."""
         self.ctx = Context(self)
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
@@ -356,6 +362,7 @@ class RunExecutor(Operations, Dispatch):
         if isinstance(outcome, Restart):
             self._continue(outcome)
         if outcome is not None:
+            self.outcome = outcome
             self._log_state(outcome)
 
     def _continue(self, outcome: Restart) -> None:
@@ -373,6 +380,7 @@ class RunExecutor(Operations, Dispatch):
             clock=self.clock,
             overrides=self.overrides,
             limiter=self.limiter,
+            observer=self.observer,
         )
         self.successor.draining = self.draining
 
@@ -395,6 +403,7 @@ class RunExecutor(Operations, Dispatch):
                 state = "CONTINUED_AS_NEW"
             case str():
                 state = outcome
+        self.state = state
         extra = "".join(f" {key}={value}" for key, value in fields.items())
         log.info(
             "run=%s workflow=%s epoch=%d state=%s%s",

@@ -29,10 +29,11 @@ _OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 
 _START_CHILDREN = f"""
 INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, parent_id,
-    queue, priority)
-SELECT c.id, c.workflow, 'PENDING', c.args, {NOW}, {NOW}, {NOW}, $4, c.queue, c.priority
-FROM unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::int[])
-    AS c(id, workflow, args, queue, priority)
+    queue, priority, trace_context)
+SELECT c.id, c.workflow, 'PENDING', c.args, {NOW}, {NOW}, {NOW}, $4, c.queue, c.priority,
+    c.trace_context
+FROM unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::int[], $7::text[])
+    AS c(id, workflow, args, queue, priority, trace_context)
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -73,6 +74,7 @@ async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
             run_id,
             [c.queue for c in commit.children],
             [c.priority for c in commit.children],
+            [c.trace_context for c in commit.children],
         )
         if not result.endswith(" 0"):
             topics.add(WORK)

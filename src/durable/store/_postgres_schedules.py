@@ -44,8 +44,8 @@ ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED
 
 _START_RUNS = """
 INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, queue,
-    priority)
-SELECT r.id, $2, 'PENDING', $3, $4, $4, $4, $5, $6 FROM unnest($1::text[]) AS r(id)
+    priority, trace_context)
+SELECT r.id, $2, 'PENDING', $3, $4, $4, $4, $5, $6, $7 FROM unnest($1::text[]) AS r(id)
 ON CONFLICT (id) DO NOTHING RETURNING id
 """
 
@@ -143,6 +143,7 @@ class PostgresSchedules:
                         now,
                         schedule.queue,
                         schedule.priority,
+                        firing.trace_context,
                     )
                     started += [r[0] for r in created]
                 await conn.execute(_ADVANCE, schedule.id, firing.next_fire_at, firing.last_fire_at)

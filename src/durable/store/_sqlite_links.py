@@ -36,8 +36,8 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
     for child in commit.children:
         cur = conn.execute(
             "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,"
-            " parent_id, queue, priority) VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (id) DO NOTHING",
+            " parent_id, queue, priority, trace_context)"
+            " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (
                 child.run_id,
                 child.workflow,
@@ -48,6 +48,7 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
                 run_id,
                 child.queue,
                 child.priority,
+                child.trace_context,
             ),
         )
         if cur.rowcount:

@@ -44,8 +44,8 @@ ORDER BY next_fire_at LIMIT ?
 
 _START_RUN = """
 INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at, queue,
-    priority)
-VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+    priority, trace_context)
+VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
 """
 
 
@@ -113,7 +113,7 @@ def _fire(conn: sqlite3.Connection, *, limit: int, plan: Planner) -> list[str]:
         firing = plan(schedule, now)
         run = (schedule.workflow, schedule.args, now, now, now, schedule.queue, schedule.priority)
         for run_id in firing.run_ids:
-            cur = conn.execute(_START_RUN, (run_id, *run))
+            cur = conn.execute(_START_RUN, (run_id, *run, firing.trace_context))
             if cur.rowcount == 1:
                 started.append(run_id)
         conn.execute(

@@ -1,5 +1,6 @@
-"""Workers: the claim loop, leases and heartbeats, graceful shutdown."""
+"""Workers: the claim loop, leases and heartbeats, graceful shutdown, worker metrics."""
 
+from ._metrics import WorkerMetrics as WorkerMetrics
 from ._worker import Worker as Worker
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "WorkerMetrics"]

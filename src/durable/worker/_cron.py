@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from .. import _tracing
 from ..errors import DurableError, InvalidScheduleError
 from ..store.base import SCHEDULES, Firing, ScheduleRecord, Store
 
@@ -170,7 +171,8 @@ def plan(schedule: ScheduleRecord, now: float) -> Firing:
             else f"missed='catch_up' starts the latest {CATCH_UP_LIMIT} at most",
         )
     run_ids = tuple(run_id_for(schedule.id, tick) for tick in ticks)
-    return Firing(run_ids, ticks[-1] if ticks else None, next_fire)
+    trace = _tracing.tick_context(schedule.id, schedule.workflow, run_ids)
+    return Firing(run_ids, ticks[-1] if ticks else None, next_fire, trace)
 
 
 def _iso(stamp: float) -> str:
