@@ -150,3 +150,31 @@ def test_durable_worker_serves_metrics_on_its_port(dsn: str, tmp_path: Path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, log.read_text()
+
+
+NO_PROMETHEUS = """
+import sys
+
+class _NoPrometheus:  # as if prometheus-client were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "prometheus_client" or name.startswith("prometheus_client."):
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, _NoPrometheus())
+"""
+
+
+def test_without_prometheus_client_the_option_fails_with_an_install_hint(tmp_path: Path):
+    (tmp_path / "sitecustomize.py").write_text(NO_PROMETHEUS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(HERE)]),
+           "DURABLE_DSN": f"sqlite:///{tmp_path / 'd.db'}"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "durable.cli", "worker", "crash_app:app", "--metrics-port", "0"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "durable: worker metrics need the prometheus-client package: install it with: "
+        "pip install 'durable[server]' (or pip install prometheus-client)"
+    ]
