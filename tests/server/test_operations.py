@@ -13,8 +13,8 @@ from durable.server import create_app
 pytestmark = pytest.mark.anyio
 
 
-def _client(app: durable.App, token: str | None = None) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(app, token=token))
+def _client(app: durable.App, token: str | None = None, **options: float) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(app, token=token, **options))
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
@@ -154,9 +154,12 @@ async def test_metrics_come_from_the_database(client: httpx.AsyncClient, running
         assert samples['durable_job_queue_depth{job_type="rest-test"}'] >= 0
 
 
-async def test_metrics_count_leases_and_late_completions(
-    client: httpx.AsyncClient, running: durable.App
-):
+async def test_metrics_count_leases_and_late_completions(running: durable.App):
+    async with _client(running, metrics_max_age=0) as client:  # a fresh read per scrape
+        await _leases_and_late_completions(client, running)
+
+
+async def _leases_and_late_completions(client: httpx.AsyncClient, running: durable.App) -> None:
     await client.post("/v1/definitions", json=definition())
     await client.post("/v1/instances", json={"definitionId": "TEST::flow"})
     with anyio.fail_after(15):

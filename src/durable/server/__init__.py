@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..app import App
 
 
-def create_app(app: App, *, token: str | None = None) -> FastAPI:
+def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5.0) -> FastAPI:
     """The ASGI application serving REST.md over ``app``'s store.
 
     It runs no worker. If ``app`` is not open when the server starts (ASGI lifespan), it is
@@ -31,6 +31,9 @@ def create_app(app: App, *, token: str | None = None) -> FastAPI:
         app: The App whose store the server reads and writes.
         token: Require ``Authorization: Bearer <token>`` on every endpoint but
             ``/healthz``; default ``$DURABLE_API_TOKEN``; none means no auth.
+        metrics_max_age: Seconds one read of the store answers ``/metrics`` for, so
+            scrapes within that time (from several Prometheus servers, say) cost one
+            read; 0 reads at every scrape.
 
     Example::
 
@@ -40,7 +43,7 @@ def create_app(app: App, *, token: str | None = None) -> FastAPI:
     """
     from ._app import build
 
-    return build(app, token=token, worker=False)
+    return build(app, token=token, worker=False, metrics_max_age=metrics_max_age)
 
 
 __all__ = ["create_app", "serve"]

@@ -17,7 +17,7 @@ from ..app import App
 from ..errors import ConfigurationError, StoreError
 from . import _definitions, _errors, _instances, _jobs
 from ._guard import Guard
-from ._metrics import Metrics
+from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
 
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -28,10 +28,12 @@ def resolve_token(token: str | None) -> str | None:
     return token or os.environ.get("DURABLE_API_TOKEN") or None
 
 
-def build(app: App, *, token: str | None, worker: bool) -> FastAPI:
+def build(
+    app: App, *, token: str | None, worker: bool, metrics_max_age: float = MAX_AGE_SECONDS
+) -> FastAPI:
     """The server for ``app``; with ``worker`` it also runs an in-process worker."""
     token = resolve_token(token)
-    metrics = Metrics()
+    metrics = Metrics(now=app.clock.now, max_age=metrics_max_age)
 
     @contextlib.asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:

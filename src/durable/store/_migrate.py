@@ -16,6 +16,16 @@ def migrations(backend: str) -> list[tuple[int, str]]:
 
 
 def statements(sql: str) -> list[str]:
-    """Split a migration into statements (they hold no semicolons inside literals)."""
+    """Split a migration into statements (they hold no semicolons inside literals); a
+    ``CREATE TRIGGER`` runs up to the ``END`` that closes its body."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+    found: list[str] = []
+    in_trigger = False
+    for piece in (part.strip() for part in "\n".join(lines).split(";")):
+        if in_trigger:
+            found[-1] = f"{found[-1]};\n{piece}"
+            in_trigger = piece.upper() != "END"
+        elif piece:
+            found.append(piece)
+            in_trigger = piece.upper().startswith("CREATE TRIGGER")
+    return found

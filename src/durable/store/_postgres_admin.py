@@ -1,6 +1,7 @@
 """Postgres read-only queries for operators: flow runs by page, journals in bulk, fleet figures.
 
-``PostgresAdmin`` is mixed into ``PostgresStore``; it borrows the store's pool.
+``PostgresAdmin`` is mixed into ``PostgresStore``; it borrows the store's pool. The step
+durations read by position need Postgres 13 or later (``pg_snapshot``, migration 0009).
 """
 
 from __future__ import annotations
@@ -12,30 +13,37 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from ..info import Status
-from ._admin import STEP_KIND, FleetMetrics, JobQueue, StepLatency
+from ._admin import CHUNK_ROWS, STEP_KIND, FleetMetrics, JobQueue, StepDurations, StepTally
 from .base import RUN_COLUMNS, JournalEntry, RunRecord, run_from_row
 
 NOW = "extract(epoch from clock_timestamp())"
 _RUN_FIELDS = len(RUN_COLUMNS.split(","))
 
-# Durations of ended flow steps (see the SQLite twin for the two record forms).
-# MATERIALIZED keeps the jsonb cast away from payloads of other kinds, which need not be
-# JSON (an opt-in codec may store anything).
-_STEP_SECONDS = f"""
-WITH steps AS MATERIALIZED (
-    SELECT run_id, seq, payload::jsonb AS doc FROM journal WHERE kind = '{STEP_KIND}'
-), ends AS (
-    SELECT run_id, doc ->> 'type' AS type, doc ->> 'startedAt' AS started,
-        doc ->> 'at' AS ended, (doc ->> 'start')::integer AS start_seq
-    FROM steps WHERE doc ? 'status'
-), durations AS (
-    SELECT r.workflow AS workflow, COALESCE(e.type, s.doc ->> 'type') AS type,
-        extract(epoch from e.ended::timestamptz
-            - COALESCE(e.started, s.doc ->> 'at')::timestamptz)::float8 AS seconds
-    FROM ends e
-    JOIN runs r ON r.id = e.run_id
-    LEFT JOIN steps s ON s.run_id = e.run_id AND s.seq = e.start_seq AND e.started IS NULL
-)
+# Step records for the duration histogram. The first read of a server takes those made
+# since it started; later reads take those whose transaction the previous read's snapshot
+# did not see (tx_id, migration 0009): commit order, whatever their created_at says. The
+# later reads leave created_at to StepTally: as a condition, the planner would rather
+# walk journal_step_created, i.e. every record made since the server started.
+_STEP_COLUMNS = "j.run_id, j.pos, j.payload, j.created_at, r.workflow"
+_STEPS_MADE = f"""
+SELECT {_STEP_COLUMNS} FROM journal j LEFT JOIN runs r ON r.id = j.run_id
+WHERE j.kind = '{STEP_KIND}' AND j.created_at >= $1
+"""
+_STEPS_COMMITTED = f"""
+SELECT {_STEP_COLUMNS} FROM journal j LEFT JOIN runs r ON r.id = j.run_id
+WHERE j.kind = '{STEP_KIND}' AND j.tx_id >= pg_snapshot_xmin($1::text::pg_snapshot)
+    AND NOT pg_visible_in_snapshot(j.tx_id, $1::text::pg_snapshot)
+"""
+_STEP_STARTS = f"""
+SELECT w.run_id, w.seq, j.payload
+FROM unnest($1::text[], $2::int[]) AS w(run_id, seq)
+JOIN journal j ON j.run_id = w.run_id AND j.seq = w.seq AND j.kind = '{STEP_KIND}'
+"""
+# Rows of the journal this session has read and not yet reported to the statistics
+# (sequential and index fetches; it may span transactions): read before and after.
+_ROWS_READ = """
+SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)
+FROM pg_stat_xact_user_tables WHERE relid = to_regclass('journal')
 """
 
 
@@ -107,17 +115,14 @@ class PostgresAdmin:
             found[row[0]].append(JournalEntry(*row[1:]))
         return found
 
-    async def fleet_metrics(self, bounds: Sequence[float]) -> FleetMetrics:
-        buckets = "".join(
-            f", count(*) FILTER (WHERE seconds <= ${i + 1}::float8)" for i in range(len(bounds))
-        )
+    async def fleet_metrics(self) -> FleetMetrics:
         async with (
             self._conn("read fleet metrics") as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
+            # status first: the order of runs_status_workflow (an index-only scan)
             run_rows = await conn.fetch(
-                "SELECT workflow, status, count(*) FROM runs GROUP BY workflow, status"
-                " ORDER BY workflow, status"
+                "SELECT status, workflow, count(*) FROM runs GROUP BY status, workflow"
             )
             runnable = await conn.fetchval(f"SELECT count(*) FROM runs WHERE runnable_at <= {NOW}")
             job_rows = await conn.fetch(
@@ -127,21 +132,34 @@ class PostgresAdmin:
                 f" FROM jobs, (SELECT {NOW} AS now) t WHERE available_at IS NOT NULL"
                 " GROUP BY job_type ORDER BY job_type"
             )
-            step_rows = await conn.fetch(
-                f"{_STEP_SECONDS} SELECT workflow, type, count(*), sum(seconds){buckets}"
-                " FROM durations WHERE seconds IS NOT NULL"
-                " GROUP BY workflow, type ORDER BY workflow, type",
-                *bounds,
-            )
         return FleetMetrics(
-            runs=[(r[0], Status(r[1]), int(r[2])) for r in run_rows],
+            runs=sorted((r[1], Status(r[0]), int(r[2])) for r in run_rows),
             runnable=int(runnable),
             jobs=[JobQueue(r[0], int(r[1]), int(r[2]), int(r[3])) for r in job_rows],
-            steps=[
-                StepLatency(r[0], r[1], tuple(int(n) for n in r[4:]), int(r[2]), float(r[3] or 0))
-                for r in step_rows
-            ],
         )
+
+    async def step_durations(
+        self, bounds: Sequence[float], *, since: float, position: str | None = None
+    ) -> StepDurations:
+        tally = StepTally(bounds, since)
+        async with (
+            self._conn("read step durations") as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            snapshot = await conn.fetchval("SELECT pg_current_snapshot()::text")
+            read_before = await conn.fetchval(_ROWS_READ)
+            if position is None:
+                cursor = await conn.cursor(_STEPS_MADE, since)
+            else:
+                cursor = await conn.cursor(_STEPS_COMMITTED, position)
+            while rows := await cursor.fetch(CHUNK_ROWS):
+                wanted = tally.add([(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+                if wanted:
+                    runs, seqs = zip(*wanted, strict=True)
+                    starts = await conn.fetch(_STEP_STARTS, list(runs), list(seqs))
+                    tally.add_starts([(r[0], r[1], r[2]) for r in starts])
+            read = await conn.fetchval(_ROWS_READ) - read_before
+        return StepDurations(tally.result(), snapshot, int(read))
 
     async def ping(self) -> None:
         async with self._conn("ping") as conn:

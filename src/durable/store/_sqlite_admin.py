@@ -1,6 +1,8 @@
 """SQLite read-only queries for operators: flow runs by page, journals in bulk, fleet figures.
 
 ``SqliteAdmin`` is mixed into ``SqliteStore``; every query runs on the reader connection.
+Step durations are read in chunks, each a turn of its own on that connection, so a
+scrape never holds it for long.
 """
 
 from __future__ import annotations
@@ -13,32 +15,33 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from ..info import Status
-from ._admin import STEP_KIND, FleetMetrics, JobQueue, StepLatency
+from ._admin import (
+    CHUNK_ROWS,
+    STEP_KIND,
+    FleetMetrics,
+    JobQueue,
+    StepDurations,
+    StepRow,
+    StepTally,
+)
 from .base import RUN_COLUMNS, JournalEntry, RunRecord, run_from_row
 
 T = TypeVar("T")
 
-# Durations of ended flow steps. A quick step is one record holding startedAt and at; a
-# step that waited has a start record and an end record pointing at it ("start": seq).
-# MATERIALIZED keeps json_extract away from payloads of other kinds, which need not be
-# JSON (an opt-in codec may store anything).
-_STEP_SECONDS = f"""
-WITH steps AS MATERIALIZED (
-    SELECT run_id, seq, payload FROM journal WHERE kind = '{STEP_KIND}'
-), ends AS (
-    SELECT run_id, json_extract(payload, '$.type') AS type,
-        json_extract(payload, '$.startedAt') AS started, json_extract(payload, '$.at') AS ended,
-        json_extract(payload, '$.start') AS start_seq
-    FROM steps WHERE json_extract(payload, '$.status') IS NOT NULL
-), durations AS (
-    SELECT r.workflow AS workflow, COALESCE(e.type, json_extract(s.payload, '$.type')) AS type,
-        (julianday(e.ended) - julianday(COALESCE(e.started, json_extract(s.payload, '$.at'))))
-            * 86400.0 AS seconds
-    FROM ends e
-    JOIN runs r ON r.id = e.run_id
-    LEFT JOIN steps s ON s.run_id = e.run_id AND s.seq = e.start_seq AND e.started IS NULL
+_STEP_COLUMNS = "j.run_id, j.pos, j.payload, j.created_at, r.workflow"
+_STEPS_MADE = (
+    f"SELECT {_STEP_COLUMNS} FROM journal j LEFT JOIN runs r ON r.id = j.run_id"
+    f" WHERE j.kind = '{STEP_KIND}' AND {{after}} ORDER BY j.created_at, j.run_id, j.pos LIMIT ?"
 )
-"""
+_STEPS_LOGGED = (
+    f"SELECT l.id, {_STEP_COLUMNS} FROM journal_steps l"
+    f" LEFT JOIN journal j ON j.run_id = l.run_id AND j.pos = l.pos AND j.kind = '{STEP_KIND}'"
+    " LEFT JOIN runs r ON r.id = l.run_id WHERE l.id > ? ORDER BY l.id LIMIT ?"
+)
+_STEP_START = (
+    f"SELECT payload FROM journal WHERE run_id = ? AND kind = '{STEP_KIND}' AND seq = ? LIMIT 1"
+)
+Key = tuple[str, int]
 
 
 def _list_flow_runs(
@@ -91,15 +94,15 @@ def _read_journals(
     return found
 
 
-def _fleet_metrics(conn: sqlite3.Connection, *, bounds: Sequence[float]) -> FleetMetrics:
+def _fleet_metrics(conn: sqlite3.Connection) -> FleetMetrics:
     now = time.time()
     conn.execute("BEGIN")  # one snapshot for every figure
     try:
+        # status first: the order of runs_status_workflow, read without the table
         runs = [
             (workflow, Status(status), int(count))
-            for workflow, status, count in conn.execute(
-                "SELECT workflow, status, count(*) FROM runs GROUP BY workflow, status"
-                " ORDER BY workflow, status"
+            for status, workflow, count in conn.execute(
+                "SELECT status, workflow, count(*) FROM runs GROUP BY status, workflow"
             )
         ]
         (runnable,) = conn.execute(
@@ -116,21 +119,55 @@ def _fleet_metrics(conn: sqlite3.Connection, *, bounds: Sequence[float]) -> Flee
                 (now,),
             )
         ]
-        buckets = ", ".join(f"sum(seconds <= ?{i + 1})" for i in range(len(bounds)))
-        steps = [
-            StepLatency(
-                row[0], row[1], tuple(int(n) for n in row[4:]), int(row[2]), float(row[3] or 0)
-            )
-            for row in conn.execute(
-                f"{_STEP_SECONDS} SELECT workflow, type, count(*), sum(seconds)"
-                f"{', ' if bounds else ''}{buckets} FROM durations"
-                " WHERE seconds IS NOT NULL GROUP BY workflow, type ORDER BY workflow, type",
-                tuple(bounds),
-            )
-        ]
     finally:
         conn.execute("COMMIT")
-    return FleetMetrics(runs, int(runnable), jobs, steps)
+    return FleetMetrics(sorted(runs), int(runnable), jobs)
+
+
+def _settle(conn: sqlite3.Connection, tally: StepTally, rows: list[StepRow]) -> None:
+    """Tally step records, reading the start records their ends point at."""
+    wanted = tally.add(rows)
+    if wanted:
+        starts = []
+        for run_id, seq in wanted:
+            row = conn.execute(_STEP_START, (run_id, seq)).fetchone()
+            starts.append((run_id, seq, None if row is None else row[0]))
+        tally.add_starts(starts)
+
+
+def _last_logged(conn: sqlite3.Connection) -> int:
+    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM journal_steps").fetchone()
+    return int(last)
+
+
+def _steps_made(
+    conn: sqlite3.Connection, *, tally: StepTally, after: tuple[float, str, int] | None
+) -> tuple[list[Key], tuple[float, str, int] | None]:
+    """One chunk of the step records made since ``tally.since``, in (created_at, key)
+    order after ``after``: their keys and where the next chunk starts (None: done)."""
+    params: tuple[object, ...]
+    if after is None:
+        query, params = _STEPS_MADE.format(after="j.created_at >= ?"), (tally.since,)
+    else:
+        query = _STEPS_MADE.format(after="(j.created_at, j.run_id, j.pos) > (?, ?, ?)")
+        params = after
+    rows: list[StepRow] = conn.execute(query, (*params, CHUNK_ROWS)).fetchall()
+    _settle(conn, tally, rows)
+    last = (rows[-1][3], rows[-1][0], rows[-1][1]) if len(rows) == CHUNK_ROWS else None
+    return [(row[0], row[1]) for row in rows], last
+
+
+def _steps_logged(
+    conn: sqlite3.Connection, *, tally: StepTally, after: int, skip: set[Key]
+) -> tuple[int, bool]:
+    """One chunk of the step records logged after id ``after`` (but those in ``skip``):
+    the last id read and whether more may follow."""
+    rows = conn.execute(_STEPS_LOGGED, (after, CHUNK_ROWS)).fetchall()
+    if not rows:
+        return after, False
+    found = [row[1:] for row in rows if row[4] is not None and (row[1], row[2]) not in skip]
+    _settle(conn, tally, found)
+    return int(rows[-1][0]), len(rows) == CHUNK_ROWS
 
 
 class SqliteAdmin:
@@ -167,9 +204,34 @@ class SqliteAdmin:
         read = functools.partial(_read_journals, run_ids=run_ids, kinds=kinds)
         return await self._read("read journals", read)
 
-    async def fleet_metrics(self, bounds: Sequence[float]) -> FleetMetrics:
-        read = functools.partial(_fleet_metrics, bounds=bounds)
-        return await self._read("read fleet metrics", read)
+    async def fleet_metrics(self) -> FleetMetrics:
+        return await self._read("read fleet metrics", _fleet_metrics)
+
+    async def step_durations(
+        self, bounds: Sequence[float], *, since: float, position: str | None = None
+    ) -> StepDurations:
+        # Chunks, each a turn of its own on the reader connection, so other reads
+        # interleave. The position is the last journal_steps id read (commit order).
+        tally = StepTally(bounds, since)
+        skip: set[Key] = set()
+        if position is None or not position.isdigit():
+            # First call: the records made since `since`, by time, then those logged
+            # while that ran (read once: `skip`).
+            last = await self._read("read step records", _last_logged)
+            after: tuple[float, str, int] | None = None
+            while True:
+                read = functools.partial(_steps_made, tally=tally, after=after)
+                keys, after = await self._read("read step records", read)
+                skip.update(keys)
+                if after is None:
+                    break
+        else:
+            last = int(position)
+        more = True
+        while more:
+            read_logged = functools.partial(_steps_logged, tally=tally, after=last, skip=skip)
+            last, more = await self._read("read step records", read_logged)
+        return StepDurations(tally.result(), str(last), tally.rows)
 
     async def ping(self) -> None:
         await self._read("ping", lambda conn: conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall())

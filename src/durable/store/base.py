@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ..info import Status
 from ..queues import Queue
-from ._admin import FleetMetrics
+from ._admin import FleetMetrics, StepDurations
 from ._notify import Subscription
 
 TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
@@ -634,8 +634,19 @@ class Store(Protocol):
     ) -> dict[str, list[JournalEntry]]:
         """The journals of several runs (only entries of ``kinds`` when given), by run id."""
 
-    async def fleet_metrics(self, bounds: Sequence[float]) -> FleetMetrics:
-        """Run counts, queue depths and flow step durations (bucketed by ``bounds``)."""
+    async def fleet_metrics(self) -> FleetMetrics:
+        """Run counts by workflow and status, and queue depths, now."""
+
+    async def step_durations(
+        self, bounds: Sequence[float], *, since: float, position: str | None = None
+    ) -> StepDurations:
+        """The flow steps that ended since ``position`` (bucketed by ``bounds``).
+
+        ``position`` None reads the step records made at or after ``since``; a position
+        this method returned reads the records committed after that call could see, in
+        commit order (records made before ``since`` are skipped). Pass the returned
+        position to the next call: each record is read by exactly one call of the chain.
+        """
 
     async def ping(self) -> None:
         """Raise StoreError unless the database answers a query."""
