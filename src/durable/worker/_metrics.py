@@ -66,7 +66,9 @@ class WorkerMetrics:
         durable.ConfigurationError: ``prometheus-client`` is not installed.
     """
 
-    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1", registry: Any = None):
+    def __init__(
+        self, *, port: int | None = None, host: str = "127.0.0.1", registry: Any = None
+    ) -> None:
         try:
             import prometheus_client as prom
         except ImportError:
