@@ -107,6 +107,7 @@ async def test_list_filters_pages_and_counts(client: httpx.AsyncClient, app: dur
     page, total = await listed(page=1, pageSize=3)
     assert len(page) == 3 and total == 7 and page == everything[3:6]
     assert await listed(page=5, pageSize=3) == ([], 7)
+    assert (await listed(pageSize=3))[1] == (await listed(pageSize=7))[1] == 7  # full pages
     for params in ({"status": "RUNNING"}, {"pageSize": 0}, {"pageSize": 201}, {"page": -1}):
         answer = await client.get("/v1/instances", params=params)
         assert answer.status_code == 400 and answer.json()["error"] == "VALIDATION_ERROR"

@@ -17,7 +17,6 @@ from ._admin import CHUNK_ROWS, STEP_KIND, FleetMetrics, JobQueue, StepDurations
 from .base import RUN_COLUMNS, JournalEntry, RunRecord, run_from_row
 
 NOW = "extract(epoch from clock_timestamp())"
-_RUN_FIELDS = len(RUN_COLUMNS.split(","))
 
 # Step records for the duration histogram. The first read of a server takes those made
 # since it started; later reads take those whose transaction the previous read's snapshot
@@ -80,21 +79,25 @@ class PostgresAdmin:
             where.append(f"business_key = ${len(params)}")
         clause = " AND ".join(where)
         n = len(params)
-        async with self._conn("list flow runs") as conn:
+        # The page walks an index and stops; the total is a count of its own (a window
+        # count would build every matching row). One snapshot for both.
+        async with (
+            self._conn("list flow runs") as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             rows = await conn.fetch(
-                f"SELECT {RUN_COLUMNS}, count(*) OVER () FROM runs WHERE {clause}"
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE {clause}"
                 " ORDER BY created_at DESC, id DESC"
                 f" LIMIT ${n + 1}::bigint OFFSET ${n + 2}::bigint",
                 *params,
                 limit,
                 offset,
             )
-            if rows:
-                return [run_from_row(r[:_RUN_FIELDS]) for r in rows], int(rows[0][_RUN_FIELDS])
-            if offset <= 0:
-                return [], 0
-            total = await conn.fetchval(f"SELECT count(*) FROM runs WHERE {clause}", *params)
-        return [], int(total)
+            if offset <= 0 and len(rows) < limit:
+                total = len(rows)  # the whole list is this page
+            else:
+                total = await conn.fetchval(f"SELECT count(*) FROM runs WHERE {clause}", *params)
+        return [run_from_row(r) for r in rows], int(total)
 
     async def read_journals(
         self, run_ids: Sequence[str], *, kinds: Sequence[str] | None = None

@@ -65,17 +65,22 @@ def _list_flow_runs(
         where.append("business_key = ?")
         params.append(business_key)
     clause = " AND ".join(where)
-    rows = conn.execute(
-        f"SELECT {RUN_COLUMNS}, count(*) OVER () FROM runs WHERE {clause}"
-        " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    ).fetchall()
-    if rows:
-        return [run_from_row(r[:-1]) for r in rows], int(rows[0][-1])
-    if offset <= 0:
-        return [], 0
-    (total,) = conn.execute(f"SELECT count(*) FROM runs WHERE {clause}", params).fetchone()
-    return [], int(total)
+    # The page walks an index and stops; the total is a count of its own (a window count
+    # would build every matching row). One snapshot for both.
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE {clause}"
+            " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        if offset <= 0 and len(rows) < limit:
+            total = len(rows)  # the whole list is this page
+        else:
+            (total,) = conn.execute(f"SELECT count(*) FROM runs WHERE {clause}", params).fetchone()
+    finally:
+        conn.execute("COMMIT")
+    return [run_from_row(r) for r in rows], int(total)
 
 
 def _read_journals(
