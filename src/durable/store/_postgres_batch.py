@@ -163,6 +163,11 @@ class CommitBatcher:
                 if held[run_id]:
                     self._notifier.notify(run_topic(run_id))
                 _settle(future, None)
+        except BaseException as exc:  # never leave a caller waiting
+            for _, future in batch:
+                _settle(future, exc)
+            if not isinstance(exc, Exception):
+                raise
         finally:
             for commit, _ in batch:
                 self._in_flight.discard(commit.fence.run_id)
@@ -170,7 +175,7 @@ class CommitBatcher:
     async def _alone(self, commit: Commit, future: asyncio.Future[None]) -> None:
         try:
             await self._commit_one(commit)
-        except DurableError as exc:
+        except Exception as exc:
             _settle(future, exc)
         else:
             _settle(future, None)
