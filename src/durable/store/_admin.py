@@ -104,8 +104,10 @@ class StepTally:
         """Tally these records; return the (run id, seq) of the start records still needed."""
         self.rows += len(rows)
         for run_id, _pos, payload, created_at, workflow in rows:
+            if workflow is None or created_at < self.since:
+                continue
             doc = _object(payload)
-            if doc is None or "status" not in doc or workflow is None or created_at < self.since:
+            if doc is None or "status" not in doc:
                 continue
             ended, started, start = doc.get("at"), doc.get("startedAt"), doc.get("start")
             step_type = doc.get("type")
