@@ -26,8 +26,19 @@ _ANY: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Any)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of an already JSON-compatible value."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text of an already JSON-compatible value, always storable as UTF-8.
+
+    A string holding a lone surrogate (``"\\ud800"``) cannot be encoded in UTF-8, so no
+    database would take it: such text is written with ASCII escapes instead, which JSON
+    reads back to the same string.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def loads(text: str) -> Any:

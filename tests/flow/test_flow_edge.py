@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 import durable
+from durable.runtime import _dispatch
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _suspend_on_short_timers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests restart workers around sub-second timers: runs must suspend on them."""
+    monkeypatch.setattr(_dispatch, "SHORT_WAIT", 0.0)
+
 
 calls: Counter[str] = Counter()
 

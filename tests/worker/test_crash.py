@@ -56,12 +56,13 @@ async def test_sigkill_during_durable_sleep_completes_on_time_after_restart(
 
 
 async def test_timer_due_while_no_worker_runs_fires_at_restart(app, env, spawn, wait_status):
-    handle = await app.start(crash_app.sleeper, 0.5, id="crash-late")
+    # 2.5 s: longer than a wait the worker keeps loaded (SHORT_WAIT), so the run suspends
+    handle = await app.start(crash_app.sleeper, 2.5, id="crash-late")
     first = spawn()
     await wait_status(handle, durable.Status.WAITING, timeout=30)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    await anyio.sleep(1.5)  # the timer comes due while no worker runs
+    await anyio.sleep(3.0)  # the timer comes due while no worker runs
     restarted = time.time()
     spawn()
     _, after = await handle.result(timeout=30)

@@ -135,17 +135,24 @@ async def run_attempt(
     except SerializationError as exc:  # retrying cannot change how a value converts
         return Outcome(info.attempt, error=describe_exception(exc))
     except Exception as exc:
-        error = describe_exception(exc)
-        if policy.retries(exc, info.attempt):
-            return Outcome(
-                info.attempt, error=error, retry_in=policy.delay_before(info.attempt + 1)
-            )
-        return Outcome(info.attempt, error=error)
-    except asyncio.CancelledError:
-        info._state.cancelled.set()  # a sync activity's thread learns it at its next check
-        raise
+        return _judge(exc, info.attempt, policy)
+    except (asyncio.CancelledError, Cancelled, SystemExit) as exc:
+        task = asyncio.current_task()
+        if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+            info._state.cancelled.set()  # a sync activity's thread learns it at its next check
+            raise
+        # The activity itself raised it (sys.exit in a thread, a stray cancellation): a
+        # failed attempt like any other, never the end of the worker or a stuck run.
+        return _judge(exc, info.attempt, policy)
     finally:
         _current.activity_info.reset(token)
+
+
+def _judge(exc: BaseException, attempt: int, policy: RetryPolicy) -> Outcome:
+    error = describe_exception(exc)
+    if policy.retries(exc, attempt):
+        return Outcome(attempt, error=error, retry_in=policy.delay_before(attempt + 1))
+    return Outcome(attempt, error=error)
 
 
 async def _attempt(
@@ -185,6 +192,7 @@ async def _watched(
     timeout: float,
 ) -> Any:
     """Run the attempt; abandon it when no heartbeat came within ``timeout`` seconds."""
+    state.last_beat = time.monotonic()  # not before: the wait for a queue slot
     task = asyncio.ensure_future(_invoke(act, args, kwargs))
     try:
         while True:

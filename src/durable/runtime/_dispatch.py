@@ -23,13 +23,16 @@ from ..errors import (
 )
 from ..policy import DEFAULT_RETRY
 from ..serde import dumps, loads
-from ..store.base import ChildStart, SignalRecord
+from ..store.base import ChildStart, SignalRecord, child_start_payload
 from . import _activity
 from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call
 from ._state import Delivery, Op, RunState
 
 KEEP_LOADED_FOR = 60.0
 """A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""
+SHORT_WAIT = 2.0
+"""A run whose next timer fires this soon stays in memory rather than suspend and be
+claimed again at once; this also absorbs small clock skew between workers and Postgres."""
 
 
 class AttemptObserver(Protocol):
@@ -64,13 +67,13 @@ class Dispatch(RunState):
                     self.schedule_attempt(op, retry[1])
                 continue
             if op.call.kind == "child":
-                self._start_child(op)
+                self._create_child(op)
             if op.wait and self._match_signal(op):
                 continue
             if op.delay is not None:
                 self._arm_timer(op)
 
-    def _start_child(self, op: Op) -> None:
+    def _create_child(self, op: Op) -> None:
         if op.seq in self.journal.started:
             return
         assert op.workflow is not None
@@ -86,7 +89,7 @@ class Dispatch(RunState):
             _tracing.inject(),  # the current run span: the child's spans join its trace
         )
         self.children.append(child)
-        self.buffer.append(self.entry(op.seq, START, op.call, dumps(op.child_id)))
+        self.buffer.append(self.entry(op.seq, START, op.call, child_start_payload(op.child_id)))
         self.flush_soon = True
 
     def _arm_timer(self, op: Op) -> None:
@@ -129,17 +132,15 @@ class Dispatch(RunState):
         op.task = asyncio.create_task(self._run_attempt(op))
 
     def activities_running(self) -> bool:
-        """Whether an activity runs now, or retries soon enough to keep the run loaded."""
-        soon = self.clock.now() + KEEP_LOADED_FOR
+        """Whether an activity runs now, or something is due soon enough to stay loaded."""
+        now = self.clock.now()
         for op in self.ops.values():
             if op.task is not None and not op.task.done():
                 return True
-            if (
-                not self.draining
-                and op.call.kind == "activity"
-                and op.fire_at is not None
-                and op.fire_at <= soon
-            ):
+            if self.draining or op.fire_at is None:
+                continue
+            horizon = KEEP_LOADED_FOR if op.call.kind == "activity" else SHORT_WAIT
+            if op.fire_at <= now + horizon:
                 return True
         return False
 
@@ -215,9 +216,11 @@ class Dispatch(RunState):
 
     async def refresh_mailbox(self) -> None:
         run_id = self.fence.run_id
-        signals, run = await asyncio.gather(
-            self.store.pending_signals(run_id, self.last_signal_id), self.store.get_run(run_id)
-        )
+        # The run first, then its signals: a signal committed in between is then read
+        # (its version bump may be missed, not the signal). Read the other way round, the
+        # version could count a signal the mailbox lacks, and the run would sleep on it.
+        run = await self.store.get_run(run_id)
+        signals = await self.store.pending_signals(run_id, self.last_signal_id)
         self.add_signals(signals)
         if run is not None:
             self.mailbox_version = run.mailbox_version

@@ -192,7 +192,15 @@ class RunExecutor(Operations, Dispatch):
         except DurableError as exc:
             await self._commit(None, self._finish(Status.FAILED, error=_error_json(exc)))
             return False
-        coro = self.workflow.fn(self.ctx, *args, **kwargs)
+        try:
+            coro = self.workflow.fn(self.ctx, *args, **kwargs)
+        except TypeError as exc:  # the deployed signature no longer takes the stored args
+            error = SerializationError(
+                f"workflow {self.workflow.name!r} cannot take the arguments run "
+                f"{self.fence.run_id!r} was started with: {exc}"
+            )
+            await self._commit(None, self._finish(Status.FAILED, error=_error_json(error)))
+            return False
         self.main = self.scheduler.spawn(coro, f"workflow {self.workflow.name!r}")
         self._step()
         return True
@@ -228,6 +236,10 @@ class RunExecutor(Operations, Dispatch):
                 self.deliver_cancel()
                 self._step()
                 continue
+            if self.volatile and self._starts_effects():
+                # ctx.now()/random()/uuid4() values must be durable before an activity or a
+                # child can use them: a replay after a crash must not make new ones.
+                await self._commit(None, None)
             self.start_ops()
             if self.queue.empty() and not self.activities_running():
                 if self.draining and (self.unstarted or self.in_backoff()):
@@ -311,6 +323,9 @@ class RunExecutor(Operations, Dispatch):
             times.append(self.deadline)
         await self._commit(None, Suspend(min(times, default=None), names, self.mailbox_version))
 
+    def _starts_effects(self) -> bool:
+        return any(op.call.kind in ("activity", "child") for op in self.unstarted)
+
     def _finish(
         self, status: Status, result: str | None = None, error: str | None = None
     ) -> Finish:
@@ -353,9 +368,9 @@ class RunExecutor(Operations, Dispatch):
         children = self.children if keep else []
         if isinstance(outcome, Restart):  # the journal is wiped in the same transaction
             entries, children = [], []
-        events = self.events
+        events = self.events if keep else []  # a parked run's diverged code publishes none
         self.buffer, self.children, self.events = [], [], []
-        self.flush_soon = False
+        self.flush_soon = self.volatile = False
         parent = self.run_record.parent_id if isinstance(outcome, Finish) else None
         commit = Commit(self.fence, entries, consumed or [], outcome, children, events, parent)
         await self.store.commit(commit)

@@ -58,7 +58,7 @@ class Journal:
                 retry = json.loads(entry.payload or "{}")
                 self.retries[entry.seq] = (int(retry["attempt"]), float(retry["at"]))
             elif entry.event == START:
-                self.started[entry.seq] = json.loads(entry.payload or "null")
+                self.started[entry.seq] = json.loads(entry.payload or "null")  # the child id
             else:
                 self.final[entry.seq] = entry
                 if entry.kind not in INSTANT_KINDS:

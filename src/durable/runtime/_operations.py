@@ -21,6 +21,9 @@ from ._future import DurableFuture
 from ._journal import RESULT, Call
 from ._state import Op, RunState
 
+VOLATILE_KINDS = frozenset({"now", "random", "uuid4"})
+"""Recorded values that differ on every call: journaled before any activity can use them."""
+
 
 class Operations(RunState):
     """What ``Context`` calls on the executor."""
@@ -85,6 +88,7 @@ class Operations(RunState):
             return loads(recorded.payload or "null")
         value = produce()
         self.buffer.append(self.entry(seq, RESULT, call, dumps(value)))
+        self.volatile = self.volatile or kind in VOLATILE_KINDS
         return value
 
     def set_event(self, key: str, value: Any) -> None:

@@ -105,6 +105,7 @@ class RunState:
         self.unstarted: list[Op] = []
         self.buffer: list[JournalEntry] = []
         self.flush_soon = False  # the buffer holds what must not wait for the next result
+        self.volatile = False  # the buffer holds ctx.now()/random()/uuid4() values
         self.children: list[ChildStart] = []  # children to create with the next commit
         self.events: list[tuple[str, str]] = []  # events to publish with the next commit
         self.patches: dict[str, bool] = {}

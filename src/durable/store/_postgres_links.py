@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from ..info import Status
 from ._notify import WORK, event_topic, run_topic
 from ._postgres_flows import CANCEL_OPEN_JOBS, insert_signal
 from .base import (
@@ -22,6 +23,7 @@ from .base import (
     Restart,
     child_done_payload,
     child_signal,
+    child_start_payload,
 )
 
 NOW = "extract(epoch from clock_timestamp())"
@@ -76,6 +78,9 @@ async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
             [c.priority for c in commit.children],
             [c.trace_context for c in commit.children],
         )
+        if not result.endswith(f" {len(commit.children)}"):  # some ids name runs already
+            for child in commit.children:
+                topics |= await _adopt(conn, run_id, child.run_id)
         if not result.endswith(" 0"):
             topics.add(WORK)
     if commit.events:
@@ -92,7 +97,7 @@ async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
     if isinstance(outcome, Finish | Restart) and outcome.cancel_children:
         topics |= await cancel_children(conn, [run_id])
     if isinstance(outcome, Finish) and commit.parent_id is not None:
-        topics |= await _tell_parent(conn, commit.parent_id, run_id, outcome)
+        topics |= await tell_parent(conn, commit.parent_id, run_id, outcome)
     return topics
 
 
@@ -119,14 +124,42 @@ async def cancel_descendants(conn: asyncpg.Connection, run_id: str) -> set[str]:
     return topics
 
 
-async def _tell_parent(
+async def _adopt(conn: asyncpg.Connection, parent_id: str, child_id: str) -> set[str]:
+    """A child start that found its id taken: wait for that run, or take its end now.
+
+    Children this commit created just now have this parent already and are open: no-ops.
+    """
+    row = await conn.fetchrow(
+        "SELECT parent_id, status, result, error FROM runs WHERE id = $1", child_id
+    )
+    if row[1] in ("COMPLETED", "FAILED", "CANCELLED"):
+        return await tell_parent(conn, parent_id, child_id, Finish(Status(row[1]), row[2], row[3]))
+    if row[0] is None:
+        await conn.execute("UPDATE runs SET parent_id = $2 WHERE id = $1", child_id, parent_id)
+    return set()
+
+
+async def lock_parent(conn: asyncpg.Connection, parent_id: str) -> None:
+    """Lock a parent's row before its child's: the order every other path takes."""
+    await conn.execute("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", parent_id)
+
+
+async def tell_parent(
     conn: asyncpg.Connection, parent_id: str, run_id: str, outcome: Finish
 ) -> set[str]:
+    """Send a parent the end of its child, if the parent is open and started that child.
+
+    A parent that continued as new since has a journal without that child's start: the
+    end of a child from an earlier incarnation would wait in its mailbox forever.
+    """
     open_ = await conn.fetchval(
-        f"SELECT 1 FROM runs WHERE id = $1 AND {_OPEN} FOR UPDATE", parent_id
+        f"SELECT 1 FROM runs WHERE id = $1 AND {_OPEN} AND EXISTS (SELECT 1 FROM journal"
+        " WHERE run_id = $1 AND event = 'start' AND kind = 'child' AND payload = $2)",
+        parent_id,
+        child_start_payload(run_id),
     )
     if open_ is None:
-        return set()  # the parent ended first: nobody waits for this child
+        return set()  # the parent ended first, or forgot the child: nobody waits for it
     payload = child_done_payload(run_id, str(outcome.status), outcome.result, outcome.error)
     stored = await insert_signal(conn, parent_id, child_signal(run_id), payload, f"child:{run_id}")
     return {run_topic(parent_id), WORK} if stored else set()

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from ..info import Status
 from ._notify import WORK, Notifier, event_topic, run_topic
 from ._sqlite_flows import cancel_open_jobs, insert_signal
 from .base import (
@@ -22,6 +23,7 @@ from .base import (
     Restart,
     child_done_payload,
     child_signal,
+    child_start_payload,
 )
 
 T = TypeVar("T")
@@ -53,6 +55,8 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
         )
         if cur.rowcount:
             topics.add(WORK)
+        else:  # the id names a run already: it is the child (starting is idempotent)
+            topics |= _adopt(conn, run_id, child.run_id, now)
     if commit.events:
         conn.executemany(
             "INSERT INTO events (run_id, key, value, updated_at) VALUES (?, ?, ?, ?)"
@@ -68,7 +72,7 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
     if isinstance(outcome, Finish | Restart) and outcome.cancel_children:
         topics |= cancel_children(conn, [run_id], now)
     if isinstance(outcome, Finish) and commit.parent_id is not None:
-        topics |= _tell_parent(conn, commit.parent_id, run_id, outcome, now)
+        topics |= tell_parent(conn, commit.parent_id, run_id, outcome, now)
     return topics
 
 
@@ -119,12 +123,33 @@ def cancel_descendants(conn: sqlite3.Connection, run_id: str, now: float) -> set
     return topics
 
 
-def _tell_parent(
+def _adopt(conn: sqlite3.Connection, parent_id: str, child_id: str, now: float) -> set[str]:
+    """A child start that found its id taken: wait for that run, or take its end now."""
+    row = conn.execute(
+        "SELECT parent_id, status, result, error FROM runs WHERE id = ?", (child_id,)
+    ).fetchone()
+    if row[1] in ("COMPLETED", "FAILED", "CANCELLED"):
+        return tell_parent(conn, parent_id, child_id, Finish(Status(row[1]), row[2], row[3]), now)
+    if row[0] is None:
+        conn.execute("UPDATE runs SET parent_id = ? WHERE id = ?", (parent_id, child_id))
+    return set()
+
+
+def tell_parent(
     conn: sqlite3.Connection, parent_id: str, run_id: str, outcome: Finish, now: float
 ) -> set[str]:
-    row = conn.execute(f"SELECT 1 FROM runs WHERE id = ? AND {_OPEN}", (parent_id,)).fetchone()
+    """Send a parent the end of its child, if the parent is open and started that child.
+
+    A parent that continued as new since has a journal without that child's start: the
+    end of a child from an earlier incarnation would wait in its mailbox forever.
+    """
+    row = conn.execute(
+        f"SELECT 1 FROM runs WHERE id = ? AND {_OPEN} AND EXISTS (SELECT 1 FROM journal"
+        " WHERE run_id = ? AND event = 'start' AND kind = 'child' AND payload = ?)",
+        (parent_id, parent_id, child_start_payload(run_id)),
+    ).fetchone()
     if row is None:
-        return set()  # the parent ended first: nobody waits for this child
+        return set()  # the parent ended first, or forgot the child: nobody waits for it
     payload = child_done_payload(run_id, str(outcome.status), outcome.result, outcome.error)
     stored, _ = insert_signal(
         conn, parent_id, child_signal(run_id), payload, f"child:{run_id}", now

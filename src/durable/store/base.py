@@ -193,6 +193,11 @@ class ChildStart:
     trace_context: str | None = None
 
 
+def child_start_payload(child_id: str) -> str:
+    """The payload of the ``start`` journal record of a child: its run id as JSON."""
+    return json.dumps(child_id)
+
+
 def child_signal(child_id: str) -> str:
     """The signal a finished child sends its parent."""
     return f"durable.child:{child_id}"
@@ -666,7 +671,9 @@ class Store(Protocol):
         self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
     ) -> SlotGrant:
         """Take one of the ``slots`` rows of ``(queue, kind)`` that is free or expired,
-        holding it for ``hold_seconds``; one statement, so no two callers get one row."""
+        holding it for ``hold_seconds``; one statement, so no two callers get one row.
+        While rows at or above ``slots`` (left by a higher limit) are still held, grant
+        only when fewer than ``slots`` rows of the queue are held in all."""
 
     async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
         """Extend the holds of these slot tokens; return the tokens still held."""

@@ -33,7 +33,13 @@ from ._notify import JOBS, WORK, Notifier, Subscription, run_topic
 from ._postgres_admin import PostgresAdmin
 from ._postgres_batch import CommitBatcher, batchable
 from ._postgres_flows import CANCEL_OPEN_JOBS, PostgresFlows, has_signal, insert_signal
-from ._postgres_links import PostgresLinks, apply_links, cancel_descendants
+from ._postgres_links import (
+    PostgresLinks,
+    apply_links,
+    cancel_descendants,
+    lock_parent,
+    tell_parent,
+)
 from ._postgres_queues import PostgresQueues
 from ._postgres_schedules import PostgresSchedules
 from .base import (
@@ -99,8 +105,12 @@ _OUTCOMES = {
     type(None): "",
     Suspend: (
         ", status = 'WAITING', lease_owner = NULL, wait_signals = $13::text[],"
-        f" runnable_at = CASE WHEN cancel_requested OR mailbox_version <> $14 THEN {NOW}"
-        " ELSE $15::float8 END"
+        # A cancel request bumps the mailbox version too: a cancelled run that cleans
+        # up with a durable wait sleeps like any other, instead of waking at once.
+        # The wake-up is sent as a delay and added to the server's clock: a worker whose
+        # clock is off from the server's does not wake its runs early (and loop) or late.
+        f" runnable_at = CASE WHEN mailbox_version <> $14 THEN {NOW}"
+        f" ELSE {NOW} + $15::float8 END"
     ),
     Finish: (
         ", status = $13, result = $14, error = $15, lease_owner = NULL, runnable_at = NULL,"
@@ -349,8 +359,11 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
 
     async def request_cancel(self, run_id: str) -> RunRecord:
         async with self._conn("cancel run") as conn, conn.transaction():
+            parent_id = await conn.fetchval("SELECT parent_id FROM runs WHERE id = $1", run_id)
+            if parent_id is not None:  # rows are locked parent first, on every path
+                await lock_parent(conn, parent_id)
             row = await conn.fetchrow(
-                "SELECT status, lease_owner, parked_reason, epoch FROM runs"
+                "SELECT status, lease_owner, parked_reason, epoch, parent_id FROM runs"
                 " WHERE id = $1 FOR UPDATE",
                 run_id,
             )
@@ -369,6 +382,10 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
                     run_id,
                     CANCELLED_BEFORE_START,
                 )
+                if row[4] is not None:  # a child: its parent waits for its end
+                    ended = Finish(Status.CANCELLED, error=CANCELLED_BEFORE_START)
+                    told = await tell_parent(conn, row[4], run_id, ended)
+                    await self._notify(conn, *sorted(told))
             else:
                 await conn.execute(
                     "UPDATE runs SET cancel_requested = true,"
@@ -416,7 +433,8 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
         args += [[s for s, _ in commit.consumed_signals], [q for _, q in commit.consumed_signals]]
         match outcome:
             case Suspend(wake_at=wake_at, signal_names=names, mailbox_version=seen):
-                args += [list(names), seen, wake_at]
+                wake_in = None if wake_at is None else max(0.0, wake_at - time.time())
+                args += [list(names), seen, wake_in]
             case Finish(status=status, result=result, error=error):
                 args += [str(status), result, error]
             case Park(reason=reason):
@@ -427,6 +445,8 @@ class PostgresStore(PostgresFlows, PostgresAdmin, PostgresLinks, PostgresSchedul
             links: set[str] = set()
             if commit.has_links:
                 async with conn.transaction():
+                    if commit.parent_id is not None:
+                        await lock_parent(conn, commit.parent_id)
                     held = await conn.fetchval(sql, *args)
                     if held:
                         links = await apply_links(conn, commit)

@@ -35,7 +35,7 @@ from . import _migrate
 from ._notify import WORK, Notifier, Subscription, run_topic
 from ._sqlite_admin import SqliteAdmin
 from ._sqlite_flows import SqliteFlows, cancel_open_jobs, fold, has_signal, insert_signal
-from ._sqlite_links import SqliteLinks, apply_links, cancel_descendants
+from ._sqlite_links import SqliteLinks, apply_links, cancel_descendants, tell_parent
 from ._sqlite_queues import SqliteQueues
 from ._sqlite_schedules import SqliteSchedules
 from .base import (
@@ -300,7 +300,8 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
     async def request_cancel(self, run_id: str) -> RunRecord:
         def update(conn: sqlite3.Connection) -> RunRecord:
             row = conn.execute(
-                "SELECT status, lease_owner, parked_reason, epoch FROM runs WHERE id = ?",
+                "SELECT status, lease_owner, parked_reason, epoch, parent_id FROM runs"
+                " WHERE id = ?",
                 (run_id,),
             ).fetchone()
             if row is None:
@@ -318,6 +319,9 @@ class SqliteStore(SqliteFlows, SqliteAdmin, SqliteLinks, SqliteSchedules, Sqlite
                     " runnable_at = NULL, updated_at = ? WHERE id = ?",
                     (CANCELLED_BEFORE_START, now, run_id),
                 )
+                if row[4] is not None:  # a child: its parent waits for its end
+                    ended = Finish(Status.CANCELLED, error=CANCELLED_BEFORE_START)
+                    topics.update(tell_parent(conn, row[4], run_id, ended, now))
             else:
                 conn.execute(
                     "UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
@@ -506,7 +510,7 @@ def _apply_outcome(
             conn.execute(
                 "UPDATE runs SET status = 'WAITING', lease_owner = NULL, wait_signals = ?,"
                 " updated_at = ?, runnable_at = CASE"
-                "   WHEN cancel_requested = 1 OR mailbox_version <> ? THEN ? ELSE ? END"
+                "   WHEN mailbox_version <> ? THEN ? ELSE ? END"
                 " WHERE id = ?",
                 (json.dumps(list(names)), now, seen, now, wake_at, run_id),
             )

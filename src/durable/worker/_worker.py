@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -341,12 +342,17 @@ class Worker:
             )
             return "DROPPED", str(exc)
         except Exception as exc:
+            # Parked, not released: a run that breaks the executor would break it again at
+            # once on every claim. The next worker start (a deploy) tries it again.
             log.exception(
-                "run=%s worker=%s state=DROPPED unexpected executor error", run_id, self.id
+                "run=%s worker=%s state=PARKED unexpected executor error", run_id, self.id
+            )
+            reason = json.dumps(
+                {"type": type(exc).__qualname__, "message": f"the executor failed: {exc}"}
             )
             with contextlib.suppress(DurableError):
-                await self.app.store.commit(Commit(executor.fence, outcome=Release()))
-            return "DROPPED", str(exc)
+                await self.app.store.commit(Commit(executor.fence, outcome=Park(reason)))
+            return "PARKED", str(exc)
 
     async def _park_unknown(self, run: RunRecord, exc: NotRegisteredError) -> None:
         log.warning("run %s parked: %s", run.id, exc)
