@@ -21,7 +21,7 @@ from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .serde import encode_any, loads
 from .store._notify import event_topic, run_topic
-from .store.base import RunRecord
+from .store.base import JournalEntry, RunRecord
 
 if TYPE_CHECKING:
     from .app import App
@@ -35,6 +35,20 @@ _POLL_SECONDS = 0.5
 
 def _when(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
+
+
+def history_event(entry: JournalEntry) -> HistoryEvent:
+    """The public form of one journal record."""
+    return HistoryEvent(
+        position=entry.pos,
+        seq=entry.seq,
+        event=entry.event,
+        kind=entry.kind,
+        name=entry.name,
+        payload=loads(entry.payload) if entry.payload is not None else None,
+        at=_when(entry.created_at),
+        fingerprint=entry.fingerprint,
+    )
 
 
 def describe(run: RunRecord) -> RunDescription:
@@ -208,17 +222,4 @@ class Handle(Generic[R]):
     async def history(self) -> list[HistoryEvent]:
         """The run's journal, oldest first."""
         await self._get()
-        entries = await self._app.store.read_journal(self.run_id)
-        return [
-            HistoryEvent(
-                position=e.pos,
-                seq=e.seq,
-                event=e.event,
-                kind=e.kind,
-                name=e.name,
-                payload=loads(e.payload) if e.payload is not None else None,
-                at=_when(e.created_at),
-                fingerprint=e.fingerprint,
-            )
-            for e in entries
-        ]
+        return [history_event(e) for e in await self._app.store.read_journal(self.run_id)]

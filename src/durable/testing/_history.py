@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DurableError, RunNotFoundError
+from ..handle import history_event
 from ..info import HistoryEvent, Status
 from ..serde import dumps, loads
 from ..store.base import JournalEntry, RunRecord
@@ -80,19 +81,7 @@ class History:
     @classmethod
     def from_run(cls, run: RunRecord, entries: Sequence[JournalEntry]) -> History:
         """The history of a run record and its journal as a store returns them."""
-        events = tuple(
-            HistoryEvent(
-                position=e.pos,
-                seq=e.seq,
-                event=e.event,
-                kind=e.kind,
-                name=e.name,
-                payload=loads(e.payload) if e.payload is not None else None,
-                at=_when(e.created_at),
-                fingerprint=e.fingerprint,
-            )
-            for e in entries
-        )
+        events = tuple(history_event(e) for e in entries)
         return cls(
             run.id,
             run.workflow,
