@@ -9,6 +9,7 @@ the declaration of the worker that started last (and that worker logs a warning)
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
@@ -73,10 +74,20 @@ class Queue:
 
 
 def check_name(name: object, what: str = "queue name") -> str:
-    """``name`` when it is a usable queue name; ConfigurationError otherwise."""
+    """``name`` when it is a usable queue name; ConfigurationError otherwise.
+
+    A name is 1 to 200 characters, none of them a control character (NUL, a newline, a
+    tab...) or a lone surrogate, which the stores cannot keep.
+    """
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
         raise ConfigurationError(
             f"{what} must be a string of 1 to {MAX_NAME} characters, got {name!r}"
+        )
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"{what} must not contain control characters (NUL, newline, tab...) or lone"
+            f" surrogates, got {name!r} (it contains {bad!r})"
         )
     return name
 

@@ -9,9 +9,12 @@ minus the starts in the window, limits read from the ``queues`` table), then wal
 queue's priority bands from the highest down: a recursive CTE finds each band with one
 index probe, and a lateral range scan of ``runs_claim`` takes the band's due runs with
 ``FOR UPDATE SKIP LOCKED``. Runs sleeping or leased sit at the end of their band (their
-runnable_at is in the future), so a claim never reads past them. "Now" is one InitPlan
-value, which lets it bound the index scans (``clock_timestamp()`` written in a WHERE
-clause is volatile, so it would only filter).
+runnable_at is in the future), so a claim never reads past them within a band; but a
+band holding only such runs still costs a probe, so the walk stops once the due runs
+below are few next to the bands walked (see ``WALK``), and takes them from
+``runs_queue_due`` (the queue's due runs form one range of it), sorted by priority.
+"Now" is one InitPlan value, which lets it bound the index scans (``clock_timestamp()``
+written in a WHERE clause is volatile, so it would only filter).
 
 Two claims that both count a queue's leases before either commits could together pass
 its limit, so claims of limited queues first take a transaction-scoped advisory lock per
@@ -24,30 +27,49 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 from ..queues import Queue
-from ._notify import Notifier, queue_topic
-from .base import RUN_COLUMNS, QueueClaim, RunRecord, SlotGrant, run_from_row
+from ._notify import Notifier
+from ._postgres_slots import NOW, PostgresSlots
+from .base import RUN_COLUMNS, QueueClaim, RunRecord, run_from_row
 
-NOW = "extract(epoch from clock_timestamp())"
 _T = "(SELECT t FROM now_)"
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
 _QUEUE_COLUMNS = "name, concurrency, worker_concurrency, rate_limit, rate_period"
 
-_BANDS = """
+# A band holding only runs sleeping or leased still costs a probe, so the walk does not
+# go on blindly: after WALK bands, and again each time the bands walked double (up to
+# LOOK), it counts the due runs below, up to PER_BAND per band walked. When they are no
+# more, it stops and takes them from runs_queue_due (the due runs only), sorted. So a
+# claim costs about the least of the bands above its runs and the due runs themselves.
+WALK = 8
+PER_BAND = 8
+LOOK = 512
+
+# The due runs of a queue, as a range of runs_queue_due. The lower bound excludes
+# nothing; with it the planner takes the range for a narrow one (an unknown bound on
+# each side) rather than a third of the table, and so reads the index, not the table.
+_DUE = f"queue = b.name AND runnable_at > '-infinity'::float8 AND runnable_at <= {_T}"
+
+_BANDS = f"""
 bands AS (
-    SELECT s.name, s.cap, s.held, (SELECT max(priority) FROM runs
-        WHERE queue = s.name AND runnable_at IS NOT NULL) AS priority
-    FROM {source} s
+    SELECT s.name, s.cap, (SELECT max(priority) FROM runs
+        WHERE queue = s.name AND runnable_at IS NOT NULL) AS priority, 1 AS depth, true AS walk
+    FROM open s
   UNION ALL
-    SELECT b.name, b.cap, b.held, (SELECT max(priority) FROM runs
-        WHERE queue = b.name AND runnable_at IS NOT NULL AND priority < b.priority)
-    FROM bands b WHERE b.priority IS NOT NULL
+    SELECT b.name, b.cap, n.priority, b.depth + 1,
+        CASE WHEN b.depth + 1 < {WALK} OR b.depth + 1 > {LOOK} OR (b.depth + 1) & b.depth <> 0
+            THEN true
+        ELSE (SELECT count(*) FROM (SELECT FROM runs WHERE {_DUE}
+            AND priority < n.priority ORDER BY runnable_at
+            LIMIT (b.depth + 1) * {PER_BAND} + 1) d) > (b.depth + 1) * {PER_BAND} END
+    FROM bands b CROSS JOIN LATERAL (SELECT max(priority) AS priority FROM runs
+        WHERE queue = b.name AND runnable_at IS NOT NULL AND priority < b.priority) n
+    WHERE b.priority IS NOT NULL AND b.walk
 )"""
 
 # {served}: (name, cap) rows; {pick}: the due runs to take, from the bands.
@@ -57,7 +79,7 @@ served AS (
     SELECT u.name, u.cap, q.concurrency, q.rate_limit, q.rate_period
     FROM {{served}} LEFT JOIN queues q ON q.name = u.name
 ), room AS (
-    SELECT s.name, s.rate_limit, s.rate_period, false AS held, LEAST(s.cap,
+    SELECT s.name, s.rate_limit, s.rate_period, LEAST(s.cap,
         CASE WHEN s.concurrency IS NULL THEN s.cap ELSE s.concurrency - (
             SELECT count(*) FROM runs WHERE queue = s.name AND lease_owner IS NOT NULL
                 AND runnable_at > {_T}) END,
@@ -66,13 +88,21 @@ served AS (
                 AND at > {_T} - s.rate_period) END) AS cap
     FROM served s
 ), open AS (SELECT * FROM room WHERE cap > 0),
-{_BANDS.format(source="open")}, band_runs AS (
+{_BANDS}, band_runs AS (
     SELECT c.id, c.queue, c.priority, c.runnable_at, b.cap
     FROM bands b CROSS JOIN LATERAL (
-        SELECT id, queue, priority, runnable_at FROM runs
-        WHERE queue = b.name AND priority = b.priority AND runnable_at <= {_T}
-        ORDER BY runnable_at LIMIT LEAST(b.cap, $2) FOR UPDATE SKIP LOCKED
+        SELECT * FROM (SELECT id, queue, priority, runnable_at FROM runs
+            WHERE queue = b.name AND priority = b.priority AND runnable_at <= {_T}
+            ORDER BY runnable_at LIMIT LEAST(b.cap, $2) FOR UPDATE SKIP LOCKED) band
+      UNION ALL
+        SELECT * FROM (SELECT id, queue, priority, runnable_at FROM runs
+            WHERE NOT b.walk AND id = ANY(ARRAY(SELECT id FROM runs WHERE {_DUE}
+                AND priority < b.priority ORDER BY runnable_at LIMIT {LOOK * PER_BAND}))
+                AND runnable_at <= {_T}
+            ORDER BY priority DESC, runnable_at LIMIT LEAST(b.cap, $2) FOR UPDATE SKIP LOCKED
+        ) rest
     ) c
+    WHERE b.priority IS NOT NULL
 ), picked AS ({{pick}}
 ), claimed AS (
     UPDATE runs r SET status = 'RUNNING', lease_owner = $1, epoch = r.epoch + 1,
@@ -126,15 +156,19 @@ def claim_sql(count: int) -> str:
     )
 
 
-# The queues that have runs with a runnable_at: a loose scan of runs_claim.
-_ALL_QUEUES = """
-WITH RECURSIVE found AS (
+# The queues that have runs with a runnable_at: a loose index scan, one probe a queue.
+_FOUND = """found AS (
     (SELECT queue FROM runs WHERE runnable_at IS NOT NULL ORDER BY queue LIMIT 1)
   UNION ALL
     SELECT (SELECT queue FROM runs WHERE runnable_at IS NOT NULL AND queue > f.queue
         ORDER BY queue LIMIT 1) FROM found f WHERE f.queue IS NOT NULL
-)
-SELECT queue FROM found WHERE queue IS NOT NULL
+)"""
+
+# Those queues, and whether a global limit is stored for each (claims then lock it).
+_ALL_QUEUES = f"""
+WITH RECURSIVE {_FOUND}
+SELECT f.queue, q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL
+FROM found f LEFT JOIN queues q ON q.name = f.queue WHERE f.queue IS NOT NULL
 """
 
 _LOCK = """
@@ -142,17 +176,16 @@ SELECT pg_advisory_xact_lock(hashtextextended($1 || s.name, 0))
 FROM (SELECT unnest($2::text[]) AS name ORDER BY 1) s
 """
 
-# Limited queues count only future times: their due runs may be held back by the limit,
-# and a freed slot is announced instead. A rate window frees a start at its first start
-# plus the period. Parameters: name, held (limited), name, held, ...
+# One probe of runs_queue_due per queue. Limited queues count only future times: their
+# due runs may be held back by the limit, and a freed slot is announced instead. A rate
+# window frees a start at its first start plus the period. Parameters: name, held, ...
 _NEXT_WAKE_TEMPLATE = f"""
-WITH RECURSIVE now_ AS MATERIALIZED (SELECT {NOW} AS t),
-served AS (SELECT u.name, 0 AS cap, u.held FROM {{served}} AS u(name, held)),
-{_BANDS.format(source="served")}, times AS (
-    SELECT (SELECT runnable_at FROM runs WHERE queue = b.name AND priority = b.priority
-        AND runnable_at > CASE WHEN b.held THEN {_T} ELSE '-infinity'::float8 END
-        ORDER BY runnable_at LIMIT 1) AS at
-    FROM bands b WHERE b.priority IS NOT NULL
+WITH now_ AS MATERIALIZED (SELECT {NOW} AS t),
+served AS (SELECT u.name, u.held FROM {{served}} AS u(name, held)),
+times AS (
+    SELECT (SELECT min(runnable_at) FROM runs WHERE queue = v.name
+        AND runnable_at > CASE WHEN v.held THEN {_T} ELSE '-infinity'::float8 END) AS at
+    FROM served v
   UNION ALL
     SELECT min(s.at) + q.rate_period FROM served v
     JOIN queues q ON q.name = v.name AND v.held AND q.rate_limit IS NOT NULL
@@ -175,8 +208,10 @@ FROM unnest($1::text[]) AS u(name)
 """
 
 _ALL_DEPTHS = f"""
-WITH now_ AS MATERIALIZED (SELECT {NOW} AS t)
-SELECT queue, count(*) FROM runs WHERE runnable_at <= {_T} GROUP BY queue
+WITH RECURSIVE now_ AS MATERIALIZED (SELECT {NOW} AS t), {_FOUND}
+SELECT f.queue, d.depth FROM found f CROSS JOIN LATERAL (
+    SELECT count(*) AS depth FROM runs WHERE queue = f.queue AND runnable_at <= {_T}) d
+WHERE f.queue IS NOT NULL AND d.depth > 0
 """
 
 _PUT_QUEUE = f"""
@@ -184,38 +219,6 @@ INSERT INTO queues ({_QUEUE_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, {N
 ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
     worker_concurrency = excluded.worker_concurrency, rate_limit = excluded.rate_limit,
     rate_period = excluded.rate_period, updated_at = excluded.updated_at
-"""
-
-_ACQUIRE = f"""
-WITH now_ AS MATERIALIZED (SELECT {NOW} AS t),
-pick AS (
-    SELECT slot FROM queue_slots
-    WHERE queue = $1 AND kind = $2 AND slot < $3
-        AND (expires_at IS NULL OR expires_at <= {_T})
-    ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED
-), taken AS (
-    UPDATE queue_slots s SET holder = $4, token = $5, expires_at = {_T} + $6
-    FROM pick WHERE s.queue = $1 AND s.kind = $2 AND s.slot = pick.slot
-    RETURNING s.slot
-)
-SELECT (SELECT count(*) FROM taken),
-    (SELECT min(COALESCE(expires_at, {_T})) - {_T} FROM queue_slots
-        WHERE queue = $1 AND kind = $2 AND slot < $3),
-    (SELECT count(*) FROM queue_slots WHERE queue = $1 AND kind = $2 AND slot < $3)
-"""
-
-_ENSURE_SLOTS = """
-INSERT INTO queue_slots (queue, kind, slot) SELECT $1, $2, n FROM generate_series(0, $3 - 1) n
-ON CONFLICT DO NOTHING
-"""
-
-_RELEASE = """
-WITH freed AS (
-    UPDATE queue_slots SET holder = NULL, token = NULL, expires_at = NULL
-    WHERE queue = $1 AND kind = 'concurrency' AND token = $2
-    RETURNING 1
-)
-SELECT pg_notify($3, $4)
 """
 
 
@@ -230,8 +233,8 @@ def queue_from_row(row: Sequence[object]) -> Queue:
     )
 
 
-class PostgresQueues:
-    """Queue queries of the Postgres store."""
+class PostgresQueues(PostgresSlots):
+    """Queue queries of the Postgres store (and its activity slots, ``PostgresSlots``)."""
 
     schema: str
     _channel: str
@@ -252,7 +255,8 @@ class PostgresQueues:
     ) -> list[RunRecord]:
         async with self._conn("claim runs") as conn:
             if queues is None:
-                queues = [QueueClaim(r[0], limit) for r in await conn.fetch(_ALL_QUEUES)]
+                rows = await conn.fetch(_ALL_QUEUES)
+                queues = [QueueClaim(name, limit, bool(limited)) for name, limited in rows]
             if not queues:
                 return []
             sql = claim_sql(len(queues))
@@ -270,14 +274,11 @@ class PostgresQueues:
         self, queues: Sequence[str] | None = None, *, limited: Sequence[str] = ()
     ) -> float | None:
         async with self._conn("read next wake-up") as conn:
-            if queues is None and not limited:
-                left = await conn.fetchval(
-                    f"SELECT min(runnable_at) - {NOW} FROM runs WHERE runnable_at IS NOT NULL"
-                )
-            else:
-                held = [(name, False) for name in queues or ()] + [(n, True) for n in limited]
-                args = [v for pair in held for v in pair]
-                left = await conn.fetchval(next_wake_sql(len(held)), *args) if held else None
+            if queues is None:  # every queue that has runs, one probe each
+                queues = [row[0] for row in await conn.fetch(_ALL_QUEUES)]
+            held = [(name, False) for name in queues] + [(n, True) for n in limited]
+            args = [v for pair in held for v in pair]
+            left = await conn.fetchval(next_wake_sql(len(held)), *args) if held else None
         return None if left is None else time.time() + float(left)
 
     async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
@@ -319,38 +320,6 @@ class PostgresQueues:
             else:
                 rows = await conn.fetch(_DEPTHS, list(names))
         return {row[0]: int(row[1]) for row in rows}
-
-    async def acquire_queue_slot(
-        self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
-    ) -> SlotGrant:
-        token = uuid.uuid4().hex
-        args = (queue, kind, slots, holder, token, hold_seconds)
-        async with self._conn("acquire queue slot") as conn:
-            taken, left, rows = await conn.fetchrow(_ACQUIRE, *args)
-            if not taken and rows < slots:  # the first use of these slots: create them
-                await conn.execute(_ENSURE_SLOTS, queue, kind, slots)
-                taken, left, rows = await conn.fetchrow(_ACQUIRE, *args)
-        if taken:
-            return SlotGrant(token)
-        return SlotGrant(None, None if left is None else time.time() + float(left))
-
-    async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
-        if not tokens:
-            return set()
-        async with self._conn("renew queue slots") as conn:
-            rows = await conn.fetch(
-                f"UPDATE queue_slots SET expires_at = {NOW} + $2"
-                " WHERE token = ANY($1::text[]) RETURNING token",
-                list(tokens),
-                hold_seconds,
-            )
-        return {row[0] for row in rows}
-
-    async def release_queue_slot(self, queue: str, token: str) -> None:
-        topic = queue_topic(queue)
-        async with self._conn("release queue slot") as conn:
-            await conn.execute(_RELEASE, queue, token, self._channel, topic)
-        self._notifier.notify(topic)
 
     async def publish(self, *topics: str) -> None:
         async with self._conn("publish") as conn:

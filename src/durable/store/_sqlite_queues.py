@@ -7,21 +7,24 @@ leases and claiming within its limit cannot race.
 A claim walks each queue's priority bands from the highest down (``runs_claim`` is
 ordered by queue, priority descending, runnable_at): one probe finds the next band, one
 range scan takes its due runs. Runs sleeping or leased sit at the end of their band
-(their runnable_at is in the future), so a claim never reads past them.
+(their runnable_at is in the future), so a claim never reads past them within a band;
+but a band holding only such runs still costs a probe, so the walk stops once the due
+runs below are few next to the bands walked (see ``WALK``), and takes them from
+``runs_queue_due`` (the queue's due runs form one range of it), sorted by priority. The
+next wake-up of a queue is one probe of ``runs_queue_due``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from .. import _clock
 from ..queues import Queue
-from ._notify import Notifier, queue_topic
-from .base import RUN_COLUMNS, QueueClaim, RunRecord, SlotGrant, run_from_row
+from ._notify import Notifier
+from ._sqlite_slots import SqliteSlots
+from .base import RUN_COLUMNS, QueueClaim, RunRecord, run_from_row
 
 T = TypeVar("T")
 
@@ -30,6 +33,27 @@ _TOP_BAND = "SELECT max(priority) FROM runs WHERE queue = ? AND runnable_at IS N
 _NEXT_BAND = (
     "SELECT max(priority) FROM runs WHERE queue = ? AND runnable_at IS NOT NULL AND priority < ?"
 )
+_BAND_DUE = (
+    "SELECT id, priority, runnable_at FROM runs WHERE queue = ? AND priority = ?"
+    " AND runnable_at IS NOT NULL AND runnable_at <= ? ORDER BY runnable_at LIMIT ?"
+)
+# The due runs of a queue below a priority, through runs_queue_due: counted (up to a
+# budget) to choose between walking on and taking them all, then taken best first.
+_DUE_BELOW = (
+    "FROM runs INDEXED BY runs_queue_due WHERE queue = ? AND runnable_at IS NOT NULL"
+    " AND runnable_at <= ? AND priority < ?"
+)
+_COUNT_BELOW = f"SELECT count(*) FROM (SELECT 1 {_DUE_BELOW} LIMIT ?)"
+_REST = f"SELECT id, priority, runnable_at {_DUE_BELOW} ORDER BY priority DESC, runnable_at LIMIT ?"
+
+# A band holding only runs sleeping or leased still costs a probe, so the walk does not
+# go on blindly: after WALK bands, and again each time the bands walked double (up to
+# LOOK), it counts the due runs below, up to PER_BAND per band walked. When they are no
+# more, it stops and takes them from runs_queue_due (the due runs only), sorted. So a
+# claim costs about the least of the bands above its runs and the due runs themselves.
+WALK = 8
+PER_BAND = 8
+LOOK = 512
 
 
 def queue_from_row(row: Sequence[object]) -> Queue:
@@ -48,30 +72,25 @@ def queue_params(queue: Queue) -> tuple[str, int | None, int | None, int | None,
     return queue.name, queue.concurrency, queue.worker_concurrency, rate, period
 
 
-def _bands(conn: sqlite3.Connection, queue: str) -> list[int]:
-    """The priorities of a queue's runs that have a runnable_at, highest first."""
-    found: list[int] = []
-    band = conn.execute(_TOP_BAND, (queue,)).fetchone()[0]
-    while band is not None:
-        found.append(band)
-        band = conn.execute(_NEXT_BAND, (queue, band)).fetchone()[0]
-    return found
-
-
 def _due(
     conn: sqlite3.Connection, queue: str, cap: int, now: float
 ) -> list[tuple[str, int, float]]:
     """Up to ``cap`` due runs of a queue: (id, priority, runnable_at), best first."""
     got: list[tuple[str, int, float]] = []
     band = conn.execute(_TOP_BAND, (queue,)).fetchone()[0]
-    while band is not None and len(got) < cap:
-        got += conn.execute(
-            "SELECT id, priority, runnable_at FROM runs WHERE queue = ? AND priority = ?"
-            " AND runnable_at IS NOT NULL AND runnable_at <= ? ORDER BY runnable_at LIMIT ?",
-            (queue, band, now, cap - len(got)),
-        ).fetchall()
-        if len(got) < cap:
-            band = conn.execute(_NEXT_BAND, (queue, band)).fetchone()[0]
+    depth = 1
+    while band is not None:
+        got += conn.execute(_BAND_DUE, (queue, band, now, cap - len(got))).fetchall()
+        if len(got) >= cap:
+            break
+        if WALK <= depth <= LOOK and depth & (depth - 1) == 0:  # 8, 16, 32... bands
+            budget = depth * PER_BAND
+            (below,) = conn.execute(_COUNT_BELOW, (queue, now, band, budget + 1)).fetchone()
+            if below <= budget:
+                got += conn.execute(_REST, (queue, now, band, cap - len(got))).fetchall()
+                break
+        band = conn.execute(_NEXT_BAND, (queue, band)).fetchone()[0]
+        depth += 1
     return got
 
 
@@ -133,11 +152,17 @@ def claim_runs(
     stored = _stored(conn, [q.name for q in queues])
     rooms = {q.name: _room(conn, q, stored.get(q.name), now) for q in queues}
     rooms = {name: min(room, limit) for name, room in rooms.items() if room > 0}
-    lease = (owner, now + lease_seconds, now)
-    if len(rooms) == 1:
-        runs = _claim_one(conn, *rooms.popitem(), lease)
-    else:
-        runs = _claim_many(conn, rooms, limit, lease)
+    candidates: list[tuple[str, int, float]] = []
+    for name, room in rooms.items():
+        candidates += _due(conn, name, room, now)
+    if len(rooms) > 1:  # several queues: the best across them
+        candidates.sort(key=lambda c: (-c[1], c[2]))
+    order = {c[0]: n for n, c in enumerate(candidates[:limit])}
+    runs: list[RunRecord] = []
+    if order:
+        lease = (owner, now + lease_seconds, now)
+        rows = conn.execute(_TAKE.format(ids=", ".join("?" * len(order))), (*lease, *order))
+        runs = sorted((run_from_row(r) for r in rows), key=lambda run: order[run.id])
     rated = {name for name, q in stored.items() if q.rate_limit is not None}
     conn.executemany(
         "INSERT INTO queue_starts (queue, kind, at) VALUES (?, 'run', ?)",
@@ -152,59 +177,21 @@ _TAKE = (
 )
 
 
-def _claim_one(
-    conn: sqlite3.Connection, queue: str, room: int, lease: tuple[str, float, float]
-) -> list[RunRecord]:
-    """One queue (the common case): take each band's due runs in place, highest first."""
-    runs: list[RunRecord] = []
-    band = conn.execute(_TOP_BAND, (queue,)).fetchone()[0]
-    while band is not None and len(runs) < room:
-        ids = (
-            "SELECT id FROM runs WHERE queue = ? AND priority = ? AND runnable_at IS NOT NULL"
-            " AND runnable_at <= ? ORDER BY runnable_at LIMIT ?"
-        )
-        args = (*lease, queue, band, lease[2], room - len(runs))
-        runs += [run_from_row(r) for r in conn.execute(_TAKE.format(ids=ids), args)]
-        if len(runs) < room:
-            band = conn.execute(_NEXT_BAND, (queue, band)).fetchone()[0]
-    return runs
-
-
-def _claim_many(
-    conn: sqlite3.Connection, rooms: dict[str, int], limit: int, lease: tuple[str, float, float]
-) -> list[RunRecord]:
-    """Several queues: the best ``limit`` of each queue's best runs, in claim order."""
-    candidates: list[tuple[str, int, float]] = []
-    for name, room in rooms.items():
-        candidates += _due(conn, name, room, lease[2])
-    candidates.sort(key=lambda c: (-c[1], c[2]))
-    order = {c[0]: n for n, c in enumerate(candidates[:limit])}
-    if not order:
-        return []
-    rows = conn.execute(_TAKE.format(ids=", ".join("?" * len(order))), (*lease, *order))
-    return sorted((run_from_row(r) for r in rows), key=lambda run: order[run.id])
-
-
-def _next_wake(
+def next_wake(
     conn: sqlite3.Connection, queues: Sequence[str] | None, limited: Sequence[str]
 ) -> float | None:
+    """When a run of ``queues`` (all when None) or ``limited`` next becomes due: one probe
+    of runs_queue_due per queue (only future times for ``limited``, see the store)."""
     now = _clock.now()
-    if queues is None and not limited:
-        row = conn.execute("SELECT min(runnable_at) FROM runs WHERE runnable_at IS NOT NULL")
-        found = row.fetchone()[0]
-        return None if found is None else float(found)
     times: list[float] = []
     held_back = set(limited)
-    for name in [*(queues or ()), *limited]:
+    for name in [*(_all_queues(conn) if queues is None else queues), *limited]:
         after = now if name in held_back else float("-inf")
-        for band in _bands(conn, name):
-            row = conn.execute(
-                "SELECT runnable_at FROM runs WHERE queue = ? AND priority = ?"
-                " AND runnable_at IS NOT NULL AND runnable_at > ? ORDER BY runnable_at LIMIT 1",
-                (name, band, after),
-            ).fetchone()
-            if row is not None:
-                times.append(float(row[0]))
+        (at,) = conn.execute(
+            "SELECT min(runnable_at) FROM runs WHERE queue = ? AND runnable_at > ?", (name, after)
+        ).fetchone()
+        if at is not None:
+            times.append(float(at))
     for name, queue in _stored(conn, list(limited)).items():
         if queue.rate_limit is not None:
             period = queue.rate_limit[1]
@@ -224,39 +211,13 @@ def _put_queues(conn: sqlite3.Connection, *, queues: Sequence[Queue]) -> dict[st
         " ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,"
         " worker_concurrency = excluded.worker_concurrency, rate_limit = excluded.rate_limit,"
         " rate_period = excluded.rate_period, updated_at = excluded.updated_at",
-        [(*queue_params(q), time.time()) for q in queues],
+        [(*queue_params(q), _clock.now()) for q in queues],
     )
     return {q.name: before[q.name] for q in queues if q.name in before and before[q.name] != q}
 
 
-def _acquire(
-    conn: sqlite3.Connection, queue: str, kind: str, slots: int, holder: str, hold: float
-) -> tuple[str | None, float | None]:
-    now = time.time()
-    conn.execute(
-        "WITH RECURSIVE n(slot) AS (SELECT 0 UNION ALL SELECT slot + 1 FROM n WHERE slot + 1 < ?)"
-        " INSERT OR IGNORE INTO queue_slots (queue, kind, slot) SELECT ?, ?, slot FROM n",
-        (slots, queue, kind),
-    )
-    token = uuid.uuid4().hex
-    row = conn.execute(
-        "UPDATE queue_slots SET holder = ?, token = ?, expires_at = ?"
-        " WHERE queue = ? AND kind = ? AND slot = (SELECT slot FROM queue_slots"
-        "   WHERE queue = ? AND kind = ? AND slot < ? AND (expires_at IS NULL OR expires_at <= ?)"
-        "   ORDER BY slot LIMIT 1) RETURNING slot",
-        (holder, token, now + hold, queue, kind, queue, kind, slots, now),
-    ).fetchone()
-    if row is not None:
-        return token, None
-    (retry_at,) = conn.execute(
-        "SELECT min(expires_at) FROM queue_slots WHERE queue = ? AND kind = ? AND slot < ?",
-        (queue, kind, slots),
-    ).fetchone()
-    return None, retry_at
-
-
-class SqliteQueues:
-    """Queue queries of the SQLite store."""
+class SqliteQueues(SqliteSlots):
+    """Queue queries of the SQLite store (and its activity slots, ``SqliteSlots``)."""
 
     _notifier: Notifier
 
@@ -282,7 +243,7 @@ class SqliteQueues:
         self, queues: Sequence[str] | None = None, *, limited: Sequence[str] = ()
     ) -> float | None:
         def select(conn: sqlite3.Connection) -> float | None:
-            return _next_wake(conn, queues, limited)
+            return next_wake(conn, queues, limited)
 
         return await self._read("read next wake-up", select)
 
@@ -303,7 +264,7 @@ class SqliteQueues:
 
     async def queue_depths(self, names: Sequence[str] | None = None) -> dict[str, int]:
         def select(conn: sqlite3.Connection) -> dict[str, int]:
-            now = time.time()
+            now = _clock.now()
             if names is None:
                 rows = conn.execute(
                     "SELECT queue, count(*) FROM runs WHERE runnable_at IS NOT NULL"
@@ -321,41 +282,6 @@ class SqliteQueues:
             return depths
 
         return await self._read("read queue depths", select)
-
-    async def acquire_queue_slot(
-        self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
-    ) -> SlotGrant:
-        def tx(conn: sqlite3.Connection) -> tuple[str | None, float | None]:
-            return _acquire(conn, queue, kind, slots, holder, hold_seconds)
-
-        token, retry_at = await self._write("acquire queue slot", tx)
-        return SlotGrant(token, retry_at)
-
-    async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
-        def tx(conn: sqlite3.Connection) -> set[str]:
-            until = time.time() + hold_seconds
-            held: set[str] = set()
-            for token in tokens:
-                row = conn.execute(
-                    "UPDATE queue_slots SET expires_at = ? WHERE token = ? RETURNING token",
-                    (until, token),
-                ).fetchone()
-                if row is not None:
-                    held.add(row[0])
-            return held
-
-        return await self._write("renew queue slots", tx) if tokens else set()
-
-    async def release_queue_slot(self, queue: str, token: str) -> None:
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE queue_slots SET holder = NULL, token = NULL, expires_at = NULL"
-                " WHERE queue = ? AND kind = 'concurrency' AND token = ?",
-                (queue, token),
-            )
-
-        await self._write("release queue slot", tx)
-        self._notifier.notify(queue_topic(queue))
 
     async def publish(self, *topics: str) -> None:
         for topic in topics:

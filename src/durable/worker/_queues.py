@@ -3,7 +3,7 @@
 ``ServedQueues`` turns the worker's queues, their stored limits and the runs it holds into
 the per-queue caps of a claim. ``QueueLimiter`` makes an activity attempt wait for a slot
 of its queue: the queue's per-worker limit is an asyncio semaphore; its global limit and
-its rate limit are rows of ``queue_slots`` taken with one UPDATE each (see the store), so
+its rate limit are rows of ``queue_slots`` taken with one statement each (see the store), so
 any number of processes share them. A held concurrency slot is a lease, renewed while
 the attempt runs and freed when it ends; a process that dies frees its slots when their
 leases expire.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -194,7 +193,7 @@ class QueueLimiter:
                     return grant.token
                 wait = self.poll_interval
                 if grant.retry_at is not None:  # a slot frees (or expires) then
-                    wait = min(wait, max(0.005, grant.retry_at - time.time()))
+                    wait = min(wait, max(0.005, grant.retry_at - self.app.clock.now()))
                 await freed.wait(wait)
 
     def _release_late(self, name: str, kind: str, task: asyncio.Future[SlotGrant]) -> None:
