@@ -32,31 +32,37 @@ _T = "(SELECT t FROM now_)"
 
 # Parameters: $1 queue, $2 kind, $3 slots (the limit), $4 holder, $5 token, $6 hold.
 # Answers: granted, open (the gate passed), room (a row could still be created), and
-# the seconds until the next held row's hold ends.
+# the seconds until the next held row's hold ends. Each lookup is written so that even a
+# table never analyzed is read through the right index: the highest row through the key
+# (rows are made in order, so rows above the limit exist only if it lies above), a free
+# or lapsed row through queue_slots_free (its order; ``slot + 0`` keeps the key out),
+# and the row taken is the one locked (by its ctid: it cannot move while locked).
 _ACQUIRE_TEMPLATE = f"""
 WITH now_ AS MATERIALIZED (SELECT {NOW} AS t),
+top AS MATERIALIZED (SELECT max(slot) AS slot FROM queue_slots WHERE queue = $1 AND kind = $2),
 pruned AS (
     DELETE FROM queue_slots WHERE (queue, kind, slot) IN (
-        SELECT queue, kind, slot FROM queue_slots WHERE queue = $1 AND kind = $2
-            AND slot >= $3 AND (expires_at IS NULL OR expires_at <= {_T})
+        SELECT queue, kind, slot FROM queue_slots WHERE (SELECT slot FROM top) >= $3
+            AND queue = $1 AND kind = $2 AND slot >= $3
+            AND (expires_at IS NULL OR expires_at <= {_T})
         FOR UPDATE SKIP LOCKED)
 ), gate AS MATERIALIZED (SELECT {{gate}} AS open),
 pick AS (
-    SELECT slot FROM (
-        SELECT * FROM (SELECT slot FROM queue_slots WHERE queue = $1 AND kind = $2
-            AND expires_at IS NULL AND slot < $3 LIMIT 1 FOR UPDATE SKIP LOCKED) free
+    SELECT row_id FROM (
+        SELECT * FROM (SELECT ctid AS row_id FROM queue_slots WHERE queue = $1 AND kind = $2
+            AND expires_at IS NULL AND slot + 0 < $3 ORDER BY expires_at DESC LIMIT 1
+            FOR UPDATE SKIP LOCKED) free
       UNION ALL
-        SELECT * FROM (SELECT slot FROM queue_slots WHERE queue = $1 AND kind = $2
-            AND expires_at <= {_T} AND slot < $3 ORDER BY expires_at LIMIT 1
+        SELECT * FROM (SELECT ctid AS row_id FROM queue_slots WHERE queue = $1 AND kind = $2
+            AND expires_at <= {_T} AND slot + 0 < $3 ORDER BY expires_at LIMIT 1
             FOR UPDATE SKIP LOCKED) lapsed
     ) f WHERE (SELECT open FROM gate) LIMIT 1
 ), taken AS (
-    UPDATE queue_slots s SET holder = $4, token = $5, expires_at = {_T} + $6
-    FROM pick WHERE s.queue = $1 AND s.kind = $2 AND s.slot = pick.slot
-    RETURNING s.slot
+    UPDATE queue_slots SET holder = $4, token = $5, expires_at = {_T} + $6
+    WHERE ctid = (SELECT row_id FROM pick)
+    RETURNING slot
 ), next_slot AS MATERIALIZED (
-    SELECT COALESCE(max(slot) + 1, 0) AS slot FROM queue_slots
-    WHERE queue = $1 AND kind = $2 AND slot < $3
+    SELECT LEAST(COALESCE((SELECT slot FROM top) + 1, 0), $3) AS slot
 ), created AS (
     INSERT INTO queue_slots (queue, kind, slot, holder, token, expires_at)
     SELECT $1, $2, n.slot, $4, $5, {_T} + $6 FROM next_slot n
@@ -72,8 +78,9 @@ SELECT EXISTS (SELECT FROM taken) OR EXISTS (SELECT FROM created),
 
 # No row at or above the limit is held: the rows below it bound the count by themselves.
 _ACQUIRE = _ACQUIRE_TEMPLATE.format(
-    gate=f"""NOT EXISTS (SELECT FROM queue_slots WHERE queue = $1 AND kind = $2
-        AND slot >= $3 AND expires_at + 0 > {_T})"""  # through the key: the rows above
+    gate=f"""CASE WHEN COALESCE((SELECT slot FROM top), -1) < $3 THEN true
+        ELSE NOT EXISTS (SELECT FROM queue_slots WHERE queue = $1 AND kind = $2
+            AND slot >= $3 AND expires_at + 0 > {_T}) END"""
 )
 # Some are: count every held row (run under the lock, see the module docstring).
 _ACQUIRE_COUNTED = _ACQUIRE_TEMPLATE.format(
