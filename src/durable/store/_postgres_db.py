@@ -47,12 +47,19 @@ def parse_dsn(dsn: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
 
-def local_time(left: object) -> float | None:
+def local_time(left: float | None) -> float | None:
     """A time the server gave as seconds from its now, on this process's clock.
 
     The server's clock decides when something is due; the caller sleeps by its own.
     """
-    return None if left is None else time.time() + float(left)  # type: ignore[arg-type]
+    return None if left is None else time.time() + float(left)
+
+
+def delay_until(at: float | None) -> float | None:
+    """A time on this process's clock as seconds from now, for the server to add to its
+    own now: a worker whose clock is off from the server's neither wakes its runs early
+    (and loops) nor late."""
+    return None if at is None else max(0.0, at - time.time())
 
 
 class PostgresDb:

@@ -11,7 +11,7 @@ index probe, and a lateral range scan of ``runs_claim`` takes the band's due run
 ``FOR UPDATE SKIP LOCKED``. Runs sleeping or leased sit at the end of their band (their
 runnable_at is in the future), so a claim never reads past them within a band; but a
 band holding only such runs still costs a probe, so the walk stops once the due runs
-below are few next to the bands walked (see ``WALK``), and takes them from
+below are few next to the bands walked (``_rules.WALK``), and takes them from
 ``runs_queue_due`` (the queue's due runs form one range of it), sorted by priority.
 "Now" is one InitPlan value, which lets it bound the index scans (``clock_timestamp()``
 written in a WHERE clause is volatile, so it would only filter).
@@ -40,18 +40,11 @@ from ._records import (
     queue_params,
     run_from_row,
 )
+from ._rules import LOOK, PER_BAND, WALK
 
 _T = "(SELECT t FROM now_)"
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
 
-# A band holding only runs sleeping or leased still costs a probe, so the walk does not
-# go on blindly: after WALK bands, and again each time the bands walked double (up to
-# LOOK), it counts the due runs below, up to PER_BAND per band walked. When they are no
-# more, it stops and takes them from runs_queue_due (the due runs only), sorted. So a
-# claim costs about the least of the bands above its runs and the due runs themselves.
-WALK = 8
-PER_BAND = 8
-LOOK = 512
 
 # The due runs of a queue, as a range of runs_queue_due. The lower bound excludes
 # nothing; with it the planner takes the range for a narrow one (an unknown bound on

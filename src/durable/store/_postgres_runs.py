@@ -8,7 +8,6 @@ runs are grouped with other runs' commits (``_postgres_batch``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from ..info import Status
 from . import _rules
 from ._notify import WORK, run_topic
 from ._postgres_batch import CommitBatcher, batchable
-from ._postgres_db import NOW, PostgresDb
+from ._postgres_db import NOW, PostgresDb, delay_until
 from ._postgres_flows import CANCEL_OPEN_JOBS, has_signal, insert_signal
 from ._postgres_links import apply_links, cancel_descendants, lock_parent, tell_parent
 from ._records import (
@@ -76,8 +75,7 @@ _OUTCOMES = {
         ", status = 'WAITING', lease_owner = NULL, wait_signals = $13::text[],"
         # A cancel request bumps the mailbox version too: a cancelled run that cleans
         # up with a durable wait sleeps like any other, instead of waking at once.
-        # The wake-up is sent as a delay and added to the server's clock: a worker whose
-        # clock is off from the server's does not wake its runs early (and loop) or late.
+        # The wake-up is sent as a delay and added to the server's clock (``delay_until``).
         f" runnable_at = CASE WHEN mailbox_version <> $14 THEN {NOW}"
         f" ELSE {NOW} + $15::float8 END"
     ),
@@ -270,8 +268,7 @@ class PostgresRuns:
         args += [[s for s, _ in commit.consumed_signals], [q for _, q in commit.consumed_signals]]
         match outcome:
             case Suspend(wake_at=wake_at, signal_names=names, mailbox_version=seen):
-                wake_in = None if wake_at is None else max(0.0, wake_at - time.time())
-                args += [list(names), seen, wake_in]
+                args += [list(names), seen, delay_until(wake_at)]
             case Finish(status=status, result=result, error=error):
                 args += [str(status), result, error]
             case Park(reason=reason):

@@ -222,6 +222,23 @@ def queue_room(claim_cap: int, stored: Queue | None, leased: int, started: int) 
     return room
 
 
+# A band holding only runs sleeping or leased still costs a probe, so a claim's walk of
+# a queue's priority bands does not go on blindly: after WALK bands, and again each time
+# the bands walked double (up to LOOK), it counts the due runs below, up to PER_BAND per
+# band walked. When they are no more, it stops and takes them from runs_queue_due (the
+# due runs only), sorted. So a claim costs about the least of the bands above its runs
+# and the due runs themselves. The Postgres claim inlines this in its ``bands`` CTE.
+WALK = 8
+PER_BAND = 8
+LOOK = 512
+
+
+def checks_below(depth: int) -> bool:
+    """Whether a claim that has walked ``depth`` bands counts the due runs below (and
+    takes them all when they are at most ``depth * PER_BAND``): at 8, 16, 32... bands."""
+    return WALK <= depth <= LOOK and depth & (depth - 1) == 0
+
+
 def counts_as_start(epoch: int, rated: bool) -> bool:
     """Whether a claim uses up a start of its queue's rate limit: the run's first claim."""
     return rated and epoch == 1

@@ -10,7 +10,7 @@ ordered by queue, priority descending, runnable_at): one probe finds the next ba
 range scan takes its due runs. Runs sleeping or leased sit at the end of their band
 (their runnable_at is in the future), so a claim never reads past them within a band;
 but a band holding only such runs still costs a probe, so the walk stops once the due
-runs below are few next to the bands walked (see ``WALK``), and takes them from
+runs below are few next to the bands walked (``_rules.checks_below``), and takes them from
 ``runs_queue_due`` (the queue's due runs form one range of it), sorted by priority. The
 next wake-up of a queue is one probe of ``runs_queue_due``.
 """
@@ -51,15 +51,6 @@ _DUE_BELOW = (
 _COUNT_BELOW = f"SELECT count(*) FROM (SELECT 1 {_DUE_BELOW} LIMIT ?)"
 _REST = f"SELECT id, priority, runnable_at {_DUE_BELOW} ORDER BY priority DESC, runnable_at LIMIT ?"
 
-# A band holding only runs sleeping or leased still costs a probe, so the walk does not
-# go on blindly: after WALK bands, and again each time the bands walked double (up to
-# LOOK), it counts the due runs below, up to PER_BAND per band walked. When they are no
-# more, it stops and takes them from runs_queue_due (the due runs only), sorted. So a
-# claim costs about the least of the bands above its runs and the due runs themselves.
-WALK = 8
-PER_BAND = 8
-LOOK = 512
-
 
 def _due(
     conn: sqlite3.Connection, queue: str, cap: int, now: float
@@ -72,8 +63,8 @@ def _due(
         got += conn.execute(_BAND_DUE, (queue, band, now, cap - len(got))).fetchall()
         if len(got) >= cap:
             break
-        if WALK <= depth <= LOOK and depth & (depth - 1) == 0:  # 8, 16, 32... bands
-            budget = depth * PER_BAND
+        if _rules.checks_below(depth):
+            budget = depth * _rules.PER_BAND
             (below,) = conn.execute(_COUNT_BELOW, (queue, now, band, budget + 1)).fetchone()
             if below <= budget:
                 got += conn.execute(_REST, (queue, now, band, cap - len(got))).fetchall()
