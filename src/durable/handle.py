@@ -20,8 +20,8 @@ from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .serde import encode_any, loads
+from .store import JournalEntry, RunRecord
 from .store._notify import event_topic, run_topic
-from .store.base import JournalEntry, RunRecord
 
 if TYPE_CHECKING:
     from .app import App

@@ -19,7 +19,7 @@ from .errors import ConfigurationError, InvalidScheduleError, ScheduleNotFoundEr
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Workflow
 from .serde import loads
-from .store.base import ScheduleRecord
+from .store import ScheduleRecord
 from .worker._cron import MISSED_POLICIES, cron_spec
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import durable
-from durable.store.base import ScheduleRecord
+from durable.store import ScheduleRecord
 from durable.worker._cron import CATCH_UP_LIMIT, CronSpec, cron_spec, plan, run_id_for
 
 

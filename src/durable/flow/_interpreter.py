@@ -20,7 +20,7 @@ from typing import Any
 from .._future import DurableFuture, first_completed, gather_futures
 from ..errors import ActivityError, Cancelled, ExpressionError, FlowError
 from ..registry import Host, Registry
-from ..store.base import job_signal_name
+from ..store import job_signal_name
 from ._graph import FlowGraph, Node
 from ._handlers import StoreActivities, service_activity
 from ._table import DecisionTableError

@@ -12,7 +12,7 @@ from .._current import current_host
 from ..errors import DefinitionNotFoundError
 from ..registry import Registry, Workflow
 from ..runtime import Context
-from ..store.base import RunRecord, Store
+from ..store import RunRecord, Store
 from ._graph import FlowGraph
 from ._handlers import store_activities
 from ._interpreter import FlowPlan, FlowRun

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._clock import Clock
 from ..errors import NonDeterminismError
-from ..store.base import JournalEntry
+from ..store import JournalEntry
 from ._journal import Call, Journal, describe_entry
 from ._state import Abort
 

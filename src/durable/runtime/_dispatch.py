@@ -27,7 +27,7 @@ from ..errors import (
 )
 from ..policy import DEFAULT_RETRY
 from ..serde import dumps, loads
-from ..store.base import ChildStart, RunRecord, child_start_payload
+from ..store import ChildStart, RunRecord, child_start_payload
 from . import _activity
 from ._cursor import Cursor
 from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call

@@ -34,8 +34,7 @@ from .._future import DurableFuture
 from ..errors import DurableError, SerializationError
 from ..registry import Workflow
 from ..serde import loads
-from ..store._notify import run_topic
-from ..store.base import (
+from ..store import (
     Fence,
     Finish,
     JournalEntry,
@@ -45,6 +44,7 @@ from ..store.base import (
     RunRecord,
     Store,
     Suspend,
+    run_topic,
 )
 from . import _guard, _load, _writer
 from ._context import Context

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import DurableError, StoreError
 from ..registry import Workflow
-from ..store.base import JournalEntry, RunRecord, SignalRecord, Store
+from ..store import JournalEntry, RunRecord, SignalRecord, Store
 
 
 def first_claim(run: RunRecord) -> bool:

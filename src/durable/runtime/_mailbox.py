@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..store.base import RunRecord, SignalRecord
+from ..store import RunRecord, SignalRecord
 
 
 class Mailbox:

@@ -18,7 +18,7 @@ from ..info import RunInfo
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
 from ..serde import dumps, fingerprint, loads
-from ..store.base import Fence, child_signal
+from ..store import Fence, child_signal
 from ._cursor import Cursor
 from ._dispatch import Dispatch
 from ._journal import RESULT, Call

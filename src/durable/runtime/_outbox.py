@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..store.base import ChildStart, JournalEntry
+from ..store import ChildStart, JournalEntry
 
 
 class Outbox:

@@ -13,7 +13,7 @@ from .._future import DurableFuture
 from ..errors import NonDeterminismError
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
-from ..store.base import SignalRecord
+from ..store import SignalRecord
 from ._journal import Call
 
 

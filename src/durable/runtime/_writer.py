@@ -19,7 +19,7 @@ from ..errors import (
 from ..info import Status
 from ..registry import Workflow
 from ..serde import dumps
-from ..store.base import (
+from ..store import (
     Commit,
     Fence,
     Finish,

@@ -20,7 +20,7 @@ from ..info import HistoryEvent, Status
 from ..registry import Workflow
 from ..runtime import ReplayReport, RunExecutor, strict
 from ..serde import dumps
-from ..store.base import RunRecord, Store
+from ..store import RunRecord, Store
 from ._history import History
 
 

@@ -26,7 +26,7 @@ from croniter import croniter
 
 from .. import _tracing
 from ..errors import DurableError, InvalidScheduleError
-from ..store.base import SCHEDULES, Firing, ScheduleRecord, Store
+from ..store import SCHEDULES, Firing, ScheduleRecord, Store
 
 log = logging.getLogger("durable.worker")
 
