@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ._future import DurableFuture
+    from ._wire import Kind
     from .errors import ContinueAsNew
     from .info import RunInfo
     from .policy import RetryPolicy
@@ -82,7 +83,7 @@ class WorkflowHost(Protocol[A, W]):
         """Start a child run: its id, and the future of its result."""
         ...
 
-    def record_value(self, kind: str, produce: Callable[[], Any], name: str = "") -> Any:
+    def record_value(self, kind: Kind, produce: Callable[[], Any], name: str = "") -> Any:
         """A value produced once and journaled; replay returns the recorded one."""
         ...
 

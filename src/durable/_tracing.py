@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from ._wire import StoredError
 
 if TYPE_CHECKING:
     from .store import RunRecord
@@ -78,8 +79,9 @@ class NoSpan:
     ) -> None:
         return None
 
-    def finish(self, outcome: str, error: Mapping[str, Any] | str | None = None) -> None:
-        """Record how the run or the attempt ended (``error``: the stored error)."""
+    def finish(self, outcome: str, error: StoredError | str | None = None) -> None:
+        """Record how the run or the attempt ended (``error``: the stored error, or its
+        text, or a message)."""
 
 
 NO_SPAN = NoSpan()
@@ -115,13 +117,13 @@ class Span(NoSpan):
             span.set_status(self._otel.error, f"{type(exc).__name__}: {exc}")
         span.end()
 
-    def finish(self, outcome: str, error: Mapping[str, Any] | str | None = None) -> None:
+    def finish(self, outcome: str, error: StoredError | str | None = None) -> None:
         span = self._span
         span.set_attribute("durable.outcome", outcome)
         if error is None:
             return
-        data = _error(error)
-        kind, message = str(data.get("type", "Error")), str(data.get("message", ""))
+        stored = _error(error)
+        kind, message = stored.type, stored.message
         span.set_status(self._otel.error, f"{kind}: {message}")
         # The attributes record_exception writes (the exception itself stayed in the
         # activity's task: what is left of it is the error the journal stores).
@@ -130,19 +132,19 @@ class Span(NoSpan):
             {
                 "exception.type": kind,
                 "exception.message": message,
-                "exception.stacktrace": str(data.get("traceback", "")),
+                "exception.stacktrace": stored.traceback or "",
             },
         )
 
 
-def _error(error: Mapping[str, Any] | str) -> Mapping[str, Any]:
+def _error(error: StoredError | str) -> StoredError:
+    """The stored error, from its text; a plain message is an ``Error`` of that message."""
     if not isinstance(error, str):
         return error
     try:
-        data = json.loads(error)
+        return StoredError.loads(error)
     except ValueError:
-        return {"message": error}
-    return data if isinstance(data, dict) else {"message": error}
+        return StoredError("Error", error)
 
 
 def inject() -> str | None:

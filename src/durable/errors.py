@@ -39,7 +39,6 @@ workflow does not swallow a cancellation by accident (trio does the same).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 class DurableError(Exception):
@@ -309,24 +308,3 @@ class ContinueAsNew(BaseException):
     def __init__(self, args_text: str) -> None:
         super().__init__("the workflow continues as new")
         self.args_text = args_text
-
-
-def describe_exception(exc: BaseException) -> dict[str, Any]:
-    """The stored form of an exception: type name, message, traceback and cause chain."""
-    import traceback
-
-    described: dict[str, Any] = {
-        "type": type(exc).__qualname__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
-    causes: list[list[str]] = []
-    seen = {id(exc)}
-    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    while cause is not None and id(cause) not in seen and len(causes) < 20:
-        seen.add(id(cause))
-        causes.append([type(cause).__qualname__, str(cause)])
-        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
-    if causes:
-        described["causes"] = causes
-    return described

@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 import durable
+from durable._wire import job_id_for, job_signal_name
 from durable.store import (
     Commit,
     Fence,
@@ -21,8 +22,6 @@ from durable.store import (
     JobAnswer,
     Store,
     Suspend,
-    job_id_for,
-    job_signal_name,
     open_store,
 )
 from durable.store._notify import JOBS, run_topic

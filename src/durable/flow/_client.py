@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._wire import user_task_dedupe_key, user_task_signal
 from ..errors import (
     DefinitionNotFoundError,
     DurableError,
@@ -19,7 +20,6 @@ from ..errors import (
     ValidationError,
 )
 from ..store import DefinitionRecord, JobAnswer, JobRecord
-from ._interpreter import user_task_signal
 from ._state import flow_state
 from ._validate import compile_definition
 
@@ -219,7 +219,8 @@ async def complete_user_task(app: App, run_id: str, step_id: str, variables: Any
     waiting = [s for s in activations if s.status == "RUNNING" and s.step_type == "USER_TASK"]
     if waiting and not run.status.is_terminal:
         seq = int(waiting[0].id.rsplit(":", 1)[1])
-        await store.send_signal(run_id, user_task_signal(seq), text, dedupe_key=f"task#{seq}")
+        signal, dedupe_key = user_task_signal(seq), user_task_dedupe_key(seq)
+        await store.send_signal(run_id, signal, text, dedupe_key=dedupe_key)
         return
     if any(s.status == "COMPLETED" for s in activations):
         return  # completed before: completing again changes nothing

@@ -6,8 +6,9 @@ coroutine of the run; every wait is a journaled operation of the run's
 USER_TASK and WAIT, a durable sleep for boundary timers), so a flow replays, suspends and
 survives crashes exactly like a Python workflow.
 
-Step history is journaled as ``step`` records (one when a step starts, one when it ends)
-that ride along with the next commit, so they cost no extra round trip.
+Step history is journaled as ``step`` records (``durable._wire.StepRecord``: one when a
+step starts, one when it ends) that ride along with the next commit, so they cost no
+extra round trip.
 """
 
 from __future__ import annotations
@@ -18,22 +19,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._future import DurableFuture, first_completed, gather_futures
+from .._wire import JobOutcome, Kind, StepRecord, job_signal_name, user_task_signal
 from ..errors import ActivityError, Cancelled, ExpressionError, FlowError
 from ..registry import Host, Registry
-from ..store import job_signal_name
 from ._graph import FlowGraph, Node
 from ._handlers import StoreActivities, service_activity
 from ._table import DecisionTableError
 
-STEP = "step"
 # A path that takes this many steps in a row without waiting on anything durable loops
 # without a wait: it would hold the worker's event loop forever, so its run fails.
 MAX_STEPS_WITHOUT_WAIT = 10_000
-
-
-def user_task_signal(start_seq: int) -> str:
-    """The signal that completes the user task whose activation started at ``start_seq``."""
-    return f"durable.task#{start_seq}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +299,7 @@ class FlowRun:
         await self.host.call_activity(self.plan.store.enqueue_job, job, {}, None, None)
         if activation.closed:
             raise Cancelled("the step ended while its job was being queued")
-        answer = await self._wait_signal(activation, job_signal_name(activation.seq))
+        answer: JobOutcome = await self._wait_signal(activation, job_signal_name(activation.seq))
         activation.attempt = int(answer.get("attempt", 1))
         if not answer.get("ok"):
             raise FlowError(node.id, node.type, str(answer.get("error", "the job failed")))
@@ -332,9 +327,9 @@ class FlowRun:
         if quick:
             activation = _Activation(node, self.opened, 0, _now())
         else:
-            payload = {"type": node.type, "at": _now()}
+            payload: StepRecord = {"type": node.type, "at": _now()}
             seq = self.host.next_seq
-            self.host.record_value(STEP, lambda: payload, node.id)
+            self.host.record_value(Kind.STEP, lambda: payload, node.id)
             self.host.flush_soon()  # a waiting step is visible at once
             activation = _Activation(node, self.opened, seq, None)
         self.active[activation.order] = activation
@@ -352,18 +347,19 @@ class FlowRun:
             return
         activation.closed = True
         self.active.pop(activation.order, None)
-        record: dict[str, Any] = {"status": status, "at": _now()}
+        record: StepRecord = {"status": status, "at": _now()}
         if activation.started is None:
             record["start"] = activation.seq
         else:
-            record.update(type=activation.node.type, startedAt=activation.started)
+            record["type"] = activation.node.type
+            record["startedAt"] = activation.started
         if activation.attempt != 1:
             record["attempt"] = activation.attempt
         if reason is not None:
             record["reason"] = reason
         if output:
             record["output"] = dict(output)
-        self.host.record_value(STEP, lambda: record, activation.node.id)
+        self.host.record_value(Kind.STEP, lambda: record, activation.node.id)
 
     def _interrupt(self, activation: _Activation, reason: str) -> None:
         self._close(activation, "CANCELLED", reason=reason)

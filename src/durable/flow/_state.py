@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from .._wire import Kind, StepRecord
 from ..info import StepExecution
 from ..serde import loads
 from ..store import JournalEntry, RunRecord
-from ._interpreter import STEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,9 @@ def flow_state(run: RunRecord, entries: list[JournalEntry]) -> FlowState:
     by_start: dict[int, int] = {}
     steps: list[StepExecution] = []
     for entry in entries:
-        if entry.kind != STEP or entry.payload is None:
+        if entry.kind != Kind.STEP or entry.payload is None:
             continue
-        record: dict[str, Any] = loads(entry.payload)
+        record: StepRecord = loads(entry.payload)
         at = datetime.fromisoformat(record["at"])
         if "startedAt" in record:  # a step recorded once, when it ended
             steps.append(

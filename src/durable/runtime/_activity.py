@@ -2,7 +2,7 @@
 
 The executor runs one attempt at a time and journals the outcome of each failed attempt
 that will be retried, with the time of the next one: the attempt count and the backoff
-survive a crash (see ``RETRY`` in ``_journal``).
+survive a crash (a ``retry`` record: ``durable._wire.RetryRecord``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import anyio.to_thread
 
 from .. import _current
 from .._current import ActivityInfo, AttemptState
-from ..errors import Cancelled, SerializationError, describe_exception
+from .._wire import StoredError
+from ..errors import Cancelled, SerializationError
 from ..policy import RetryPolicy
 from ..registry import Activity
 
@@ -63,7 +64,7 @@ class Outcome:
 
     attempt: int
     result: str | None = None
-    error: dict[str, Any] | None = None
+    error: StoredError | None = None
     retry_in: float | None = None
 
 
@@ -81,7 +82,7 @@ async def run_attempt(
         value = await _attempt(act, args, kwargs, info, limit)
         return Outcome(info.attempt, result=act.codec.encode_result(value))
     except SerializationError as exc:  # retrying cannot change how a value converts
-        return Outcome(info.attempt, error=describe_exception(exc))
+        return Outcome(info.attempt, error=StoredError.from_exception(exc))
     except Exception as exc:
         return _judge(exc, info.attempt, policy)
     except (asyncio.CancelledError, Cancelled, SystemExit) as exc:
@@ -97,7 +98,7 @@ async def run_attempt(
 
 
 def _judge(exc: BaseException, attempt: int, policy: RetryPolicy) -> Outcome:
-    error = describe_exception(exc)
+    error = StoredError.from_exception(exc)
     if policy.retries(exc, attempt):
         return Outcome(attempt, error=error, retry_in=policy.delay_before(attempt + 1))
     return Outcome(attempt, error=error)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, overload
 
 from .._future import DurableFuture, gather_futures
+from .._wire import Kind
 from ..info import RunInfo
 from ..policy import RetryPolicy, to_seconds
 from ..registry import Host, Workflow, activity_for
@@ -144,17 +145,17 @@ class Context:
         """The current time (UTC), recorded so that replay sees the same value."""
         host = self._host
         stamp = host.record_value(
-            "now", lambda: datetime.fromtimestamp(host.now(), UTC).isoformat()
+            Kind.NOW, lambda: datetime.fromtimestamp(host.now(), UTC).isoformat()
         )
         return datetime.fromisoformat(stamp)
 
     def random(self) -> float:
         """A random float in [0, 1), recorded so that replay sees the same value."""
-        return float(self._host.record_value("random", _random.random))
+        return float(self._host.record_value(Kind.RANDOM, _random.random))
 
     def uuid4(self) -> uuid.UUID:
         """A random UUID, recorded so that replay sees the same value."""
-        return uuid.UUID(self._host.record_value("uuid4", lambda: str(uuid.uuid4())))
+        return uuid.UUID(self._host.record_value(Kind.UUID4, lambda: str(uuid.uuid4())))
 
     # -- children ---------------------------------------------------------------------
     def child(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._clock import Clock
+from .._wire import Event, Kind
 from ..errors import NonDeterminismError
 from ..store import JournalEntry
 from ._journal import Call, Journal, describe_entry
@@ -47,7 +48,7 @@ class Cursor:
             raise Abort()
         return seq
 
-    def entry(self, seq: int, event: str, call: Call, payload: str | None) -> JournalEntry:
+    def entry(self, seq: int, event: Event, call: Call, payload: str | None) -> JournalEntry:
         """The next journal entry of this run (positions are assigned in write order)."""
         at = self.clock.now()
         made = JournalEntry(
@@ -64,7 +65,7 @@ class Cursor:
     def marker(self, change_id: str) -> bool:
         """Whether the journal holds the marker of patch ``change_id`` at the next seq."""
         recorded = self.journal.first.get(self.next_seq)
-        return recorded is not None and recorded.kind == "patch" and recorded.name == change_id
+        return recorded is not None and recorded.kind == Kind.PATCH and recorded.name == change_id
 
     def passed(self) -> bool:
         """Whether the recorded run went past the next seq (code that ran before a change)."""

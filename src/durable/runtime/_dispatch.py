@@ -17,20 +17,13 @@ from .. import _logging, _tracing
 from .._clock import Clock
 from .._current import ActivityInfo
 from .._future import DurableFuture
-from ..errors import (
-    ActivityError,
-    Cancelled,
-    SerializationError,
-    WaitTimeout,
-    WorkflowFailed,
-    describe_exception,
-)
+from .._wire import ChildEnd, Event, Kind, RetryRecord, StoredError, child_start_payload
+from ..errors import Cancelled, SerializationError, WaitTimeout, WorkflowFailed
 from ..policy import DEFAULT_RETRY
 from ..serde import dumps, loads
-from ..store import ChildStart, RunRecord, child_start_payload
+from ..store import ChildStart, RunRecord
 from . import _activity
 from ._cursor import Cursor
-from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call
 from ._mailbox import Mailbox
 from ._outbox import Outbox
 from ._state import Delivery, Op, Override, SlotLimiter
@@ -103,7 +96,7 @@ class Dispatch:
         for op in waiting:
             if self.ops.get(op.seq) is not op:
                 continue
-            if op.call.kind == "activity":
+            if op.call.kind == Kind.ACTIVITY:
                 if self.draining:
                     self.unstarted.append(op)
                     continue
@@ -114,7 +107,7 @@ class Dispatch:
                     op.attempt = retry[0]
                     self.schedule_attempt(op, retry[1])
                 continue
-            if op.call.kind == "child":
+            if op.call.kind == Kind.CHILD:
                 self._create_child(op)
             if op.wait and self._match_signal(op):
                 continue
@@ -137,7 +130,7 @@ class Dispatch:
             self.run.priority,
             _tracing.inject(),  # the current run span: the child's spans join its trace
         )
-        entry = self.cursor.entry(op.seq, START, op.call, child_start_payload(op.child_id))
+        entry = self.cursor.entry(op.seq, Event.START, op.call, child_start_payload(op.child_id))
         self.outbox.add_child(child, entry)
 
     def _arm_timer(self, op: Op) -> None:
@@ -146,13 +139,14 @@ class Dispatch:
         if fire_at is None:
             fire_at = self.clock.now() + (op.delay or 0.0)
             timers[op.seq] = fire_at
-            self.outbox.add(self.cursor.entry(op.seq, TIMER, op.call, repr(fire_at)), urgent=True)
+            entry = self.cursor.entry(op.seq, Event.TIMER, op.call, repr(fire_at))
+            self.outbox.add(entry, urgent=True)
         op.fire_at = fire_at
-        if op.call.kind == "sleep":
-            due = Delivery(op, RESULT, "null")
+        if op.call.kind == Kind.SLEEP:
+            due = Delivery(op, Event.RESULT, "null")
         else:
             message = f"no signal {op.call.name!r} arrived within {op.delay} s"
-            due = Delivery(op, ERROR, dumps({"type": "WaitTimeout", "message": message}))
+            due = Delivery(op, Event.ERROR, StoredError("WaitTimeout", message).dumps())
         self._call_at(fire_at, self.queue.put_nowait, due, op)
 
     def _call_at(self, at: float, fn: Any, arg: Any, op: Op) -> None:
@@ -196,7 +190,8 @@ class Dispatch:
 
     def starts_effects(self) -> bool:
         """Whether an activity or a child is about to start."""
-        return any(op.call.kind in ("activity", "child") for op in self.unstarted)
+        effects = (Kind.ACTIVITY, Kind.CHILD)
+        return any(op.call.kind in effects for op in self.unstarted)
 
     def held_back(self) -> bool:
         """Whether draining keeps an activity from starting (now or after its backoff)."""
@@ -240,13 +235,13 @@ class Dispatch:
 
     def activities_running(self) -> bool:
         """Whether an activity runs now, or something is due soon enough to stay loaded."""
-        now = self.clock.now()
+        now, activity = self.clock.now(), Kind.ACTIVITY
         for op in self.ops.values():
             if op.task is not None and not op.task.done():
                 return True
             if self.draining or op.fire_at is None:
                 continue
-            horizon = KEEP_LOADED_FOR if op.call.kind == "activity" else SHORT_WAIT
+            horizon = KEEP_LOADED_FOR if op.call.kind == activity else SHORT_WAIT
             if op.fire_at <= now + horizon:
                 return True
         return False
@@ -255,7 +250,8 @@ class Dispatch:
         return any(op.task is not None and not op.task.done() for op in self.ops.values())
 
     def in_backoff(self) -> bool:
-        return any(op.call.kind == "activity" and op.timer is not None for op in self.ops.values())
+        activity = Kind.ACTIVITY
+        return any(op.call.kind == activity and op.timer is not None for op in self.ops.values())
 
     async def _run_attempt(self, op: Op) -> None:
         act = op.activity
@@ -280,7 +276,7 @@ class Dispatch:
                                 act, op.args_text, info, policy, limit
                             )
             except Exception as exc:  # never leave the workflow waiting on a dead task
-                outcome = _activity.Outcome(op.attempt, error=describe_exception(exc))
+                outcome = _activity.Outcome(op.attempt, error=StoredError.from_exception(exc))
             verdict = (
                 "ok" if outcome.error is None else "error" if outcome.retry_in is None else "retry"
             )
@@ -288,13 +284,14 @@ class Dispatch:
         if self.observer is not None:
             self.observer.observe_attempt(workflow, act.name, verdict, time.perf_counter() - began)
         if outcome.retry_in is not None:
-            retry = {"attempt": op.attempt + 1, "at": self.clock.now() + outcome.retry_in}
-            self.queue.put_nowait(Delivery(op, RETRY, dumps({**retry, "error": outcome.error})))
+            at = self.clock.now() + outcome.retry_in
+            retry = RetryRecord(op.attempt + 1, at, outcome.error)
+            self.queue.put_nowait(Delivery(op, Event.RETRY, retry.dumps()))
         elif outcome.error is not None:
-            payload = dumps({**outcome.error, "attempts": op.attempt})
-            self.queue.put_nowait(Delivery(op, ERROR, payload))
+            payload = outcome.error.with_attempts(op.attempt).dumps()
+            self.queue.put_nowait(Delivery(op, Event.ERROR, payload))
         else:
-            self.queue.put_nowait(Delivery(op, RESULT, outcome.result))
+            self.queue.put_nowait(Delivery(op, Event.RESULT, outcome.result))
 
     # -- signals, children and cancellation -----------------------------------------
     def _match_signal(self, op: Op) -> bool:
@@ -302,7 +299,7 @@ class Dispatch:
         if signal is None:
             return False
         op.matched = True
-        self.queue.put_nowait(Delivery(op, RESULT, signal.payload, signal))
+        self.queue.put_nowait(Delivery(op, Event.RESULT, signal.payload, signal))
         return True
 
     def match_waiting(self) -> None:
@@ -339,42 +336,24 @@ class Dispatch:
 def resolve(op: Op, event: str, payload: str | None) -> None:
     """Hand an operation's journaled outcome to the workflow."""
     text = payload if payload is not None else "null"
+    kind = op.call.kind
     try:
-        if op.call.kind == "child":
-            op.future.set_result(_child_result(op, loads(text)))
-        elif event == RESULT:
+        if kind == Kind.CHILD:
+            op.future.set_result(_child_result(op, ChildEnd.loads(text)))
+        elif event == Event.RESULT:
             codec = op.activity.codec if op.activity is not None else None
             op.future.set_result(codec.decode_result(text) if codec else loads(text))
-        elif op.call.kind == "signal":
-            op.future.set_exception(WaitTimeout(loads(text)["message"]))
+        elif kind == Kind.SIGNAL:
+            op.future.set_exception(WaitTimeout(StoredError.loads(text).message))
         else:
-            op.future.set_exception(_activity_error(op.call, loads(text)))
+            op.future.set_exception(StoredError.loads(text).activity_error(op.call.name))
     except (SerializationError, WorkflowFailed) as exc:
         op.future.set_exception(exc)
 
 
-def _child_result(op: Op, data: dict[str, Any]) -> Any:
+def _child_result(op: Op, end: ChildEnd) -> Any:
     """The result of a finished child, or the WorkflowFailed it ended with."""
-    if data["status"] == "COMPLETED":
+    if end.status == "COMPLETED":
         assert op.workflow is not None
-        return op.workflow.codec.decode_result(dumps(data["result"]))
-    error = data.get("error") or {}
-    raise WorkflowFailed(
-        data["run_id"],
-        data["status"],
-        error.get("type", "Error"),
-        error.get("message", ""),
-        error.get("traceback", ""),
-    )
-
-
-def _activity_error(call: Call, data: dict[str, Any]) -> ActivityError:
-    causes = tuple((str(t), str(m)) for t, m in data.get("causes", ()))
-    return ActivityError(
-        call.name,
-        data["type"],
-        data["message"],
-        data.get("attempts", 1),
-        causes=causes,
-        traceback=data.get("traceback", ""),
-    )
+        return op.workflow.codec.decode_result(dumps(end.result))
+    raise end.failure()

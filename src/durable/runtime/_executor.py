@@ -31,9 +31,9 @@ from typing import Any
 from .. import _current
 from .._clock import REAL, Clock, Timer
 from .._future import DurableFuture
+from .._wire import Event, Kind, RetryRecord
 from ..errors import DurableError, SerializationError
 from ..registry import Workflow
-from ..serde import loads
 from ..store import (
     Fence,
     Finish,
@@ -50,7 +50,7 @@ from . import _guard, _load, _writer
 from ._context import Context
 from ._cursor import Cursor
 from ._dispatch import AttemptObserver, Dispatch, resolve
-from ._journal import CANCEL, RETRY, Call, describe_entry
+from ._journal import Call, describe_entry
 from ._mailbox import Mailbox
 from ._operations import Operations
 from ._outbox import Outbox
@@ -253,11 +253,11 @@ class RunExecutor:
         return True
 
     def _replay(self) -> None:
-        cursor, dispatch = self.cursor, self.dispatch
+        cursor, dispatch, cancel = self.cursor, self.dispatch, Event.CANCEL
         for entry in cursor.journal.deliveries:
             if cursor.nondeterminism is not None or self.main.done():
                 break
-            if entry.event == CANCEL:
+            if entry.event == cancel:
                 dispatch.cancel_all()
             else:
                 op = dispatch.pop(entry.seq)
@@ -287,7 +287,8 @@ class RunExecutor:
                 return
             if mailbox.cancel_requested and not cursor.journal.cancelled:
                 cursor.journal.cancelled = True
-                await self.writer.commit(cursor.entry(0, CANCEL, Call("cancel", ""), None), None)
+                entry = cursor.entry(0, Event.CANCEL, Call(Kind.CANCEL, ""), None)
+                await self.writer.commit(entry, None)
                 dispatch.cancel_all()
                 self._step()
                 continue
@@ -342,17 +343,17 @@ class RunExecutor:
         the same point. That lets a workflow that ends here journal its last result and
         its end in one commit; otherwise the result is committed before anything starts.
         """
-        op = d.op
-        assert op is not None
-        if d.event == RETRY:  # the attempt failed; the next one is due later
-            await self.writer.commit(self.cursor.entry(op.seq, RETRY, op.call, d.payload), None)
-            retry = loads(d.payload or "{}")
-            self.dispatch.retry(op, int(retry["attempt"]), float(retry["at"]))
+        op, event = d.op, d.event
+        assert op is not None and event is not None
+        if event == Event.RETRY:  # the attempt failed; the next one is due later
+            await self.writer.commit(self.cursor.entry(op.seq, event, op.call, d.payload), None)
+            retry = RetryRecord.loads(d.payload or "{}")
+            self.dispatch.retry(op, retry.attempt, retry.at)
             return False
         self.dispatch.retire(op)
-        entry = self.cursor.entry(op.seq, d.event, op.call, d.payload)
+        entry = self.cursor.entry(op.seq, event, op.call, d.payload)
         consumed = [(d.signal.id, op.seq)] if d.signal is not None else []
-        resolve(op, d.event, d.payload)
+        resolve(op, event, d.payload)
         mark = self.outbox.mark()
         self._step()
         if self.cursor.nondeterminism is None and self.main.done():

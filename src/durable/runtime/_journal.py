@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from .._wire import Event, Kind, RetryRecord, child_started
 from ..store import JournalEntry
 
 # Kinds answered the moment they are called (no waiting): replay returns them by seq.
-INSTANT_KINDS = frozenset({"now", "random", "uuid4", "step", "patch", "event"})
-RESULT, ERROR, CANCEL = "result", "error", "cancel"
-# Progress of an operation that has not ended: a timer's due time, a failed attempt and
-# when the next one starts, a started child run. Replay resumes from them; they are not
-# results the workflow receives.
-TIMER, RETRY, START = "timer", "retry", "start"
+INSTANT_KINDS = frozenset({Kind.NOW, Kind.RANDOM, Kind.UUID4, Kind.STEP, Kind.PATCH, Kind.EVENT})
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     """What workflow code asked for: compared with the journal on replay."""
 
-    kind: str
+    kind: Kind
     name: str
     fingerprint: str | None = None
 
     def describe(self) -> str:
-        text = f"{self.kind} {self.name!r}" if self.name else self.kind
+        text = f"{self.kind} {self.name!r}" if self.name else f"{self.kind}"
         return f"{text} (arguments {self.fingerprint})" if self.fingerprint else text
 
 
@@ -46,19 +41,20 @@ class Journal:
         """seq -> the id of the child run started there."""
         self.deliveries: list[JournalEntry] = []
         self.cancelled = False
+        cancel, timer, retry, start = Event.CANCEL, Event.TIMER, Event.RETRY, Event.START
         for entry in entries:
-            if entry.event == CANCEL:
+            if entry.event == cancel:
                 self.cancelled = True
                 self.deliveries.append(entry)
                 continue
             self.first.setdefault(entry.seq, entry)
-            if entry.event == TIMER:
+            if entry.event == timer:
                 self.timers[entry.seq] = float(entry.payload or 0)
-            elif entry.event == RETRY:
-                retry = json.loads(entry.payload or "{}")
-                self.retries[entry.seq] = (int(retry["attempt"]), float(retry["at"]))
-            elif entry.event == START:
-                self.started[entry.seq] = json.loads(entry.payload or "null")  # the child id
+            elif entry.event == retry:
+                record = RetryRecord.loads(entry.payload or "{}")
+                self.retries[entry.seq] = (record.attempt, record.at)
+            elif entry.event == start:
+                self.started[entry.seq] = child_started(entry.payload)
             else:
                 self.final[entry.seq] = entry
                 if entry.kind not in INSTANT_KINDS:

@@ -13,20 +13,21 @@ from typing import Any
 
 from .._clock import Clock
 from .._future import DurableFuture
+from .._wire import Event, Kind, child_signal
 from ..errors import ContinueAsNew
 from ..info import RunInfo
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
 from ..serde import dumps, fingerprint, loads
-from ..store import Fence, child_signal
+from ..store import Fence
 from ._cursor import Cursor
 from ._dispatch import Dispatch
-from ._journal import RESULT, Call
+from ._journal import Call
 from ._outbox import Outbox
 from ._scheduler import Scheduler
 from ._state import Op
 
-VOLATILE_KINDS = frozenset({"now", "random", "uuid4"})
+VOLATILE_KINDS = frozenset({Kind.NOW, Kind.RANDOM, Kind.UUID4})
 """Recorded values that differ on every call: journaled before any activity can use them."""
 
 
@@ -77,18 +78,18 @@ class Operations:
         timeout: float | None,
     ) -> DurableFuture[Any]:
         args_text = act.codec.encode_args(args, kwargs)
-        call = Call("activity", act.name, fingerprint(args_text))
+        call = Call(Kind.ACTIVITY, act.name, fingerprint(args_text))
         seq = self.cursor.take(call)
         future: DurableFuture[Any] = DurableFuture(f"activity {act.name!r} #{seq}")
         return self.dispatch.issue(Op(seq, call, future, act, args_text, retry, timeout))
 
     def sleep(self, seconds: float) -> DurableFuture[None]:
-        call = Call("sleep", "")
+        call = Call(Kind.SLEEP, "")
         seq = self.cursor.take(call)
         return self.dispatch.issue(Op(seq, call, DurableFuture(f"sleep #{seq}"), delay=seconds))
 
     def wait_signal(self, name: str, timeout: float | None) -> DurableFuture[Any]:
-        call = Call("signal", name)
+        call = Call(Kind.SIGNAL, name)
         seq = self.cursor.take(call)
         future: DurableFuture[Any] = DurableFuture(f"signal {name!r} #{seq}")
         return self.dispatch.issue(Op(seq, call, future, delay=timeout, wait=name))
@@ -102,7 +103,7 @@ class Operations:
     ) -> tuple[str, DurableFuture[Any]]:
         """Number a child run; it is created with the commit that journals its start."""
         args_text = workflow.codec.encode_args(args, kwargs)
-        call = Call("child", workflow.name, fingerprint(args_text))
+        call = Call(Kind.CHILD, workflow.name, fingerprint(args_text))
         seq = self.cursor.take(call)
         run_id = (
             child_id
@@ -114,24 +115,24 @@ class Operations:
         op.workflow, op.child_id = workflow, run_id
         return run_id, self.dispatch.issue(op)
 
-    def record_value(self, kind: str, produce: Callable[[], Any], name: str = "") -> Any:
+    def record_value(self, kind: Kind, produce: Callable[[], Any], name: str = "") -> Any:
         call = Call(kind, name)
         seq = self.cursor.take(call)
         recorded = self.cursor.journal.final.get(seq)
         if recorded is not None:
             return loads(recorded.payload or "null")
         value = produce()
-        entry = self.cursor.entry(seq, RESULT, call, dumps(value))
+        entry = self.cursor.entry(seq, Event.RESULT, call, dumps(value))
         self.outbox.add(entry, volatile=kind in VOLATILE_KINDS)
         return value
 
     def set_event(self, key: str, value: Any) -> None:
-        call = Call("event", key)
+        call = Call(Kind.EVENT, key)
         seq = self.cursor.take(call)
         if seq in self.cursor.journal.final:
             return  # published when this point first ran
         text = dumps(value)
-        self.outbox.add_event(key, text, self.cursor.entry(seq, RESULT, call, text))
+        self.outbox.add_event(key, text, self.cursor.entry(seq, Event.RESULT, call, text))
 
     def patched(self, change_id: str) -> bool:
         known = self.patches.get(change_id)
@@ -139,18 +140,18 @@ class Operations:
             return known
         if self.cursor.marker(change_id):
             taken = True
-            self.cursor.take(Call("patch", change_id))
+            self.cursor.take(Call(Kind.PATCH, change_id))
         elif self.cursor.passed():
             taken = False  # the run went past this point before the change: the old path
         else:
             taken = True  # new ground: mark it, so replay takes the new path again
-            self.record_value("patch", lambda: True, change_id)
+            self.record_value(Kind.PATCH, lambda: True, change_id)
         self.patches[change_id] = taken
         return taken
 
     def deprecate_patch(self, change_id: str) -> None:
         if self.cursor.marker(change_id):
-            self.cursor.take(Call("patch", change_id))
+            self.cursor.take(Call(Kind.PATCH, change_id))
 
     def continue_as_new(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ContinueAsNew:
         return ContinueAsNew(self.workflow.codec.encode_args(args, kwargs))

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .._clock import Timer
 from .._future import DurableFuture
+from .._wire import Event
 from ..errors import NonDeterminismError
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
@@ -48,7 +49,7 @@ class Delivery:
     """Something to journal and hand to the workflow, or news for the executor's loop."""
 
     op: Op | None
-    event: str = ""
+    event: Event | None = None
     payload: str | None = None
     signal: SignalRecord | None = None
     refresh: bool = False  # new signals or a cancellation request may be waiting

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from .._clock import Clock
 from .._future import DurableFuture
+from .._wire import StoredError
 from ..errors import (
     Cancelled,
     ContinueAsNew,
     NonDeterminismError,
     SerializationError,
     WorkflowTimeout,
-    describe_exception,
 )
 from ..info import Status
 from ..registry import Workflow
-from ..serde import dumps
 from ..store import (
     Commit,
     Fence,
@@ -88,7 +86,7 @@ class Writer:
         return Finish(status, result, error, cancel_children=bool(self.cursor.journal.started))
 
     def failed(self, exc: BaseException) -> Finish:
-        return self.finish(Status.FAILED, error=_error_json(exc))
+        return self.finish(Status.FAILED, error=StoredError.from_exception(exc).dumps())
 
     def final(self, main: DurableFuture[Any]) -> Finish | Restart:
         """How the run ends now that its workflow function returned or raised."""
@@ -102,7 +100,7 @@ class Writer:
         if isinstance(exc, ContinueAsNew):
             return Restart(exc.args_text, cancel_children=bool(self.cursor.journal.started))
         if isinstance(exc, Cancelled):
-            return self.finish(Status.CANCELLED, error=_error_json(exc))
+            return self.finish(Status.CANCELLED, error=StoredError.from_exception(exc).dumps())
         return self.failed(exc)
 
     def timed_out(self) -> Finish:
@@ -132,21 +130,7 @@ class Writer:
 
 def parked(exc: NonDeterminismError) -> Park:
     """Parking a run whose code diverged from its journal."""
-    return Park(
-        json.dumps(
-            {
-                "type": "NonDeterminismError",
-                "message": str(exc),
-                "seq": exc.seq,
-                "recorded": exc.recorded,
-                "requested": exc.requested,
-            }
-        )
-    )
-
-
-def _error_json(exc: BaseException) -> str:
-    return dumps(describe_exception(exc))
+    return Park(StoredError.nondeterminism(exc).dumps_reason())
 
 
 def _state_of(outcome: Outcome | str, clock: Clock, fields: dict[str, object]) -> str:

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._wire import Kind
 from ..flow._client import Job
 from ..flow._state import FlowState, flow_state
 from ..info import Status, StepExecution
 from ..store import RunRecord
-from ..store._admin import STEP_KIND
 from ._errors import NOT_FOUND, ApiError
 from ._models import InstanceOut, InstanceStatus, JobOut, StepExecutionOut
 
@@ -70,7 +70,7 @@ def instance_out(run: RunRecord, state: FlowState) -> InstanceOut:
 
 async def instances_out(app: App, runs: Sequence[RunRecord]) -> list[InstanceOut]:
     """Instances for several flow runs, their step records read in one query."""
-    journals = await app.store.read_journals([run.id for run in runs], kinds=[STEP_KIND])
+    journals = await app.store.read_journals([run.id for run in runs], kinds=[Kind.STEP])
     return [instance_out(run, flow_state(run, journals.get(run.id, []))) for run in runs]
 
 
@@ -90,7 +90,7 @@ async def flow_run(app: App, instance_id: str) -> RunRecord:
 
 
 async def state_of(app: App, run: RunRecord) -> FlowState:
-    journals = await app.store.read_journals([run.id], kinds=[STEP_KIND])
+    journals = await app.store.read_journals([run.id], kinds=[Kind.STEP])
     return flow_state(run, journals.get(run.id, []))
 
 

@@ -32,9 +32,7 @@ from ._protocol import (
     Store,
 )
 from ._records import (
-    CANCELLED_BEFORE_START,
     TERMINAL,
-    UNKNOWN_WORKFLOW_LIKE,
     ChildStart,
     Commit,
     DefinitionRecord,
@@ -56,14 +54,6 @@ from ._records import (
     SignalRecord,
     SlotGrant,
     Suspend,
-    child_done_payload,
-    child_signal,
-    child_start_payload,
-    job_done_payload,
-    job_failed_payload,
-    job_id_for,
-    job_signal_name,
-    unknown_workflow_reason,
 )
 
 DEFAULT_DSN = "sqlite:///durable.db"
@@ -107,12 +97,10 @@ def open_store(dsn: str, *, clock: _clock.Clock | None = None) -> Store:
 
 
 __all__ = [
-    "CANCELLED_BEFORE_START",
     "DEFAULT_DSN",
     "JOBS",
     "SCHEDULES",
     "TERMINAL",
-    "UNKNOWN_WORKFLOW_LIKE",
     "WORK",
     "AdminStore",
     "ChildStart",
@@ -147,17 +135,9 @@ __all__ = [
     "Store",
     "Subscription",
     "Suspend",
-    "child_done_payload",
-    "child_signal",
-    "child_start_payload",
     "event_topic",
-    "job_done_payload",
-    "job_failed_payload",
-    "job_id_for",
-    "job_signal_name",
     "open_store",
     "queue_topic",
     "resolve_dsn",
     "run_topic",
-    "unknown_workflow_reason",
 ]

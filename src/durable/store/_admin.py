@@ -17,9 +17,6 @@ from datetime import UTC, datetime
 
 from ..info import Status
 
-STEP_KIND = "step"
-"""The journal kind of flow step records (``flow._interpreter.STEP``)."""
-
 CHUNK_ROWS = 1000
 """Step records read per query (SQLite: per turn on the reader connection)."""
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .._wire import UNKNOWN_WORKFLOW_LIKE, Kind
 from ..info import Status
-from ._admin import CHUNK_ROWS, STEP_KIND, FleetMetrics, JobQueue, StepDurations, StepTally
+from ._admin import CHUNK_ROWS, FleetMetrics, JobQueue, StepDurations, StepTally
 from ._notify import WORK
 from ._postgres_db import NOW, PostgresDb
-from ._records import RUN_COLUMNS, UNKNOWN_WORKFLOW_LIKE, JournalEntry, RunRecord, run_from_row
+from ._records import (
+    JOURNAL_COLUMNS,
+    RUN_COLUMNS,
+    JournalEntry,
+    RunRecord,
+    journal_entries,
+    run_from_row,
+)
 
 # Step records for the duration histogram. The first read of a server takes those made
 # since it started; later reads take those whose transaction the previous read's snapshot
@@ -23,17 +31,17 @@ from ._records import RUN_COLUMNS, UNKNOWN_WORKFLOW_LIKE, JournalEntry, RunRecor
 _STEP_COLUMNS = "j.run_id, j.pos, j.payload, j.created_at, r.workflow"
 _STEPS_MADE = f"""
 SELECT {_STEP_COLUMNS} FROM journal j LEFT JOIN runs r ON r.id = j.run_id
-WHERE j.kind = '{STEP_KIND}' AND j.created_at >= $1
+WHERE j.kind = '{Kind.STEP}' AND j.created_at >= $1
 """
 _STEPS_COMMITTED = f"""
 SELECT {_STEP_COLUMNS} FROM journal j LEFT JOIN runs r ON r.id = j.run_id
-WHERE j.kind = '{STEP_KIND}' AND j.tx_id >= pg_snapshot_xmin($1::text::pg_snapshot)
+WHERE j.kind = '{Kind.STEP}' AND j.tx_id >= pg_snapshot_xmin($1::text::pg_snapshot)
     AND NOT pg_visible_in_snapshot(j.tx_id, $1::text::pg_snapshot)
 """
 _STEP_STARTS = f"""
 SELECT w.run_id, w.seq, j.payload
 FROM unnest($1::text[], $2::int[]) AS w(run_id, seq)
-JOIN journal j ON j.run_id = w.run_id AND j.seq = w.seq AND j.kind = '{STEP_KIND}'
+JOIN journal j ON j.run_id = w.run_id AND j.seq = w.seq AND j.kind = '{Kind.STEP}'
 """
 # Rows of the journal this session has read and not yet reported to the statistics
 # (sequential and index fetches; it may span transactions): read before and after.
@@ -102,15 +110,15 @@ class PostgresAdmin:
             return found
         async with self._conn("read journals") as conn:
             rows = await conn.fetch(
-                "SELECT run_id, pos, seq, event, kind, name, fingerprint, payload, created_at"
+                f"SELECT run_id, {JOURNAL_COLUMNS}"
                 " FROM journal WHERE run_id = ANY($1::text[])"
                 " AND ($2::text[] IS NULL OR kind = ANY($2::text[]))"
                 " ORDER BY run_id, pos",
                 list(run_ids),
                 None if kinds is None else list(kinds),
             )
-        for row in rows:
-            found[row[0]].append(JournalEntry(*row[1:]))
+        for row, entry in zip(rows, journal_entries(row[1:] for row in rows), strict=True):
+            found[row[0]].append(entry)
         return found
 
     async def fleet_metrics(self) -> FleetMetrics:

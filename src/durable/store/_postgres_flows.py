@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from .._wire import job_done_payload, job_failed_payload, job_id_for, job_signal_name
 from . import _rules
 from ._notify import JOBS, WORK, run_topic
 from ._postgres_db import NOW, PostgresDb
@@ -24,10 +25,6 @@ from ._records import (
     DefinitionRecord,
     JobAnswer,
     JobRecord,
-    job_done_payload,
-    job_failed_payload,
-    job_id_for,
-    job_signal_name,
 )
 
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(","))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from .._wire import CANCELLED_BEFORE_START, child_start_payload
 from . import _rules
 from ._notify import WORK, event_topic
 from ._postgres_db import NOW
 from ._postgres_flows import CANCEL_OPEN_JOBS, insert_signal
-from ._records import CANCELLED_BEFORE_START, Commit, Finish, child_start_payload
+from ._records import Commit, Finish
 
 _OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 

@@ -20,6 +20,7 @@ from ._postgres_db import NOW, PostgresDb, delay_until
 from ._postgres_flows import CANCEL_OPEN_JOBS, has_signal, insert_signal
 from ._postgres_links import apply_links, cancel_descendants, lock_parent, tell_parent
 from ._records import (
+    JOURNAL_COLUMNS,
     RUN_COLUMNS,
     Commit,
     Fence,
@@ -32,6 +33,7 @@ from ._records import (
     RunRecord,
     SignalRecord,
     Suspend,
+    journal_entries,
     run_from_row,
 )
 from ._rules import Cancel
@@ -164,11 +166,9 @@ class PostgresRuns:
     async def read_journal(self, run_id: str) -> list[JournalEntry]:
         async with self._conn("read journal") as conn:
             rows = await conn.fetch(
-                "SELECT pos, seq, event, kind, name, fingerprint, payload, created_at"
-                " FROM journal WHERE run_id = $1 ORDER BY pos",
-                run_id,
+                f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_id = $1 ORDER BY pos", run_id
             )
-        return [JournalEntry(*row) for row in rows]
+        return journal_entries(rows)
 
     async def send_signal(
         self, run_id: str, name: str, payload: str, *, dedupe_key: str | None = None

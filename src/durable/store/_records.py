@@ -6,12 +6,11 @@ Times are seconds since the epoch (floats), taken from the store's clock.
 from __future__ import annotations
 
 import enum
-import json
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._wire import Event, Kind
 from ..info import Status
 from ..queues import Queue
 
@@ -75,31 +74,41 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
     )
 
 
-def unknown_workflow_reason(message: str) -> str:
-    """The park reason of a run claimed by a worker that does not know its workflow."""
-    return json.dumps({"type": "NotRegisteredError", "message": message})
-
-
-UNKNOWN_WORKFLOW_LIKE = '{"type": "NotRegisteredError"%'
-"""A LIKE pattern matching exactly the reasons of ``unknown_workflow_reason``."""
-
-CANCELLED_BEFORE_START = (
-    '{"type":"Cancelled","message":"cancelled before it started","traceback":""}'
-)
-
-
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One journal row. ``pos`` orders the rows of a run; ``seq`` names the operation."""
 
     pos: int
     seq: int
-    event: str
-    kind: str
+    event: Event
+    kind: Kind
     name: str
     fingerprint: str | None
     payload: str | None
     created_at: float
+
+
+JOURNAL_COLUMNS = "pos, seq, event, kind, name, fingerprint, payload, created_at"
+
+_EVENTS: dict[str, Event] = {event.value: event for event in Event}
+_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind}
+
+
+def journal_entries(rows: Iterable[Sequence[Any]]) -> list[JournalEntry]:
+    """JournalEntries from rows selected as ``JOURNAL_COLUMNS``.
+
+    Raises:
+        ValueError: a row holds an event or kind this version does not know.
+    """
+    # Replay reads every record of a run: a dict lookup per name, not an Enum() call.
+    events, kinds = _EVENTS, _KINDS
+    try:
+        return [
+            JournalEntry(pos, seq, events[event], kinds[kind], name, fingerprint, payload, at)
+            for pos, seq, event, kind, name, fingerprint, payload, at in rows
+        ]
+    except KeyError as exc:
+        raise ValueError(f"unknown journal event or kind {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,24 +184,6 @@ class ChildStart:
     queue: str = "default"
     priority: int = 0
     trace_context: str | None = None
-
-
-def child_start_payload(child_id: str) -> str:
-    """The payload of the ``start`` journal record of a child: its run id as JSON."""
-    return json.dumps(child_id)
-
-
-def child_signal(child_id: str) -> str:
-    """The signal a finished child sends its parent."""
-    return f"durable.child:{child_id}"
-
-
-def child_done_payload(run_id: str, status: str, result: str | None, error: str | None) -> str:
-    """What a finished child tells its parent: its id, status, and result or error."""
-    return (
-        f'{{"run_id":{json.dumps(run_id)},"status":"{status}",'
-        f'"result":{result or "null"},"error":{error or "null"}}}'
-    )
 
 
 @dataclass(slots=True)
@@ -285,32 +276,6 @@ class JobAnswer(enum.StrEnum):
     CONFLICT = "CONFLICT"
     """Another worker holds the job, or it was closed another way: nothing changed."""
     NOT_FOUND = "NOT_FOUND"
-
-
-# Job ids must be the same every time a replayed run enqueues its step, so they are
-# derived from the step's place in the run rather than drawn at random.
-_JOB_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:durable:job")
-
-
-def job_id_for(run_id: str, seq: int) -> str:
-    """The id of the job a run enqueues at sequence number ``seq``."""
-    return str(uuid.uuid5(_JOB_NAMESPACE, f"{run_id}:{seq}"))
-
-
-def job_signal_name(seq: int) -> str:
-    """The signal that carries the outcome of the job enqueued at ``seq`` to its run."""
-    return f"durable.job#{seq}"
-
-
-def job_done_payload(variables: str, attempt: int, worker_id: str) -> str:
-    """The payload of the signal a completed job sends its run."""
-    out = json.loads(variables)
-    return json.dumps({"ok": True, "variables": out, "attempt": attempt, "workerId": worker_id})
-
-
-def job_failed_payload(message: str, attempt: int, worker_id: str) -> str:
-    """The payload of the signal a job that failed for good sends its run."""
-    return json.dumps({"ok": False, "error": message, "attempt": attempt, "workerId": worker_id})
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,12 @@ import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .._wire import CANCELLED_BEFORE_START, child_dedupe_key, child_done_payload, child_signal
 from ..errors import LeaseLostError, RunClosedError, RunNotFoundError
 from ..info import Status
 from ..queues import Queue
 from ._notify import WORK, run_topic
 from ._records import (
-    CANCELLED_BEFORE_START,
     TERMINAL,
     Commit,
     Finish,
@@ -29,8 +29,6 @@ from ._records import (
     Restart,
     ScheduleRecord,
     Suspend,
-    child_done_payload,
-    child_signal,
 )
 
 _TERMINAL = frozenset(str(s) for s in TERMINAL)
@@ -170,7 +168,7 @@ def adoption(
 def child_end(run_id: str, outcome: Finish) -> tuple[str, str, str]:
     """The signal a child's end sends its parent: (name, payload, dedupe key)."""
     payload = child_done_payload(run_id, str(outcome.status), outcome.result, outcome.error)
-    return child_signal(run_id), payload, f"child:{run_id}"
+    return child_signal(run_id), payload, child_dedupe_key(run_id)
 
 
 def told_topics(parent_id: str, stored: bool) -> set[str]:

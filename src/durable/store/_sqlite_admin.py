@@ -13,10 +13,10 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
+from .._wire import UNKNOWN_WORKFLOW_LIKE, Kind
 from ..info import Status
 from ._admin import (
     CHUNK_ROWS,
-    STEP_KIND,
     FleetMetrics,
     JobQueue,
     StepDurations,
@@ -24,21 +24,28 @@ from ._admin import (
     StepTally,
 )
 from ._notify import WORK
-from ._records import RUN_COLUMNS, UNKNOWN_WORKFLOW_LIKE, JournalEntry, RunRecord, run_from_row
+from ._records import (
+    JOURNAL_COLUMNS,
+    RUN_COLUMNS,
+    JournalEntry,
+    RunRecord,
+    journal_entries,
+    run_from_row,
+)
 from ._sqlite_db import SqliteDb
 
 _STEP_COLUMNS = "j.run_id, j.pos, j.payload, j.created_at, r.workflow"
 _STEPS_MADE = (
     f"SELECT {_STEP_COLUMNS} FROM journal j LEFT JOIN runs r ON r.id = j.run_id"
-    f" WHERE j.kind = '{STEP_KIND}' AND {{after}} ORDER BY j.created_at, j.run_id, j.pos LIMIT ?"
+    f" WHERE j.kind = '{Kind.STEP}' AND {{after}} ORDER BY j.created_at, j.run_id, j.pos LIMIT ?"
 )
 _STEPS_LOGGED = (
     f"SELECT l.id, {_STEP_COLUMNS} FROM journal_steps l"
-    f" LEFT JOIN journal j ON j.run_id = l.run_id AND j.pos = l.pos AND j.kind = '{STEP_KIND}'"
+    f" LEFT JOIN journal j ON j.run_id = l.run_id AND j.pos = l.pos AND j.kind = '{Kind.STEP}'"
     " LEFT JOIN runs r ON r.id = l.run_id WHERE l.id > ? ORDER BY l.id LIMIT ?"
 )
 _STEP_START = (
-    f"SELECT payload FROM journal WHERE run_id = ? AND kind = '{STEP_KIND}' AND seq = ? LIMIT 1"
+    f"SELECT payload FROM journal WHERE run_id = ? AND kind = '{Kind.STEP}' AND seq = ? LIMIT 1"
 )
 Key = tuple[str, int]
 
@@ -88,14 +95,14 @@ def _read_journals(
 ) -> dict[str, list[JournalEntry]]:
     found: dict[str, list[JournalEntry]] = {run_id: [] for run_id in run_ids}
     rows = conn.execute(
-        "SELECT run_id, pos, seq, event, kind, name, fingerprint, payload, created_at"
+        f"SELECT run_id, {JOURNAL_COLUMNS}"
         " FROM journal WHERE run_id IN (SELECT value FROM json_each(?1))"
         " AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))"
         " ORDER BY run_id, pos",
         (json.dumps(list(run_ids)), None if kinds is None else json.dumps(list(kinds))),
-    )
-    for row in rows:
-        found[row[0]].append(JournalEntry(*row[1:]))
+    ).fetchall()
+    for row, entry in zip(rows, journal_entries(row[1:] for row in rows), strict=True):
+        found[row[0]].append(entry)
     return found
 
 

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from .._wire import job_done_payload, job_failed_payload, job_id_for, job_signal_name
 from . import _rules
 from ._notify import JOBS, WORK, run_topic
 from ._records import (
@@ -20,10 +21,6 @@ from ._records import (
     DefinitionRecord,
     JobAnswer,
     JobRecord,
-    job_done_payload,
-    job_failed_payload,
-    job_id_for,
-    job_signal_name,
 )
 from ._sqlite_db import SqliteDb, fold
 

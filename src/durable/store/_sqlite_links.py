@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 
+from .._wire import CANCELLED_BEFORE_START, child_start_payload
 from . import _rules
 from ._notify import WORK, event_topic
-from ._records import CANCELLED_BEFORE_START, Commit, Finish, child_start_payload
+from ._records import Commit, Finish
 from ._sqlite_flows import cancel_open_jobs, insert_signal
 
 _OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"

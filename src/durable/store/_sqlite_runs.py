@@ -17,6 +17,7 @@ from ..info import Status
 from . import _rules
 from ._notify import WORK, run_topic
 from ._records import (
+    JOURNAL_COLUMNS,
     RUN_COLUMNS,
     Commit,
     Fence,
@@ -30,6 +31,7 @@ from ._records import (
     RunRecord,
     SignalRecord,
     Suspend,
+    journal_entries,
     run_from_row,
 )
 from ._rules import Cancel
@@ -116,11 +118,9 @@ class SqliteRuns:
     async def read_journal(self, run_id: str) -> list[JournalEntry]:
         def select(conn: sqlite3.Connection, _now: float) -> list[JournalEntry]:
             rows = conn.execute(
-                "SELECT pos, seq, event, kind, name, fingerprint, payload, created_at "
-                "FROM journal WHERE run_id = ? ORDER BY pos",
-                (run_id,),
+                f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_id = ? ORDER BY pos", (run_id,)
             )
-            return [JournalEntry(*row) for row in rows]
+            return journal_entries(rows)
 
         return await self._read("read journal", select)
 

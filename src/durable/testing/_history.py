@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._wire import Event, Kind
 from ..errors import DurableError, RunNotFoundError
 from ..handle import history_event
 from ..info import HistoryEvent, Status
@@ -152,8 +153,8 @@ class History:
                 HistoryEvent(
                     position=int(e["position"]),
                     seq=int(e["seq"]),
-                    event=str(e["event"]),
-                    kind=str(e["kind"]),
+                    event=Event(str(e["event"])),
+                    kind=Kind(str(e["kind"])),
                     name=str(e["name"]),
                     payload=e.get("payload"),
                     at=datetime.fromtimestamp(_stamp(e["at"]), UTC),
@@ -202,8 +203,8 @@ class History:
             JournalEntry(
                 e.position,
                 e.seq,
-                e.event,
-                e.kind,
+                Event(e.event),
+                Kind(e.kind),
                 e.name,
                 e.fingerprint,
                 None if e.payload is None else dumps(e.payload),

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
+from .._wire import StoredError
 from ..errors import DurableError, NonDeterminismError
 from ..info import HistoryEvent, Status
 from ..registry import Workflow
@@ -125,9 +126,11 @@ def _diverged_at_end(report: ReplayReport, history: History) -> NonDeterminismEr
         return NonDeterminismError(history.run_id, seq, recorded, requested)
     if report.done or not report.pending:
         return None
-    error_type = (history.error or {}).get("type")
+    timed_out = history.error is not None and (
+        StoredError.from_dict(history.error).type == "WorkflowTimeout"
+    )
     ended = history.status is Status.COMPLETED or (
-        history.status is Status.FAILED and error_type != "WorkflowTimeout"
+        history.status is Status.FAILED and not timed_out
     )
     if not ended:
         return None

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _logging, _tracing
+from .._wire import unknown_workflow_reason
 from ..errors import DurableError, LeaseLostError, NotRegisteredError
 from ..flow._runner import FlowRunner
 from ..info import Status
@@ -34,7 +35,6 @@ from ..store import (
     QueueClaim,
     Release,
     RunRecord,
-    unknown_workflow_reason,
 )
 from ..store._notify import WORK
 from ._cron import schedule_loop
