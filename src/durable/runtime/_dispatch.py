@@ -26,6 +26,7 @@ from ..errors import (
     describe_exception,
 )
 from ..policy import DEFAULT_RETRY
+from ..registry import Override
 from ..serde import dumps, loads
 from ..store import ChildStart, RunRecord, child_start_payload
 from . import _activity
@@ -33,7 +34,7 @@ from ._cursor import Cursor
 from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call
 from ._mailbox import Mailbox
 from ._outbox import Outbox
-from ._state import Delivery, Op, Override, SlotLimiter
+from ._state import Delivery, Op, SlotLimiter
 
 KEEP_LOADED_FOR = 60.0
 """A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""
