@@ -106,6 +106,9 @@ class Activity(Generic[P, R]):
 Host: TypeAlias = WorkflowHost[Activity[Any, Any], Workflow[Any, Any]]
 """The executor as workflow code sees it, taking this module's activities and workflows."""
 
+Override: TypeAlias = Callable[[Activity[Any, Any]], Activity[Any, Any]]
+"""Given the activity a workflow called, the one to run instead (``durable.testing`` mocks)."""
+
 
 class Registry:
     """Workflows and activities by name."""

@@ -17,14 +17,12 @@ from ._context import ChildHandle as ChildHandle
 from ._context import Context as Context
 from ._executor import RunExecutor as RunExecutor
 from ._guard import strict as strict
-from ._state import Override as Override
 from ._state import ReplayReport as ReplayReport
 
 __all__ = [
     "ActivityInfo",
     "ChildHandle",
     "Context",
-    "Override",
     "ReplayReport",
     "RunExecutor",
     "activity_info",

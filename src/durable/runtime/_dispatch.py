@@ -20,13 +20,14 @@ from .._future import DurableFuture
 from .._wire import ChildEnd, Event, Kind, RetryRecord, StoredError, child_start_payload
 from ..errors import Cancelled, SerializationError, WaitTimeout, WorkflowFailed
 from ..policy import DEFAULT_RETRY
+from ..registry import Override
 from ..serde import dumps, loads
 from ..store import ChildStart, RunRecord
 from . import _activity
 from ._cursor import Cursor
 from ._mailbox import Mailbox
 from ._outbox import Outbox
-from ._state import Delivery, Op, Override, SlotLimiter
+from ._state import Delivery, Op, SlotLimiter
 
 KEEP_LOADED_FOR = 60.0
 """A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""

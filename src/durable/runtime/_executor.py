@@ -33,7 +33,7 @@ from .._clock import REAL, Clock, Timer
 from .._future import DurableFuture
 from .._wire import Event, Kind, RetryRecord
 from ..errors import DurableError, SerializationError
-from ..registry import Workflow
+from ..registry import Override, Workflow
 from ..store import (
     Fence,
     Finish,
@@ -55,7 +55,7 @@ from ._mailbox import Mailbox
 from ._operations import Operations
 from ._outbox import Outbox
 from ._scheduler import Scheduler
-from ._state import Delivery, Override, ReplayReport, SlotLimiter
+from ._state import Delivery, ReplayReport, SlotLimiter
 
 log = logging.getLogger("durable.runtime")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -55,10 +54,6 @@ class Delivery:
     refresh: bool = False  # new signals or a cancellation request may be waiting
     stop: bool = False  # the lease is lost
     expired: bool = False  # the workflow's execution timeout passed
-
-
-Override = Callable[[Activity[Any, Any]], Activity[Any, Any]]
-"""Given the activity a workflow called, the one to run instead (``durable.testing`` mocks)."""
 
 
 class SlotLimiter(Protocol):

@@ -30,8 +30,8 @@ from ..app import App
 from ..errors import ConfigurationError
 from ..handle import Handle
 from ..policy import to_seconds
-from ..registry import Activity, Registry, Workflow, activity_for
-from ..runtime import Override, activity_info, strict
+from ..registry import Activity, Override, Registry, Workflow, activity_for
+from ..runtime import activity_info, strict
 from ..store._notify import WORK
 from ..worker import Worker
 
