@@ -17,17 +17,20 @@ from .app import App as App
 from .errors import ActivityError as ActivityError
 from .errors import Cancelled as Cancelled
 from .errors import ConfigurationError as ConfigurationError
+from .errors import ConflictError as ConflictError
 from .errors import DefinitionNotFoundError as DefinitionNotFoundError
 from .errors import DeterminismWarning as DeterminismWarning
 from .errors import DurableError as DurableError
 from .errors import ExpressionError as ExpressionError
 from .errors import FlowError as FlowError
+from .errors import InvalidInputError as InvalidInputError
 from .errors import InvalidScheduleError as InvalidScheduleError
 from .errors import JobConflictError as JobConflictError
 from .errors import JobNotFoundError as JobNotFoundError
 from .errors import LeaseLostError as LeaseLostError
 from .errors import NonDeterminismError as NonDeterminismError
 from .errors import NonRetryableError as NonRetryableError
+from .errors import NotFoundError as NotFoundError
 from .errors import NotRegisteredError as NotRegisteredError
 from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
@@ -71,6 +74,7 @@ __all__ = [
     "Cancelled",
     "ChildHandle",
     "ConfigurationError",
+    "ConflictError",
     "Context",
     "DefinitionNotFoundError",
     "DeterminismWarning",
@@ -79,12 +83,14 @@ __all__ = [
     "FlowError",
     "Handle",
     "HistoryEvent",
+    "InvalidInputError",
     "InvalidScheduleError",
     "JobConflictError",
     "JobNotFoundError",
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "NotFoundError",
     "NotRegisteredError",
     "Problem",
     "Queue",
