@@ -63,10 +63,13 @@ def test_every_error_class_has_a_deliberate_status() -> None:
 def test_status_by_base_class(name: str) -> None:
     status, code = error_status(_durable_errors()[name])
     assert status == EXPECTED[name]
-    assert code == {
-        400: "VALIDATION_ERROR",
-        404: "NOT_FOUND",
-        409: "CONFLICT",
-        503: "STORE_UNAVAILABLE",
-        500: "INTERNAL_ERROR",
-    }[status]
+    assert (
+        code
+        == {
+            400: "VALIDATION_ERROR",
+            404: "NOT_FOUND",
+            409: "CONFLICT",
+            503: "STORE_UNAVAILABLE",
+            500: "INTERNAL_ERROR",
+        }[status]
+    )
