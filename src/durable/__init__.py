@@ -4,12 +4,15 @@ Layout (where to find things):
 
 - ``registry``  the ``@workflow`` / ``@activity`` decorators
 - ``app``       ``App``: start runs, handles, workers;  ``handle``: one run's client view
+- ``_services`` what ``App`` hands the objects it makes;  ``_start``: how a run is created
+- ``schedules`` cron schedules, client side;  ``_cron``: cron arithmetic
 - ``queues``    ``Queue``: named queues of runs and activities, their limits
 - ``runtime/``  the deterministic executor: journal, replay, suspension, the ``Context``
-- ``worker/``   the claim loop, leases, heartbeats, graceful shutdown, queue slots
+- ``worker/``   the claim loop, leases, heartbeats, shutdown, queue slots, schedule loop
 - ``flow/``     JSON step graphs: validation, expressions, the built-in flow workflow
 - ``store/``    the Store protocol and its SQLite and Postgres backends (all SQL lives here)
 - ``serde``     argument and result conversion;  ``errors``  the exception tree
+- ``info``      the public record types;  ``_describe``: store records in that form
 - ``testing``   ``TestEnv`` (a clock that skips idle time), mocks, replay checks
 """
 

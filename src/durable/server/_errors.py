@@ -1,4 +1,4 @@
-"""Every error answer has REST.md's shape: ``{"error": CODE, "message", "problems"?}``.
+"""Every error answer has one shape (``docs/rest.md``): ``{"error": CODE, "message", "problems"?}``.
 
 Durable's own errors map to their status here, FastAPI's request validation becomes a 400
 (never FastAPI's 422 shape), and Starlette's 404/405 get the same body.
@@ -153,7 +153,7 @@ def _on_crash(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(api: FastAPI) -> None:
-    """Register the handlers that give every error REST.md's shape."""
+    """Register the handlers that give every error its shape."""
     api.add_exception_handler(ApiError, _on_api_error)
     api.add_exception_handler(RequestValidationError, _on_validation)
     api.add_exception_handler(StarletteHTTPException, _on_http)
