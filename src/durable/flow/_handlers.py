@@ -1,9 +1,10 @@
 """The activities a flow calls: SERVICE_TASK handlers, and the store actions it journals.
 
 A SERVICE_TASK with an in-process handler calls the activity registered under its
-``jobType`` with the task dict of ``docs/format.md``. Enqueuing an external job, withdrawing it
-and starting the next definition of a chain are store writes that must happen exactly
-once per run, so they run as journaled activities too, with idempotent writes.
+``jobType`` with the task dict of ``docs/format.md``. Enqueuing an external job,
+withdrawing it and starting the next definition of a chain (through ``start_run``, like
+every start) are store writes that must happen exactly once per run, so they run as
+journaled activities too, with idempotent writes.
 """
 
 from __future__ import annotations
