@@ -24,7 +24,7 @@ SETTLE = 2.0
 
 
 async def _claim_ms(store: Any) -> float:
-    from durable.store.base import QueueClaim
+    from durable.store import QueueClaim
 
     samples = []
     for _ in range(200):

@@ -3,11 +3,10 @@
 Everything that reads or waits for the time of day in the executor, the worker's claim
 loop and the SQLite store goes through one :class:`Clock`, which the App hands out:
 
-- ``clock.now()``: seconds since the epoch (``time.time()`` for the real clock);
+- ``clock.now()``: seconds since the epoch (``time.time()`` for the real clock); the
+  SQLite store reads it once per call, in the thread that runs the call;
 - ``clock.call_later(delay, fn, *args)``: run ``fn`` once ``delay`` seconds of this
-  clock's time have passed (a plain event-loop timer for the real clock);
-- the SQLite store's thread functions read it with :func:`now`, which sees the clock of
-  the store call running in this thread (real time unless the store has a virtual one).
+  clock's time have passed (a plain event-loop timer for the real clock).
 
 The real clock costs what the direct calls cost (``now`` *is* ``time.time``). A virtual
 clock (:class:`VirtualClock`) runs at real speed plus an offset that the test
@@ -22,13 +21,11 @@ import asyncio
 import contextvars
 import heapq
 import itertools
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
-T_in = TypeVar("T_in")
 
 
 class Timer(Protocol):
@@ -54,19 +51,6 @@ class Clock:
 
 REAL = Clock()
 """The real clock, shared by every App that was not given another one."""
-
-
-class _Local(threading.local):
-    clock: Clock | None = None  # a class default: reading it never raises, so it is cheap
-
-
-_local = _Local()
-
-
-def now() -> float:
-    """Now, for a store call running in this thread: its store's clock, else real time."""
-    clock = _local.clock
-    return time.time() if clock is None else clock.now()
 
 
 class _VirtualTimer:
@@ -148,18 +132,6 @@ class VirtualClock(Clock):
                 timer.arm(loop)  # the due ones are queued in order; the others re-timed
 
     # -- the store's side -----------------------------------------------------------
-    def bind(self, fn: Callable[[T_in], T]) -> Callable[[T_in], T]:
-        """``fn`` made to see this clock through :func:`now` while it runs (in any thread)."""
-
-        def bound(arg: T_in) -> T:
-            _local.clock = self
-            try:
-                return fn(arg)
-            finally:
-                _local.clock = None
-
-        return bound
-
     async def track(self, call: Awaitable[T]) -> T:
         """Await a store call, counted in ``busy`` until its caller has its answer."""
         self.busy += 1

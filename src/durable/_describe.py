@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from .errors import DurableError, NonDeterminismError, NotRegisteredError
 from .info import HistoryEvent, RunDescription
 from .serde import loads
-from .store.base import JournalEntry, RunRecord
+from .store import JournalEntry, RunRecord
 
 
 def when(stamp: float) -> datetime:

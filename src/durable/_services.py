@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .queues import Queue
     from .registry import Registry
     from .runtime._state import Override
-    from .store.base import Store
+    from .store import Store
 
 
 class Services:

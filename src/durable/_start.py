@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from . import _tracing
 from .errors import RunConflictError
 from .queues import DEFAULT_QUEUE
-from .store.base import RunRecord, Store
+from .store import RunRecord, Store
 
 
 async def start_run(

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store.base import RunRecord
+    from .store import RunRecord
 
 TRACER_NAME = "durable"
 """The instrumentation scope of durable's spans."""

@@ -15,8 +15,8 @@ from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .serde import encode_any, loads
+from .store import RunRecord
 from .store._notify import event_topic, run_topic
-from .store.base import RunRecord
 
 R = TypeVar("R")
 

@@ -21,7 +21,7 @@ from .queues import Queue, queue_name
 from .serde import CallCodec
 
 if TYPE_CHECKING:
-    from .store.base import RunRecord, Store
+    from .store import RunRecord, Store
 
     Prepare = Callable[[Store, RunRecord], Awaitable[Any]]
 

@@ -22,7 +22,7 @@ from .errors import ConfigurationError, InvalidScheduleError, ScheduleNotFoundEr
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Workflow
 from .serde import loads
-from .store.base import ScheduleRecord
+from .store import ScheduleRecord
 
 if TYPE_CHECKING:
     from ._services import Services

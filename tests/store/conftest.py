@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from durable.store import open_store
-from durable.store.base import Store
+from durable.store import Store, open_store
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 import durable
-from durable.store.base import Commit, Fence, Finish, JournalEntry, Store
+from durable.store import Commit, Fence, Finish, JournalEntry, Store
 
 pytestmark = pytest.mark.anyio
 

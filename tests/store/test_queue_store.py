@@ -24,12 +24,11 @@ import pytest
 
 import durable
 from durable._clock import VirtualClock
-from durable.store import open_store
+from durable.store import QueueClaim, Store, open_store
 from durable.store._postgres_queues import claim_sql, next_wake_sql
 from durable.store._postgres_slots import _ACQUIRE
 from durable.store._sqlite_queues import claim_runs, next_wake
 from durable.store._sqlite_slots import acquire_slot
-from durable.store.base import QueueClaim, Store
 from durable.store.postgres import parse_dsn
 
 pytestmark = pytest.mark.anyio
@@ -185,9 +184,11 @@ async def test_a_claim_costs_the_same_with_100_or_10000_sleeping_priorities(dsn,
                 wake = await db.pg_cost(next_wake_sql(1), "default", False)
             else:
                 one = [QueueClaim("default", 64)]
-                cost, runs = db.lite_cost(lambda c, one=one: claim_runs(c, "w", 64, 30.0, one))
+                cost, runs = db.lite_cost(
+                    lambda c, one=one: claim_runs(c, "w", 64, 30.0, one, time.time())
+                )
                 assert [run.id for run in runs] == [f"due-{n}" for n in range(1, 11)]
-                wake, at = db.lite_cost(lambda c: next_wake(c, ["default"], ()))
+                wake, at = db.lite_cost(lambda c: next_wake(c, ["default"], (), time.time()))
                 assert at == 0.0
             costs[sleeping] = (cost, wake)
     (small, small_wake), (big, big_wake) = costs[SMALL], costs[BIG]
@@ -240,7 +241,9 @@ async def test_taking_a_slot_costs_the_same_at_a_limit_of_10_or_10000(dsn, store
                     costs[limit, left] = await db.pg_cost(_ACQUIRE, *args)
                 else:
                     costs[limit, left], (token, _) = db.lite_cost(
-                        lambda c, q=queue, n=limit: acquire_slot(c, q, kind, n, "w", 60.0)
+                        lambda c, q=queue, n=limit: acquire_slot(
+                            c, q, kind, n, "w", 60.0, time.time()
+                        )
                     )
                     assert (token is not None) == bool(left)
                 if left:

@@ -11,8 +11,7 @@ import anyio
 import pytest
 
 import durable
-from durable.store import open_store
-from durable.store.base import (
+from durable.store import (
     Commit,
     Fence,
     Finish,
@@ -20,6 +19,7 @@ from durable.store.base import (
     Release,
     Store,
     Suspend,
+    open_store,
 )
 
 pytestmark = pytest.mark.anyio

@@ -14,9 +14,7 @@ import anyio
 import pytest
 
 import durable
-from durable.store import open_store
-from durable.store._notify import JOBS, run_topic
-from durable.store.base import (
+from durable.store import (
     Commit,
     Fence,
     Finish,
@@ -25,7 +23,9 @@ from durable.store.base import (
     Suspend,
     job_id_for,
     job_signal_name,
+    open_store,
 )
+from durable.store._notify import JOBS, run_topic
 
 pytestmark = pytest.mark.anyio
 

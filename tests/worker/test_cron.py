@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import durable
 from durable._cron import CATCH_UP_LIMIT, CronSpec, cron_spec
 from durable._start import run_id_for
-from durable.store.base import ScheduleRecord
+from durable.store import ScheduleRecord
 from durable.worker._schedule_loop import plan
 
 

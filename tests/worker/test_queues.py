@@ -21,7 +21,7 @@ import pytest
 import queue_app  # noqa: F401  (registers the workflow the worker processes run)
 
 import durable
-from durable.store.base import QueueClaim
+from durable.store import QueueClaim
 
 pytestmark = pytest.mark.anyio
 HERE = Path(__file__).parent

@@ -19,7 +19,7 @@ from ..errors import (
     StepNotWaitingError,
     ValidationError,
 )
-from ..store.base import DefinitionRecord, JobAnswer, JobRecord, Store
+from ..store import DefinitionRecord, JobAnswer, JobRecord, Store
 from ._interpreter import user_task_signal
 from ._state import flow_state
 from ._validate import compile_definition

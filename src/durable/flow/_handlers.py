@@ -24,7 +24,7 @@ from ..policy import DEFAULT_RETRY, RetryPolicy
 from ..registry import Activity
 from ..runtime import activity_info
 from ..serde import CallCodec
-from ..store.base import Store
+from ..store import Store
 
 
 def service_activity(handler: Activity[Any, Any], retries: int) -> Activity[Any, Any]:

@@ -19,7 +19,7 @@ from ..errors import ActivityError, Cancelled, ExpressionError, FlowError
 from ..registry import Registry
 from ..runtime import Context
 from ..runtime._future import DurableFuture, first_completed, gather_futures
-from ..store.base import job_signal_name
+from ..store import job_signal_name
 from ._graph import FlowGraph, Node
 from ._handlers import service_activity, store_activities
 from ._table import DecisionTableError

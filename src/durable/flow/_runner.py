@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import DefinitionNotFoundError
 from ..registry import Registry, Workflow
 from ..runtime import Context
-from ..store.base import RunRecord, Store
+from ..store import RunRecord, Store
 from ._graph import FlowGraph
 from ._interpreter import FlowRun
 from ._validate import compile_definition

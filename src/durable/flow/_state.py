@@ -14,7 +14,7 @@ from typing import Any
 
 from ..info import StepExecution
 from ..serde import loads
-from ..store.base import JournalEntry, RunRecord
+from ..store import JournalEntry, RunRecord
 from ._interpreter import STEP
 
 

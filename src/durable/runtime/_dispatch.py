@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..policy import DEFAULT_RETRY
 from ..serde import dumps, loads
-from ..store.base import ChildStart, SignalRecord, child_start_payload
+from ..store import ChildStart, SignalRecord, child_start_payload
 from . import _activity
 from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call
 from ._state import Delivery, Op, RunState

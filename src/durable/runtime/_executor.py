@@ -41,8 +41,7 @@ from ..errors import (
 from ..info import Status
 from ..registry import Workflow
 from ..serde import dumps, loads
-from ..store._notify import run_topic
-from ..store.base import (
+from ..store import (
     Commit,
     Finish,
     JournalEntry,
@@ -55,6 +54,7 @@ from ..store.base import (
     Store,
     Suspend,
 )
+from ..store._notify import run_topic
 from . import _guard
 from ._context import Context
 from ._dispatch import AttemptObserver, Dispatch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..store.base import JournalEntry
+from ..store import JournalEntry
 
 # Kinds answered the moment they are called (no waiting): replay returns them by seq.
 INSTANT_KINDS = frozenset({"now", "random", "uuid4", "step", "patch", "event"})

@@ -16,7 +16,7 @@ from ..info import RunInfo
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
 from ..serde import dumps, fingerprint, loads
-from ..store.base import child_signal
+from ..store import child_signal
 from ._future import DurableFuture
 from ._journal import RESULT, Call
 from ._state import Op, RunState

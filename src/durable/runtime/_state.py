@@ -20,7 +20,7 @@ from .._clock import REAL, Clock, Timer
 from ..errors import NonDeterminismError
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
-from ..store.base import ChildStart, Fence, JournalEntry, RunRecord, SignalRecord, Store
+from ..store import ChildStart, Fence, JournalEntry, RunRecord, SignalRecord, Store
 from ._context import Context
 from ._future import DurableFuture
 from ._journal import Call, Journal

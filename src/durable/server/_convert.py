@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from ..flow._client import Job
 from ..flow._state import FlowState, flow_state
 from ..info import Status, StepExecution
+from ..store import RunRecord
 from ..store._admin import STEP_KIND
-from ..store.base import RunRecord
 from ._errors import NOT_FOUND, ApiError
 from ._models import InstanceOut, InstanceStatus, JobOut, StepExecutionOut
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Body, Query, Response
 from ..errors import RunClosedError
 from ..flow._client import complete_user_task, variables_text
 from ..info import Status
+from ..store import RunRecord
 from ..store._notify import run_topic
-from ..store.base import RunRecord
 from ._convert import STORE_STATUSES, flow_run, instance_out, instances_out, state_of, step_out
 from ._errors import CONFLICT, NOT_FOUND, ApiError, responses
 from ._models import (

@@ -26,8 +26,8 @@ from prometheus_client.core import (
 
 from ..errors import StoreError
 from ..info import Status
+from ..store import Store
 from ..store._admin import FleetMetrics, StepDurations
-from ..store.base import Store
 
 BOUNDS = (
     0.005,

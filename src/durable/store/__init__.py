@@ -1,7 +1,16 @@
-"""Persistence: the Store protocol (``base``), SQLite (``sqlite``) and Postgres backends.
+"""Persistence: the Store protocol, its records, and the SQLite and Postgres backends.
 
-Nothing outside this package writes SQL. ``open_store`` picks the backend from the DSN's
-scheme and imports it lazily.
+Nothing outside this package writes SQL. The layout:
+
+- ``_records``: what a store reads and writes (runs, journal entries, commits, jobs...);
+- ``_protocol``: the ``Store`` protocol, composed of one protocol per role;
+- ``_rules``: the decisions both backends make (cancellation, links between runs, job
+  calls, wake-ups, queue room), written once; the backends only run statements;
+- ``sqlite`` and ``postgres``: the backends, each a connection holder (``_sqlite_db``,
+  ``_postgres_db``) and one object per record family (``_<backend>_runs``, ``_queues``,
+  ``_flows``, ``_schedules``, ``_admin``), bound into one store by ``_composed``.
+
+``open_store`` picks the backend from the DSN's scheme and imports it lazily.
 """
 
 from __future__ import annotations
@@ -9,8 +18,53 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs, urlsplit
 
+from .. import _clock
 from ..errors import ConfigurationError
-from .base import Store
+from ._admin import FleetMetrics, JobQueue, StepDurations, StepLatency
+from ._notify import JOBS, SCHEDULES, WORK, Subscription, event_topic, queue_topic, run_topic
+from ._protocol import (
+    AdminStore,
+    FlowStore,
+    Notifications,
+    QueueStore,
+    RunStore,
+    ScheduleStore,
+    Store,
+)
+from ._records import (
+    CANCELLED_BEFORE_START,
+    TERMINAL,
+    UNKNOWN_WORKFLOW_LIKE,
+    ChildStart,
+    Commit,
+    DefinitionRecord,
+    Fence,
+    Finish,
+    Firing,
+    JobAnswer,
+    JobRecord,
+    JournalEntry,
+    LeaseState,
+    Outcome,
+    Park,
+    Planner,
+    QueueClaim,
+    Release,
+    Restart,
+    RunRecord,
+    ScheduleRecord,
+    SignalRecord,
+    SlotGrant,
+    Suspend,
+    child_done_payload,
+    child_signal,
+    child_start_payload,
+    job_done_payload,
+    job_failed_payload,
+    job_id_for,
+    job_signal_name,
+    unknown_workflow_reason,
+)
 
 DEFAULT_DSN = "sqlite:///durable.db"
 
@@ -20,13 +74,14 @@ def resolve_dsn(dsn: str | None) -> str:
     return dsn or os.environ.get("DURABLE_DSN") or DEFAULT_DSN
 
 
-def open_store(dsn: str) -> Store:
+def open_store(dsn: str, *, clock: _clock.Clock | None = None) -> Store:
     """A (not yet opened) store for a DSN.
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (add
     ``?synchronous=normal`` to trade power-loss durability for speed), or
     ``postgresql://user@host:port/database`` (add ``?schema=name`` to use a schema other
-    than ``durable``).
+    than ``durable``). ``clock`` is the App's clock, where the SQLite store reads every
+    time; Postgres compares times with the database server's clock.
     """
     parts = urlsplit(dsn)
     scheme = parts.scheme.lower()
@@ -40,7 +95,8 @@ def open_store(dsn: str) -> Store:
         unknown = set(options) - {"synchronous"}
         if unknown:
             raise ConfigurationError(f"unknown SQLite DSN option(s): {', '.join(sorted(unknown))}")
-        return SqliteStore(path, synchronous=options.get("synchronous", "FULL"))
+        synchronous = options.get("synchronous", "FULL")
+        return SqliteStore(path, synchronous=synchronous, clock=clock or _clock.REAL)
     if scheme in ("postgres", "postgresql"):
         from .postgres import PostgresStore
 
@@ -50,4 +106,58 @@ def open_store(dsn: str) -> Store:
     )
 
 
-__all__ = ["DEFAULT_DSN", "Store", "open_store", "resolve_dsn"]
+__all__ = [
+    "CANCELLED_BEFORE_START",
+    "DEFAULT_DSN",
+    "JOBS",
+    "SCHEDULES",
+    "TERMINAL",
+    "UNKNOWN_WORKFLOW_LIKE",
+    "WORK",
+    "AdminStore",
+    "ChildStart",
+    "Commit",
+    "DefinitionRecord",
+    "Fence",
+    "Finish",
+    "Firing",
+    "FleetMetrics",
+    "FlowStore",
+    "JobAnswer",
+    "JobQueue",
+    "JobRecord",
+    "JournalEntry",
+    "LeaseState",
+    "Notifications",
+    "Outcome",
+    "Park",
+    "Planner",
+    "QueueClaim",
+    "QueueStore",
+    "Release",
+    "Restart",
+    "RunRecord",
+    "RunStore",
+    "ScheduleRecord",
+    "ScheduleStore",
+    "SignalRecord",
+    "SlotGrant",
+    "StepDurations",
+    "StepLatency",
+    "Store",
+    "Subscription",
+    "Suspend",
+    "child_done_payload",
+    "child_signal",
+    "child_start_payload",
+    "event_topic",
+    "job_done_payload",
+    "job_failed_payload",
+    "job_id_for",
+    "job_signal_name",
+    "open_store",
+    "queue_topic",
+    "resolve_dsn",
+    "run_topic",
+    "unknown_workflow_reason",
+]

@@ -15,6 +15,8 @@ from collections import defaultdict
 WORK = "work"
 JOBS = "jobs"
 """External jobs were queued or re-queued: pollers waiting for work may look again."""
+SCHEDULES = "schedules"
+"""A schedule was created, changed or resumed (its due time moved)."""
 
 
 def run_topic(run_id: str) -> str:

@@ -1,22 +1,19 @@
 """Postgres read-only queries for operators: flow runs by page, journals in bulk, fleet figures.
 
-``PostgresAdmin`` is mixed into ``PostgresStore``; it borrows the store's pool. The step
+``PostgresAdmin`` runs its queries through the store's ``PostgresDb``. The step
 durations read by position need Postgres 13 or later (``pg_snapshot``, migration 0009).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-import asyncpg
+from typing import Any
 
 from ..info import Status
 from ._admin import CHUNK_ROWS, STEP_KIND, FleetMetrics, JobQueue, StepDurations, StepTally
-from .base import RUN_COLUMNS, JournalEntry, RunRecord, run_from_row
-
-NOW = "extract(epoch from clock_timestamp())"
+from ._notify import WORK
+from ._postgres_db import NOW, PostgresDb
+from ._records import RUN_COLUMNS, UNKNOWN_WORKFLOW_LIKE, JournalEntry, RunRecord, run_from_row
 
 # Step records for the duration histogram. The first read of a server takes those made
 # since it started; later reads take those whose transaction the previous read's snapshot
@@ -47,13 +44,11 @@ FROM pg_stat_xact_user_tables WHERE relid = to_regclass('journal')
 
 
 class PostgresAdmin:
-    """The Store's read-only operator queries, for ``PostgresStore``."""
+    """Operator queries on Postgres (``AdminStore``)."""
 
-    if TYPE_CHECKING:
-
-        def _conn(
-            self, what: str
-        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
+    def __init__(self, db: PostgresDb) -> None:
+        self._conn = db.conn
+        self._notify = db.notify
 
     async def list_flow_runs(
         self,
@@ -167,3 +162,20 @@ class PostgresAdmin:
     async def ping(self) -> None:
         async with self._conn("ping") as conn:
             await conn.fetchval("SELECT 1 FROM runs LIMIT 1")
+
+    async def unpark(self, workflows: Sequence[str] | None = None) -> int:
+        sql = (
+            f"UPDATE runs SET parked_reason = NULL, runnable_at = {NOW}, updated_at = {NOW}"
+            " WHERE parked_reason IS NOT NULL"
+            " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+        )
+        args: list[Any] = []
+        if workflows is not None:
+            sql += " AND parked_reason LIKE $1 AND workflow = ANY($2::text[])"
+            args = [UNKNOWN_WORKFLOW_LIKE, list(workflows)]
+        async with self._conn("unpark runs") as conn:
+            result = await conn.execute(sql, *args)
+            count = int(result.split()[-1])
+            if count:
+                await self._notify(conn, WORK)
+        return count

@@ -29,10 +29,10 @@ import asyncpg
 
 from ..errors import DurableError
 from ._notify import Notifier, run_topic
+from ._postgres_db import NOW
 from ._postgres_flows import CANCEL_OPEN_JOBS
-from .base import Commit, Finish, lease_lost
-
-NOW = "extract(epoch from clock_timestamp())"
+from ._records import Commit, Finish
+from ._rules import lease_lost
 
 _CANCEL_JOBS_OF_FINISHED = CANCEL_OPEN_JOBS.replace(
     "WHERE run_id = $1", "WHERE run_id IN (SELECT id FROM fence WHERE finished)"

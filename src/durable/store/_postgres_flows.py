@@ -1,8 +1,8 @@
 """Postgres queries of JSON flows: versioned definitions, external jobs, signal delivery.
 
-``PostgresFlows`` is mixed into ``PostgresStore``: its methods borrow the store's pool and
-send notifications through its channel. ``insert_signal`` is shared with the store's
-``send_signal``, so a job's outcome reaches its run exactly as a signal does.
+``PostgresFlows`` runs its queries through the store's ``PostgresDb``. ``insert_signal``
+is shared with the runs' ``send_signal``, so a job's outcome reaches its run exactly as a
+signal does.
 
 Lock order: every transaction that touches a run's row and its jobs locks the run first,
 then the jobs (a journal commit's fence does the same), so they never deadlock.
@@ -10,18 +10,17 @@ then the jobs (a journal commit's fence does the same), so they never deadlock.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
-from ..info import Status
-from ._notify import JOBS, WORK, Notifier, run_topic
-from .base import (
+from . import _rules
+from ._notify import JOBS, WORK, run_topic
+from ._postgres_db import NOW, PostgresDb
+from ._records import (
     DEFINITION_COLUMNS,
     JOB_COLUMNS,
-    TERMINAL,
     DefinitionRecord,
     JobAnswer,
     JobRecord,
@@ -29,10 +28,8 @@ from .base import (
     job_failed_payload,
     job_id_for,
     job_signal_name,
-    judge_job_call,
 )
 
-NOW = "extract(epoch from clock_timestamp())"
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(","))
 _JOB_FIELDS = len(JOB_COLUMNS.split(","))
 
@@ -135,19 +132,14 @@ async def has_signal(conn: asyncpg.Connection, run_id: str, dedupe_key: str) -> 
 
 
 class PostgresFlows:
-    """The Store methods of JSON flows, for ``PostgresStore``."""
+    """Flow definitions and external jobs on Postgres (``FlowStore``)."""
 
-    schema: str
-    _channel: str
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        def _conn(
-            self, what: str
-        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
-
-        async def _notify(self, conn: asyncpg.Connection, *topics: str) -> None: ...
+    def __init__(self, db: PostgresDb) -> None:
+        self.schema = db.schema
+        self._conn = db.conn
+        self._notify = db.notify
+        self._notifier = db.notifier
+        self._channel = db.channel
 
     # -- definitions ----------------------------------------------------------------
     async def put_definition(
@@ -228,12 +220,12 @@ class PostgresFlows:
     async def poll_jobs(
         self, worker_id: str, job_types: Sequence[str], limit: int, lease_seconds: float
     ) -> list[JobRecord]:
-        if not job_types or limit <= 0:
+        types = _rules.poll_types(job_types, limit)
+        if not types:
             return []
         async with self._conn("poll jobs") as conn:
-            types = list(dict.fromkeys(job_types))
             rows = await conn.fetch(_POLL, worker_id, types, limit, lease_seconds)
-        return sorted((_job(r) for r in rows), key=lambda job: (job.created_at, job.id))
+        return _rules.oldest_first(_job(r) for r in rows)
 
     async def complete_job(self, job_id: str, worker_id: str, variables: str) -> JobAnswer:
         async with self._conn("complete job") as conn, conn.transaction():
@@ -281,12 +273,11 @@ class PostgresFlows:
             "SELECT run_id, seq, status, worker_id, attempt FROM jobs WHERE id = $1 FOR UPDATE",
             job_id,
         )
-        if row is None:
-            return JobAnswer.NOT_FOUND
-        verdict = judge_job_call(row["status"], row["worker_id"], worker_id, closes_as)
+        status, holder = (None, None) if row is None else (row["status"], row["worker_id"])
+        verdict = _rules.judge_job_call(status, holder, worker_id, closes_as)
         if verdict is not None:
             return verdict
-        if run is None or Status(run["status"]) in TERMINAL:
+        if _rules.is_closed(None if run is None else run["status"]):
             await conn.execute(_CLOSE_JOB, job_id, "CANCELLED", None)
             return JobAnswer.CONFLICT
         return row["run_id"], row["seq"], row["attempt"]

@@ -8,25 +8,14 @@ parent it ended. It returns the notification topics to fire.
 
 from __future__ import annotations
 
-import contextlib
-from typing import TYPE_CHECKING
-
 import asyncpg
 
-from ..info import Status
-from ._notify import WORK, event_topic, run_topic
+from . import _rules
+from ._notify import WORK, event_topic
+from ._postgres_db import NOW
 from ._postgres_flows import CANCEL_OPEN_JOBS, insert_signal
-from .base import (
-    CANCELLED_BEFORE_START,
-    Commit,
-    Finish,
-    Restart,
-    child_done_payload,
-    child_signal,
-    child_start_payload,
-)
+from ._records import CANCELLED_BEFORE_START, Commit, Finish, child_start_payload
 
-NOW = "extract(epoch from clock_timestamp())"
 _OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 
 _START_CHILDREN = f"""
@@ -88,16 +77,16 @@ async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
         values = [value for _, value in commit.events]
         await conn.execute(_PUT_EVENTS, run_id, keys, values)
         topics.add(event_topic(run_id))
-    outcome = commit.outcome
-    if isinstance(outcome, Restart):
+    links = _rules.links(commit)
+    if links.restart:
         await conn.execute("DELETE FROM journal WHERE run_id = $1", run_id)
         await conn.execute(
             "DELETE FROM signals WHERE run_id = $1 AND consumed_seq IS NOT NULL", run_id
         )
-    if isinstance(outcome, Finish | Restart) and outcome.cancel_children:
+    if links.cancel_children:
         topics |= await cancel_children(conn, [run_id])
-    if isinstance(outcome, Finish) and commit.parent_id is not None:
-        topics |= await tell_parent(conn, commit.parent_id, run_id, outcome)
+    if links.parent_end is not None and commit.parent_id is not None:
+        topics |= await tell_parent(conn, commit.parent_id, run_id, links.parent_end)
     return topics
 
 
@@ -107,10 +96,7 @@ async def cancel_children(conn: asyncpg.Connection, parents: list[str]) -> set[s
     for row in ended:
         await conn.execute(CANCEL_OPEN_JOBS, row[0])
     requested = await conn.fetch(_REQUEST_CANCEL, parents)
-    topics = {run_topic(row[0]) for row in [*ended, *requested]}
-    if topics:
-        topics.add(WORK)
-    return topics
+    return _rules.cancelled_topics(row[0] for row in [*ended, *requested])
 
 
 async def cancel_descendants(conn: asyncpg.Connection, run_id: str) -> set[str]:
@@ -132,9 +118,10 @@ async def _adopt(conn: asyncpg.Connection, parent_id: str, child_id: str) -> set
     row = await conn.fetchrow(
         "SELECT parent_id, status, result, error FROM runs WHERE id = $1", child_id
     )
-    if row[1] in ("COMPLETED", "FAILED", "CANCELLED"):
-        return await tell_parent(conn, parent_id, child_id, Finish(Status(row[1]), row[2], row[3]))
-    if row[0] is None:
+    adopt = _rules.adoption(row[0], row[1], row[2], row[3])
+    if isinstance(adopt, Finish):
+        return await tell_parent(conn, parent_id, child_id, adopt)
+    if adopt:
         await conn.execute("UPDATE runs SET parent_id = $2 WHERE id = $1", child_id, parent_id)
     return set()
 
@@ -160,30 +147,5 @@ async def tell_parent(
     )
     if open_ is None:
         return set()  # the parent ended first, or forgot the child: nobody waits for it
-    payload = child_done_payload(run_id, str(outcome.status), outcome.result, outcome.error)
-    stored = await insert_signal(conn, parent_id, child_signal(run_id), payload, f"child:{run_id}")
-    return {run_topic(parent_id), WORK} if stored else set()
-
-
-class PostgresLinks:
-    """The Store methods of events and children, for ``PostgresStore``."""
-
-    if TYPE_CHECKING:
-
-        def _conn(
-            self, what: str
-        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
-
-    async def get_event(self, run_id: str, key: str) -> str | None:
-        async with self._conn("read event") as conn:
-            value = await conn.fetchval(
-                "SELECT value FROM events WHERE run_id = $1 AND key = $2", run_id, key
-            )
-        return None if value is None else str(value)
-
-    async def child_ids(self, run_id: str) -> list[str]:
-        async with self._conn("list children") as conn:
-            rows = await conn.fetch(
-                "SELECT id FROM runs WHERE parent_id = $1 ORDER BY created_at, id", run_id
-            )
-        return [str(row[0]) for row in rows]
+    stored = await insert_signal(conn, parent_id, *_rules.child_end(run_id, outcome))
+    return _rules.told_topics(parent_id, stored)

@@ -1,7 +1,7 @@
 """Postgres queries of queues: the claim, wake-up times, depths, declarations, activity slots.
 
-``PostgresQueues`` is mixed into ``PostgresStore``; it borrows the store's pool and its
-notification channel.
+``PostgresQueues`` runs its queries through the store's ``PostgresDb``; its activity
+slots are ``_postgres_slots``.
 
 The claim is one statement. For each queue it computes the room left (the worker's own
 cap, the queue's global concurrency limit minus its unexpired leases, its rate limit
@@ -11,7 +11,7 @@ index probe, and a lateral range scan of ``runs_claim`` takes the band's due run
 ``FOR UPDATE SKIP LOCKED``. Runs sleeping or leased sit at the end of their band (their
 runnable_at is in the future), so a claim never reads past them within a band; but a
 band holding only such runs still costs a probe, so the walk stops once the due runs
-below are few next to the bands walked (see ``WALK``), and takes them from
+below are few next to the bands walked (``_rules.WALK``), and takes them from
 ``runs_queue_due`` (the queue's due runs form one range of it), sorted by priority.
 "Now" is one InitPlan value, which lets it bound the index scans (``clock_timestamp()``
 written in a WHERE clause is volatile, so it would only filter).
@@ -24,31 +24,27 @@ committed before the lock was granted.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-import asyncpg
 
 from ..queues import Queue
-from ._notify import Notifier
-from ._postgres_slots import NOW, PostgresSlots
-from .base import RUN_COLUMNS, QueueClaim, RunRecord, run_from_row
+from . import _rules
+from ._postgres_db import NOW, PostgresDb, local_time
+from ._postgres_slots import PostgresSlots
+from ._records import (
+    QUEUE_COLUMNS,
+    RUN_COLUMNS,
+    QueueClaim,
+    RunRecord,
+    queue_from_row,
+    queue_params,
+    run_from_row,
+)
+from ._rules import LOOK, PER_BAND, WALK
 
 _T = "(SELECT t FROM now_)"
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
-_QUEUE_COLUMNS = "name, concurrency, worker_concurrency, rate_limit, rate_period"
 
-# A band holding only runs sleeping or leased still costs a probe, so the walk does not
-# go on blindly: after WALK bands, and again each time the bands walked double (up to
-# LOOK), it counts the due runs below, up to PER_BAND per band walked. When they are no
-# more, it stops and takes them from runs_queue_due (the due runs only), sorted. So a
-# claim costs about the least of the bands above its runs and the due runs themselves.
-WALK = 8
-PER_BAND = 8
-LOOK = 512
 
 # The due runs of a queue, as a range of runs_queue_due. The lower bound excludes
 # nothing; with it the planner takes the range for a narrow one (an unknown bound on
@@ -215,36 +211,19 @@ WHERE f.queue IS NOT NULL AND d.depth > 0
 """
 
 _PUT_QUEUE = f"""
-INSERT INTO queues ({_QUEUE_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, {NOW})
+INSERT INTO queues ({QUEUE_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, {NOW})
 ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
     worker_concurrency = excluded.worker_concurrency, rate_limit = excluded.rate_limit,
     rate_period = excluded.rate_period, updated_at = excluded.updated_at
 """
 
 
-def queue_from_row(row: Sequence[object]) -> Queue:
-    """A Queue from a row selected as ``_QUEUE_COLUMNS``."""
-    name, concurrency, per_worker, rate, period = row
-    return Queue(
-        str(name),
-        concurrency=concurrency,  # type: ignore[arg-type]
-        worker_concurrency=per_worker,  # type: ignore[arg-type]
-        rate_limit=None if rate is None else (rate, period),  # type: ignore[arg-type]
-    )
-
-
 class PostgresQueues(PostgresSlots):
-    """Queue queries of the Postgres store (and its activity slots, ``PostgresSlots``)."""
+    """The claim and queue limits on Postgres, and activity slots (``QueueStore``)."""
 
-    schema: str
-    _channel: str
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        def _conn(
-            self, what: str
-        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
+    def __init__(self, db: PostgresDb) -> None:
+        super().__init__(db)
+        self._queue_lock = f"durable-queue:{db.schema}:"
 
     async def claim(
         self,
@@ -264,7 +243,7 @@ class PostgresQueues(PostgresSlots):
             locked = sorted({q.name for q in queues if q.limited})
             if locked:
                 async with conn.transaction():
-                    await conn.execute(_LOCK, f"durable-queue:{self.schema}:", locked)
+                    await conn.execute(_LOCK, self._queue_lock, locked)
                     rows = await conn.fetch(sql, *args)
             else:
                 rows = await conn.fetch(sql, *args)
@@ -276,39 +255,31 @@ class PostgresQueues(PostgresSlots):
         async with self._conn("read next wake-up") as conn:
             if queues is None:  # every queue that has runs, one probe each
                 queues = [row[0] for row in await conn.fetch(_ALL_QUEUES)]
-            held = [(name, False) for name in queues] + [(n, True) for n in limited]
-            args = [v for pair in held for v in pair]
-            left = await conn.fetchval(next_wake_sql(len(held)), *args) if held else None
-        return None if left is None else time.time() + float(left)
+            probes = _rules.wake_probes(queues, limited)
+            args = [v for pair in probes for v in pair]
+            left = await conn.fetchval(next_wake_sql(len(probes)), *args) if probes else None
+        return local_time(left)
 
     async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
         names = [q.name for q in queues]
         async with self._conn("store queues") as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ANY($1::text[])"
+                f"SELECT {QUEUE_COLUMNS} FROM queues WHERE name = ANY($1::text[])"
                 " ORDER BY name FOR UPDATE",
                 names,
             )
             before = {row[0]: queue_from_row(row) for row in rows}
             for queue in sorted(queues, key=lambda q: q.name):
-                rate, period = queue.rate_limit or (None, None)
-                await conn.execute(
-                    _PUT_QUEUE,
-                    queue.name,
-                    queue.concurrency,
-                    queue.worker_concurrency,
-                    rate,
-                    period,
-                )
-        return {q.name: before[q.name] for q in queues if q.name in before and before[q.name] != q}
+                await conn.execute(_PUT_QUEUE, *queue_params(queue))
+        return _rules.changed_queues(before, queues)
 
     async def get_queues(self, names: Sequence[str] | None = None) -> dict[str, Queue]:
         async with self._conn("read queues") as conn:
             if names is None:
-                rows = await conn.fetch(f"SELECT {_QUEUE_COLUMNS} FROM queues ORDER BY name")
+                rows = await conn.fetch(f"SELECT {QUEUE_COLUMNS} FROM queues ORDER BY name")
             else:
                 rows = await conn.fetch(
-                    f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name = ANY($1::text[])",
+                    f"SELECT {QUEUE_COLUMNS} FROM queues WHERE name = ANY($1::text[])",
                     list(names),
                 )
         return {row[0]: queue_from_row(row) for row in rows}
@@ -320,11 +291,3 @@ class PostgresQueues(PostgresSlots):
             else:
                 rows = await conn.fetch(_DEPTHS, list(names))
         return {row[0]: int(row[1]) for row in rows}
-
-    async def publish(self, *topics: str) -> None:
-        async with self._conn("publish") as conn:
-            await conn.execute(
-                "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", self._channel, list(topics)
-            )
-        for topic in topics:
-            self._notifier.notify(topic)

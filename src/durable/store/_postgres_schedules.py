@@ -1,26 +1,22 @@
 """Postgres queries of cron schedules.
 
-``PostgresSchedules`` is mixed into ``PostgresStore``. Firing takes due schedules with
-``FOR UPDATE SKIP LOCKED``, so concurrent workers share them out without waiting on each
-other, and in the same transaction creates each tick's run and moves ``next_fire_at``
-on. A worker that took a row after another one committed re-checks the row's new
-``next_fire_at`` (Postgres re-evaluates the condition on the locked row), so a tick is
-never taken twice; the run ids, derived from the tick, make even that a no-op.
+``PostgresSchedules`` runs its queries through the store's ``PostgresDb``. Firing takes
+due schedules with ``FOR UPDATE SKIP LOCKED``, so concurrent workers share them out
+without waiting on each other, and in the same transaction creates each tick's run and
+moves ``next_fire_at`` on. A worker that took a row after another one committed
+re-checks the row's new ``next_fire_at`` (Postgres re-evaluates the condition on the
+locked row), so a tick is never taken twice; the run ids, derived from the tick, make
+even that a no-op.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-import asyncpg
-
-from ._notify import WORK, Notifier
-from .base import SCHEDULE_COLUMNS, SCHEDULES, Planner, ScheduleRecord, schedule_from_row
-
-NOW = "extract(epoch from clock_timestamp())"
+from . import _rules
+from ._notify import SCHEDULES, WORK
+from ._postgres_db import NOW, PostgresDb, local_time
+from ._records import SCHEDULE_COLUMNS, Planner, ScheduleRecord, schedule_from_row
 
 _BY_ID = f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1"
 
@@ -56,16 +52,11 @@ WHERE id = $1
 
 
 class PostgresSchedules:
-    """The Store methods of cron schedules, for ``PostgresStore``."""
+    """Cron schedules on Postgres (``ScheduleStore``)."""
 
-    if TYPE_CHECKING:
-        _notifier: Notifier
-
-        def _conn(
-            self, what: str
-        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
-
-        async def _notify(self, conn: asyncpg.Connection, *topics: str) -> None: ...
+    def __init__(self, db: PostgresDb) -> None:
+        self._conn = db.conn
+        self._notify = db.notify
 
     async def put_schedule(
         self,
@@ -109,7 +100,7 @@ class PostgresSchedules:
             if schedule.paused == paused:
                 return schedule
             now = float(await conn.fetchval(f"SELECT {NOW}"))
-            next_fire = schedule.next_fire_at if paused else replan(schedule, now)
+            next_fire = _rules.paused_next_fire(schedule, paused, now, replan)
             row = await conn.fetchrow(
                 "UPDATE schedules SET paused = $2, next_fire_at = $3, updated_at = $4"
                 f" WHERE id = $1 RETURNING {SCHEDULE_COLUMNS}",
@@ -156,5 +147,4 @@ class PostgresSchedules:
             left = await conn.fetchval(
                 f"SELECT min(next_fire_at) - {NOW} FROM schedules WHERE NOT paused"
             )
-        # The server's clock decides when a tick is due; the caller sleeps by its own.
-        return None if left is None else time.time() + float(left)
+        return local_time(left)

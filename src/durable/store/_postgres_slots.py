@@ -1,6 +1,6 @@
 """Postgres queries of activity slots: take, renew and free rows of ``queue_slots``.
 
-``PostgresSlots`` is mixed into the store through ``PostgresQueues``. A queue's limit of
+``PostgresSlots`` is the slot part of ``PostgresQueues``. A queue's limit of
 ``n`` (kind ``concurrency``: attempts at once; ``rate``: starts per period) is rows
 ``0..n-1``, each held until its ``expires_at`` (NULL: free). A slot is taken with one
 statement: a free or lapsed row found through ``queue_slots_free`` (one probe each,
@@ -16,18 +16,13 @@ the limit are never taken again, so once a statement sees none held, none is.
 
 from __future__ import annotations
 
-import contextlib
-import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-import asyncpg
+from ._notify import queue_topic
+from ._postgres_db import NOW, PostgresDb, local_time
+from ._records import SlotGrant
 
-from ._notify import Notifier, queue_topic
-from .base import SlotGrant
-
-NOW = "extract(epoch from clock_timestamp())"
 _T = "(SELECT t FROM now_)"
 
 # Parameters: $1 queue, $2 kind, $3 slots (the limit), $4 holder, $5 token, $6 hold.
@@ -76,6 +71,7 @@ SELECT EXISTS (SELECT FROM taken) OR EXISTS (SELECT FROM created),
         AND expires_at > {_T}) - {_T}
 """
 
+# The gate is ``_rules.slot_gate``; the row created is ``_rules.next_slot``.
 # No row at or above the limit is held: the rows below it bound the count by themselves.
 _ACQUIRE = _ACQUIRE_TEMPLATE.format(
     gate=f"""CASE WHEN COALESCE((SELECT slot FROM top), -1) < $3 THEN true
@@ -103,15 +99,11 @@ SELECT pg_notify($3, $4)
 class PostgresSlots:
     """Activity slot queries of the Postgres store."""
 
-    schema: str
-    _channel: str
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        def _conn(
-            self, what: str
-        ) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]: ...
+    def __init__(self, db: PostgresDb) -> None:
+        self._slot_lock = f"durable-slots:{db.schema}"
+        self._conn = db.conn
+        self._channel = db.channel
+        self._notifier = db.notifier
 
     async def acquire_queue_slot(
         self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
@@ -123,7 +115,7 @@ class PostgresSlots:
                 granted, open_, room, left = await conn.fetchrow(_ACQUIRE, *args)
                 if not open_:  # rows above a lowered limit are still held
                     async with conn.transaction():
-                        await conn.execute(_LOCK, f"durable-slots:{self.schema}:{kind}:{queue}")
+                        await conn.execute(_LOCK, f"{self._slot_lock}:{kind}:{queue}")
                         granted, open_, room, left = await conn.fetchrow(_ACQUIRE_COUNTED, *args)
                 if granted or not (open_ and room):
                     break
@@ -131,7 +123,7 @@ class PostgresSlots:
                 # at the same moment; look again
         if granted:
             return SlotGrant(token)
-        return SlotGrant(None, None if left is None else time.time() + float(left))
+        return SlotGrant(None, local_time(left))
 
     async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
         if not tokens:

@@ -1,6 +1,7 @@
 """SQLite read-only queries for operators: flow runs by page, journals in bulk, fleet figures.
 
-``SqliteAdmin`` is mixed into ``SqliteStore``; every query runs on the reader connection.
+``SqliteAdmin`` runs its queries through the store's ``SqliteDb``, on the reader
+connection but for ``unpark``.
 Step durations are read in chunks, each a turn of its own on that connection, so a
 scrape never holds it for long.
 """
@@ -10,9 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
 
 from ..info import Status
 from ._admin import (
@@ -24,9 +23,9 @@ from ._admin import (
     StepRow,
     StepTally,
 )
-from .base import RUN_COLUMNS, JournalEntry, RunRecord, run_from_row
-
-T = TypeVar("T")
+from ._notify import WORK
+from ._records import RUN_COLUMNS, UNKNOWN_WORKFLOW_LIKE, JournalEntry, RunRecord, run_from_row
+from ._sqlite_db import SqliteDb
 
 _STEP_COLUMNS = "j.run_id, j.pos, j.payload, j.created_at, r.workflow"
 _STEPS_MADE = (
@@ -46,6 +45,7 @@ Key = tuple[str, int]
 
 def _list_flow_runs(
     conn: sqlite3.Connection,
+    _now: float,
     *,
     definition_id: str | None,
     statuses: Sequence[Status] | None,
@@ -84,7 +84,7 @@ def _list_flow_runs(
 
 
 def _read_journals(
-    conn: sqlite3.Connection, *, run_ids: Sequence[str], kinds: Sequence[str] | None
+    conn: sqlite3.Connection, _now: float, *, run_ids: Sequence[str], kinds: Sequence[str] | None
 ) -> dict[str, list[JournalEntry]]:
     found: dict[str, list[JournalEntry]] = {run_id: [] for run_id in run_ids}
     rows = conn.execute(
@@ -99,8 +99,7 @@ def _read_journals(
     return found
 
 
-def _fleet_metrics(conn: sqlite3.Connection) -> FleetMetrics:
-    now = time.time()
+def _fleet_metrics(conn: sqlite3.Connection, now: float) -> FleetMetrics:
     conn.execute("BEGIN")  # one snapshot for every figure
     try:
         # status first: the order of runs_status_workflow, read without the table
@@ -140,13 +139,13 @@ def _settle(conn: sqlite3.Connection, tally: StepTally, rows: list[StepRow]) -> 
         tally.add_starts(starts)
 
 
-def _last_logged(conn: sqlite3.Connection) -> int:
+def _last_logged(conn: sqlite3.Connection, _now: float) -> int:
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM journal_steps").fetchone()
     return int(last)
 
 
 def _steps_made(
-    conn: sqlite3.Connection, *, tally: StepTally, after: tuple[float, str, int] | None
+    conn: sqlite3.Connection, _now: float, *, tally: StepTally, after: tuple[float, str, int] | None
 ) -> tuple[list[Key], tuple[float, str, int] | None]:
     """One chunk of the step records made since ``tally.since``, in (created_at, key)
     order after ``after``: their keys and where the next chunk starts (None: done)."""
@@ -163,7 +162,7 @@ def _steps_made(
 
 
 def _steps_logged(
-    conn: sqlite3.Connection, *, tally: StepTally, after: int, skip: set[Key]
+    conn: sqlite3.Connection, _now: float, *, tally: StepTally, after: int, skip: set[Key]
 ) -> tuple[int, bool]:
     """One chunk of the step records logged after id ``after`` (but those in ``skip``):
     the last id read and whether more may follow."""
@@ -176,11 +175,12 @@ def _steps_logged(
 
 
 class SqliteAdmin:
-    """The Store's read-only operator queries, for ``SqliteStore``."""
+    """Operator queries on SQLite (``AdminStore``)."""
 
-    if TYPE_CHECKING:
-
-        async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def __init__(self, db: SqliteDb) -> None:
+        self._write = db.write
+        self._read = db.read
+        self._notifier = db.notifier
 
     async def list_flow_runs(
         self,
@@ -239,4 +239,25 @@ class SqliteAdmin:
         return StepDurations(tally.result(), str(last), tally.rows)
 
     async def ping(self) -> None:
-        await self._read("ping", lambda conn: conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall())
+        def ping(conn: sqlite3.Connection, _now: float) -> None:
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+
+        await self._read("ping", ping)
+
+    async def unpark(self, workflows: Sequence[str] | None = None) -> int:
+        def update(conn: sqlite3.Connection, now: float) -> int:
+            sql = (
+                "UPDATE runs SET parked_reason = NULL, runnable_at = ?, updated_at = ?"
+                " WHERE parked_reason IS NOT NULL"
+                " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+            )
+            if workflows is None:
+                return conn.execute(sql, (now, now)).rowcount
+            marks = ", ".join("?" * len(workflows))
+            sql += f" AND parked_reason LIKE ? AND workflow IN ({marks})"
+            return conn.execute(sql, (now, now, UNKNOWN_WORKFLOW_LIKE, *workflows)).rowcount
+
+        count = await self._write("unpark runs", update)
+        if count:
+            self._notifier.notify(WORK)
+        return count

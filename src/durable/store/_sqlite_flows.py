@@ -1,9 +1,8 @@
 """SQLite queries of JSON flows: versioned definitions, external jobs, signal delivery.
 
-``SqliteFlows`` is mixed into ``SqliteStore``: its methods run their queries through the
-store's writer and reader connections and wake subscribers through its notifier. The
-functions below run inside one transaction each; ``insert_signal`` is shared with the
-store's ``send_signal``, so a job's outcome reaches its run exactly as a signal does.
+``SqliteFlows`` runs its queries through the store's ``SqliteDb``. The functions below
+run inside one transaction each; ``insert_signal`` is shared with the runs'
+``send_signal``, so a job's outcome reaches its run exactly as a signal does.
 """
 
 from __future__ import annotations
@@ -11,16 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
 
-from ..info import Status
-from ._notify import JOBS, WORK, Notifier, run_topic
-from .base import (
+from . import _rules
+from ._notify import JOBS, WORK, run_topic
+from ._records import (
     DEFINITION_COLUMNS,
     JOB_COLUMNS,
-    TERMINAL,
     DefinitionRecord,
     JobAnswer,
     JobRecord,
@@ -28,18 +24,11 @@ from .base import (
     job_failed_payload,
     job_id_for,
     job_signal_name,
-    judge_job_call,
 )
-
-T = TypeVar("T")
+from ._sqlite_db import SqliteDb, fold
 
 _OPEN_JOBS_SQL = "('QUEUED', 'RUNNING')"
 _JOB_BY_ID = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
-
-
-def fold(text: str | None) -> str | None:
-    """Lower-case for keyword search (SQLite's own ``lower`` knows ASCII only)."""
-    return None if text is None else text.lower()
 
 
 def insert_signal(
@@ -83,7 +72,7 @@ def has_signal(conn: sqlite3.Connection, run_id: str, dedupe_key: str) -> bool:
 
 # -- definitions ------------------------------------------------------------------------
 def _put_definition(
-    conn: sqlite3.Connection, *, definition_id: str, name: str, document: str
+    conn: sqlite3.Connection, now: float, *, definition_id: str, name: str, document: str
 ) -> DefinitionRecord:
     # The write transaction is BEGIN IMMEDIATE: concurrent uploads, even from other
     # processes, serialize on the database lock, so MAX(version) + 1 cannot collide.
@@ -91,13 +80,13 @@ def _put_definition(
         f"INSERT INTO definitions ({DEFINITION_COLUMNS})"
         " SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ? FROM definitions WHERE id = ?"
         f" RETURNING {DEFINITION_COLUMNS}",
-        (definition_id, name, document, time.time(), definition_id),
+        (definition_id, name, document, now, definition_id),
     ).fetchone()
     return DefinitionRecord(*row)
 
 
 def _get_definition(
-    conn: sqlite3.Connection, *, definition_id: str, version: int | None
+    conn: sqlite3.Connection, _now: float, *, definition_id: str, version: int | None
 ) -> DefinitionRecord | None:
     if version is None:
         row = conn.execute(
@@ -122,7 +111,7 @@ _MATCHING = """
 
 
 def _list_definitions(
-    conn: sqlite3.Connection, *, keyword: str | None, offset: int, limit: int
+    conn: sqlite3.Connection, _now: float, *, keyword: str | None, offset: int, limit: int
 ) -> tuple[list[DefinitionRecord], int]:
     needle = fold(keyword) or None
     # The window count is the total before LIMIT, so one query answers both in one
@@ -143,6 +132,7 @@ def _list_definitions(
 # -- jobs -------------------------------------------------------------------------------
 def _enqueue_job(
     conn: sqlite3.Connection,
+    now: float,
     *,
     run_id: str,
     seq: int,
@@ -152,7 +142,6 @@ def _enqueue_job(
     retries: int,
 ) -> tuple[JobRecord, bool]:
     job_id = job_id_for(run_id, seq)
-    now = time.time()
     cur = conn.execute(
         "INSERT INTO jobs (id, run_id, seq, step_id, job_type, status, variables,"
         " retries_remaining, attempt, available_at, created_at, updated_at)"
@@ -165,19 +154,19 @@ def _enqueue_job(
 
 def _poll_jobs(
     conn: sqlite3.Connection,
+    now: float,
     *,
     worker_id: str,
     job_types: list[str],
     limit: int,
     lease_seconds: float,
 ) -> list[JobRecord]:
-    now = time.time()
     until = now + lease_seconds
     # Each type's range is read in index order up to the limit and the oldest of those
     # are taken, so a backlog is never sorted whole; the immediate transaction keeps
     # other pollers out meanwhile.
     candidates: list[tuple[float, str]] = []
-    for job_type in dict.fromkeys(job_types):
+    for job_type in job_types:
         candidates += conn.execute(
             "SELECT available_at, id FROM jobs WHERE job_type = ? AND available_at <= ?"
             " ORDER BY available_at LIMIT ?",
@@ -190,12 +179,7 @@ def _poll_jobs(
         f" RETURNING {JOB_COLUMNS}",
         (worker_id, until, until, now, json.dumps(picked)),
     ).fetchall()
-    return sorted((JobRecord(*r) for r in rows), key=lambda job: (job.created_at, job.id))
-
-
-def _run_is_open(conn: sqlite3.Connection, run_id: str) -> bool:
-    row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-    return row is not None and Status(row[0]) not in TERMINAL
+    return _rules.oldest_first(JobRecord(*r) for r in rows)
 
 
 def _close_job(
@@ -210,6 +194,7 @@ def _close_job(
 
 def _settle_job(
     conn: sqlite3.Connection,
+    now: float,
     *,
     job_id: str,
     worker_id: str,
@@ -224,14 +209,13 @@ def _settle_job(
     row = conn.execute(
         "SELECT run_id, seq, status, worker_id, attempt FROM jobs WHERE id = ?", (job_id,)
     ).fetchone()
-    if row is None:
-        return JobAnswer.NOT_FOUND, []
-    run_id, seq, status, holder, attempt = row
-    verdict = judge_job_call(status, holder, worker_id, closes_as)
+    status, holder = (None, None) if row is None else (row[2], row[3])
+    verdict = _rules.judge_job_call(status, holder, worker_id, closes_as)
     if verdict is not None:
         return verdict, []
-    now = time.time()
-    if not _run_is_open(conn, run_id):
+    run_id, seq, _, _, attempt = row
+    run = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if _rules.is_closed(None if run is None else run[0]):
         # The run ended while the worker held the job: nobody waits for its outcome.
         _close_job(conn, job_id, "CANCELLED", None, now)
         return JobAnswer.CONFLICT, []
@@ -246,7 +230,7 @@ def _signal_run(
 
 
 def _complete_job(
-    conn: sqlite3.Connection, *, job_id: str, worker_id: str, variables: str
+    conn: sqlite3.Connection, now: float, *, job_id: str, worker_id: str, variables: str
 ) -> tuple[JobAnswer, list[str]]:
     def complete(
         conn: sqlite3.Connection, run_id: str, seq: int, attempt: int, now: float
@@ -256,12 +240,18 @@ def _complete_job(
         return _signal_run(conn, run_id, seq, payload, now)
 
     return _settle_job(
-        conn, job_id=job_id, worker_id=worker_id, closes_as="COMPLETED", outcome=complete
+        conn, now, job_id=job_id, worker_id=worker_id, closes_as="COMPLETED", outcome=complete
     )
 
 
 def _fail_job(
-    conn: sqlite3.Connection, *, job_id: str, worker_id: str, retryable: bool, message: str
+    conn: sqlite3.Connection,
+    now: float,
+    *,
+    job_id: str,
+    worker_id: str,
+    retryable: bool,
+    message: str,
 ) -> tuple[JobAnswer, list[str]]:
     def fail(
         conn: sqlite3.Connection, run_id: str, seq: int, attempt: int, now: float
@@ -279,11 +269,9 @@ def _fail_job(
         payload = job_failed_payload(message, attempt, worker_id)
         return _signal_run(conn, run_id, seq, payload, now)
 
-    return _settle_job(conn, job_id=job_id, worker_id=worker_id, closes_as="FAILED", outcome=fail)
-
-
-def _cancel_jobs(conn: sqlite3.Connection, *, run_id: str, seq: int | None) -> int:
-    return cancel_open_jobs(conn, run_id, seq, time.time())
+    return _settle_job(
+        conn, now, job_id=job_id, worker_id=worker_id, closes_as="FAILED", outcome=fail
+    )
 
 
 def cancel_open_jobs(conn: sqlite3.Connection, run_id: str, seq: int | None, now: float) -> int:
@@ -297,21 +285,19 @@ def cancel_open_jobs(conn: sqlite3.Connection, run_id: str, seq: int | None, now
     return cur.rowcount
 
 
-def _get_job(conn: sqlite3.Connection, *, job_id: str) -> JobRecord | None:
+def _get_job(conn: sqlite3.Connection, _now: float, *, job_id: str) -> JobRecord | None:
     row = conn.execute(_JOB_BY_ID, (job_id,)).fetchone()
     return None if row is None else JobRecord(*row)
 
 
 class SqliteFlows:
-    """The Store methods of JSON flows, for ``SqliteStore``."""
+    """Flow definitions and external jobs on SQLite (``FlowStore``)."""
 
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def __init__(self, db: SqliteDb) -> None:
+        self._write = db.write
+        self._read = db.read
+        self._notify = db.notify
+        self._notifier = db.notifier
 
     # -- definitions ----------------------------------------------------------------
     async def put_definition(
@@ -355,12 +341,13 @@ class SqliteFlows:
     async def poll_jobs(
         self, worker_id: str, job_types: Sequence[str], limit: int, lease_seconds: float
     ) -> list[JobRecord]:
-        if not job_types or limit <= 0:
+        types = _rules.poll_types(job_types, limit)
+        if not types:
             return []
         poll = functools.partial(
             _poll_jobs,
             worker_id=worker_id,
-            job_types=list(job_types),
+            job_types=types,
             limit=limit,
             lease_seconds=lease_seconds,
         )
@@ -388,9 +375,7 @@ class SqliteFlows:
         return await self._read("read job", functools.partial(_get_job, job_id=job_id))
 
     async def cancel_jobs(self, run_id: str, seq: int | None = None) -> int:
-        cancel = functools.partial(_cancel_jobs, run_id=run_id, seq=seq)
-        return await self._write("cancel jobs", cancel)
+        def cancel(conn: sqlite3.Connection, now: float) -> int:
+            return cancel_open_jobs(conn, run_id, seq, now)
 
-    def _notify(self, topics: list[str]) -> None:
-        for topic in topics:
-            self._notifier.notify(topic)
+        return await self._write("cancel jobs", cancel)

@@ -8,25 +8,12 @@ the notification topics to fire once the transaction is durable.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
 
-from ..info import Status
-from ._notify import WORK, Notifier, event_topic, run_topic
+from . import _rules
+from ._notify import WORK, event_topic
+from ._records import CANCELLED_BEFORE_START, Commit, Finish, child_start_payload
 from ._sqlite_flows import cancel_open_jobs, insert_signal
-from .base import (
-    CANCELLED_BEFORE_START,
-    Commit,
-    Finish,
-    Restart,
-    child_done_payload,
-    child_signal,
-    child_start_payload,
-)
-
-T = TypeVar("T")
 
 _OPEN = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 
@@ -65,20 +52,19 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
             [(run_id, key, value, now) for key, value in commit.events],
         )
         topics.add(event_topic(run_id))
-    outcome = commit.outcome
-    if isinstance(outcome, Restart):
+    links = _rules.links(commit)
+    if links.restart:
         conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
         conn.execute("DELETE FROM signals WHERE run_id = ? AND consumed_seq IS NOT NULL", (run_id,))
-    if isinstance(outcome, Finish | Restart) and outcome.cancel_children:
+    if links.cancel_children:
         topics |= cancel_children(conn, [run_id], now)
-    if isinstance(outcome, Finish) and commit.parent_id is not None:
-        topics |= tell_parent(conn, commit.parent_id, run_id, outcome, now)
+    if links.parent_end is not None and commit.parent_id is not None:
+        topics |= tell_parent(conn, commit.parent_id, run_id, links.parent_end, now)
     return topics
 
 
 def cancel_children(conn: sqlite3.Connection, parents: list[str], now: float) -> set[str]:
     """Request cancellation of the open children of ``parents``; end never-started ones."""
-    topics: set[str] = set()
     marks = ", ".join("?" * len(parents))
     never_started = conn.execute(
         f"SELECT id FROM runs WHERE parent_id IN ({marks}) AND status = 'PENDING'"
@@ -92,7 +78,6 @@ def cancel_children(conn: sqlite3.Connection, parents: list[str], now: float) ->
             " runnable_at = NULL, updated_at = ? WHERE id = ?",
             (CANCELLED_BEFORE_START, now, child_id),
         )
-        topics.add(run_topic(child_id))
     rows = conn.execute(
         f"UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
         f" runnable_at = CASE WHEN lease_owner IS NULL AND parked_reason IS NULL THEN ?"
@@ -100,11 +85,7 @@ def cancel_children(conn: sqlite3.Connection, parents: list[str], now: float) ->
         f" WHERE parent_id IN ({marks}) AND {_OPEN} AND NOT cancel_requested RETURNING id",
         (now, now, *parents),
     ).fetchall()
-    for (child_id,) in rows:
-        topics.add(run_topic(child_id))
-    if rows or never_started:
-        topics.add(WORK)
-    return topics
+    return _rules.cancelled_topics(row[0] for row in [*never_started, *rows])
 
 
 def cancel_descendants(conn: sqlite3.Connection, run_id: str, now: float) -> set[str]:
@@ -128,9 +109,10 @@ def _adopt(conn: sqlite3.Connection, parent_id: str, child_id: str, now: float) 
     row = conn.execute(
         "SELECT parent_id, status, result, error FROM runs WHERE id = ?", (child_id,)
     ).fetchone()
-    if row[1] in ("COMPLETED", "FAILED", "CANCELLED"):
-        return tell_parent(conn, parent_id, child_id, Finish(Status(row[1]), row[2], row[3]), now)
-    if row[0] is None:
+    adopt = _rules.adoption(row[0], row[1], row[2], row[3])
+    if isinstance(adopt, Finish):
+        return tell_parent(conn, parent_id, child_id, adopt, now)
+    if adopt:
         conn.execute("UPDATE runs SET parent_id = ? WHERE id = ?", (parent_id, child_id))
     return set()
 
@@ -150,36 +132,5 @@ def tell_parent(
     ).fetchone()
     if row is None:
         return set()  # the parent ended first, or forgot the child: nobody waits for it
-    payload = child_done_payload(run_id, str(outcome.status), outcome.result, outcome.error)
-    stored, _ = insert_signal(
-        conn, parent_id, child_signal(run_id), payload, f"child:{run_id}", now
-    )
-    return {run_topic(parent_id), WORK} if stored else set()
-
-
-class SqliteLinks:
-    """The Store methods of events and children, for ``SqliteStore``."""
-
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-
-    async def get_event(self, run_id: str, key: str) -> str | None:
-        def select(conn: sqlite3.Connection, run_id: str, key: str) -> str | None:
-            row = conn.execute(
-                "SELECT value FROM events WHERE run_id = ? AND key = ?", (run_id, key)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._read("read event", functools.partial(select, run_id=run_id, key=key))
-
-    async def child_ids(self, run_id: str) -> list[str]:
-        def select(conn: sqlite3.Connection, run_id: str) -> list[str]:
-            rows = conn.execute(
-                "SELECT id FROM runs WHERE parent_id = ? ORDER BY created_at, id", (run_id,)
-            ).fetchall()
-            return [str(row[0]) for row in rows]
-
-        return await self._read("list children", functools.partial(select, run_id=run_id))
+    stored, _ = insert_signal(conn, parent_id, *_rules.child_end(run_id, outcome), now)
+    return _rules.told_topics(parent_id, stored)

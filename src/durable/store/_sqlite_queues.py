@@ -1,6 +1,7 @@
 """SQLite queries of queues: the claim, wake-up times, depths, declarations, activity slots.
 
-``SqliteQueues`` is mixed into ``SqliteStore``. Every write runs in the store's one
+``SqliteQueues`` runs its queries through the store's ``SqliteDb``; its activity slots
+are ``_sqlite_slots``. Every write runs in the store's one
 ``BEGIN IMMEDIATE`` transaction at a time (across processes too), so counting a queue's
 leases and claiming within its limit cannot race.
 
@@ -9,7 +10,7 @@ ordered by queue, priority descending, runnable_at): one probe finds the next ba
 range scan takes its due runs. Runs sleeping or leased sit at the end of their band
 (their runnable_at is in the future), so a claim never reads past them within a band;
 but a band holding only such runs still costs a probe, so the walk stops once the due
-runs below are few next to the bands walked (see ``WALK``), and takes them from
+runs below are few next to the bands walked (``_rules.checks_below``), and takes them from
 ``runs_queue_due`` (the queue's due runs form one range of it), sorted by priority. The
 next wake-up of a queue is one probe of ``runs_queue_due``.
 """
@@ -17,18 +18,22 @@ next wake-up of a queue is one probe of ``runs_queue_due``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
 
-from .. import _clock
 from ..queues import Queue
-from ._notify import Notifier
+from . import _rules
+from ._records import (
+    QUEUE_COLUMNS,
+    RUN_COLUMNS,
+    QueueClaim,
+    RunRecord,
+    queue_from_row,
+    queue_params,
+    run_from_row,
+)
+from ._sqlite_db import SqliteDb
 from ._sqlite_slots import SqliteSlots
-from .base import RUN_COLUMNS, QueueClaim, RunRecord, run_from_row
 
-T = TypeVar("T")
-
-_QUEUE_COLUMNS = "name, concurrency, worker_concurrency, rate_limit, rate_period"
 _TOP_BAND = "SELECT max(priority) FROM runs WHERE queue = ? AND runnable_at IS NOT NULL"
 _NEXT_BAND = (
     "SELECT max(priority) FROM runs WHERE queue = ? AND runnable_at IS NOT NULL AND priority < ?"
@@ -46,31 +51,6 @@ _DUE_BELOW = (
 _COUNT_BELOW = f"SELECT count(*) FROM (SELECT 1 {_DUE_BELOW} LIMIT ?)"
 _REST = f"SELECT id, priority, runnable_at {_DUE_BELOW} ORDER BY priority DESC, runnable_at LIMIT ?"
 
-# A band holding only runs sleeping or leased still costs a probe, so the walk does not
-# go on blindly: after WALK bands, and again each time the bands walked double (up to
-# LOOK), it counts the due runs below, up to PER_BAND per band walked. When they are no
-# more, it stops and takes them from runs_queue_due (the due runs only), sorted. So a
-# claim costs about the least of the bands above its runs and the due runs themselves.
-WALK = 8
-PER_BAND = 8
-LOOK = 512
-
-
-def queue_from_row(row: Sequence[object]) -> Queue:
-    """A Queue from a row selected as ``_QUEUE_COLUMNS``."""
-    name, concurrency, per_worker, rate, period = row
-    return Queue(
-        str(name),
-        concurrency=concurrency,  # type: ignore[arg-type]
-        worker_concurrency=per_worker,  # type: ignore[arg-type]
-        rate_limit=None if rate is None else (rate, period),  # type: ignore[arg-type]
-    )
-
-
-def queue_params(queue: Queue) -> tuple[str, int | None, int | None, int | None, float | None]:
-    rate, period = queue.rate_limit or (None, None)
-    return queue.name, queue.concurrency, queue.worker_concurrency, rate, period
-
 
 def _due(
     conn: sqlite3.Connection, queue: str, cap: int, now: float
@@ -83,8 +63,8 @@ def _due(
         got += conn.execute(_BAND_DUE, (queue, band, now, cap - len(got))).fetchall()
         if len(got) >= cap:
             break
-        if WALK <= depth <= LOOK and depth & (depth - 1) == 0:  # 8, 16, 32... bands
-            budget = depth * PER_BAND
+        if _rules.checks_below(depth):
+            budget = depth * _rules.PER_BAND
             (below,) = conn.execute(_COUNT_BELOW, (queue, now, band, budget + 1)).fetchone()
             if below <= budget:
                 got += conn.execute(_REST, (queue, now, band, cap - len(got))).fetchall()
@@ -108,24 +88,21 @@ def _all_queues(conn: sqlite3.Connection) -> list[str]:
 
 def _stored(conn: sqlite3.Connection, names: Sequence[str]) -> dict[str, Queue]:
     marks = ", ".join("?" * len(names))
-    rows = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE name IN ({marks})", names)
+    rows = conn.execute(f"SELECT {QUEUE_COLUMNS} FROM queues WHERE name IN ({marks})", names)
     return {row[0]: queue_from_row(row) for row in rows}
 
 
 def _room(conn: sqlite3.Connection, claim: QueueClaim, stored: Queue | None, now: float) -> int:
     """How many runs of the queue may start now, within its global limits."""
-    room = claim.cap
-    if stored is None:
-        return room
-    if stored.concurrency is not None:
+    leased = started = 0
+    if stored is not None and stored.concurrency is not None:
         (leased,) = conn.execute(
             "SELECT count(*) FROM runs WHERE queue = ? AND lease_owner IS NOT NULL"
             " AND runnable_at > ?",
             (claim.name, now),
         ).fetchone()
-        room = min(room, stored.concurrency - leased)
-    if stored.rate_limit is not None:
-        count, period = stored.rate_limit
+    if stored is not None and stored.rate_limit is not None:
+        period = stored.rate_limit[1]
         conn.execute(
             "DELETE FROM queue_starts WHERE queue = ? AND kind = 'run' AND at <= ?",
             (claim.name, now - period),
@@ -134,8 +111,7 @@ def _room(conn: sqlite3.Connection, claim: QueueClaim, stored: Queue | None, now
             "SELECT count(*) FROM queue_starts WHERE queue = ? AND kind = 'run' AND at > ?",
             (claim.name, now - period),
         ).fetchone()
-        room = min(room, count - started)
-    return room
+    return _rules.queue_room(claim.cap, stored, leased, started)
 
 
 def claim_runs(
@@ -144,9 +120,9 @@ def claim_runs(
     limit: int,
     lease_seconds: float,
     queues: Sequence[QueueClaim] | None,
+    now: float,
 ) -> list[RunRecord]:
     """Lease up to ``limit`` due runs of ``queues`` within their limits (one transaction)."""
-    now = _clock.now()
     if queues is None:
         queues = [QueueClaim(name, limit) for name in _all_queues(conn)]
     stored = _stored(conn, [q.name for q in queues])
@@ -166,7 +142,7 @@ def claim_runs(
     rated = {name for name, q in stored.items() if q.rate_limit is not None}
     conn.executemany(
         "INSERT INTO queue_starts (queue, kind, at) VALUES (?, 'run', ?)",
-        [(run.queue, now) for run in runs if run.epoch == 1 and run.queue in rated],
+        [(run.queue, now) for run in runs if _rules.counts_as_start(run.epoch, run.queue in rated)],
     )
     return runs
 
@@ -178,15 +154,14 @@ _TAKE = (
 
 
 def next_wake(
-    conn: sqlite3.Connection, queues: Sequence[str] | None, limited: Sequence[str]
+    conn: sqlite3.Connection, queues: Sequence[str] | None, limited: Sequence[str], now: float
 ) -> float | None:
     """When a run of ``queues`` (all when None) or ``limited`` next becomes due: one probe
-    of runs_queue_due per queue (only future times for ``limited``, see the store)."""
-    now = _clock.now()
+    of runs_queue_due per queue (``_rules.wake_probes``)."""
     times: list[float] = []
-    held_back = set(limited)
-    for name in [*(_all_queues(conn) if queues is None else queues), *limited]:
-        after = now if name in held_back else float("-inf")
+    served = _all_queues(conn) if queues is None else queues
+    for name, held_back in _rules.wake_probes(served, limited):
+        after = now if held_back else float("-inf")
         (at,) = conn.execute(
             "SELECT min(runnable_at) FROM runs WHERE queue = ? AND runnable_at > ?", (name, after)
         ).fetchone()
@@ -204,28 +179,24 @@ def next_wake(
     return min(times, default=None)
 
 
-def _put_queues(conn: sqlite3.Connection, *, queues: Sequence[Queue]) -> dict[str, Queue]:
+def _put_queues(conn: sqlite3.Connection, queues: Sequence[Queue], now: float) -> dict[str, Queue]:
     before = _stored(conn, [q.name for q in queues])
     conn.executemany(
-        f"INSERT INTO queues ({_QUEUE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO queues ({QUEUE_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,"
         " worker_concurrency = excluded.worker_concurrency, rate_limit = excluded.rate_limit,"
         " rate_period = excluded.rate_period, updated_at = excluded.updated_at",
-        [(*queue_params(q), _clock.now()) for q in queues],
+        [(*queue_params(q), now) for q in queues],
     )
-    return {q.name: before[q.name] for q in queues if q.name in before and before[q.name] != q}
+    return _rules.changed_queues(before, queues)
 
 
 class SqliteQueues(SqliteSlots):
-    """Queue queries of the SQLite store (and its activity slots, ``SqliteSlots``)."""
+    """The claim and queue limits on SQLite, and activity slots (``QueueStore``)."""
 
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def __init__(self, db: SqliteDb) -> None:
+        super().__init__(db)
+        self._read = db.read
 
     async def claim(
         self,
@@ -234,37 +205,36 @@ class SqliteQueues(SqliteSlots):
         lease_seconds: float,
         queues: Sequence[QueueClaim] | None = None,
     ) -> list[RunRecord]:
-        def tx(conn: sqlite3.Connection) -> list[RunRecord]:
-            return claim_runs(conn, owner, limit, lease_seconds, queues)
+        def tx(conn: sqlite3.Connection, now: float) -> list[RunRecord]:
+            return claim_runs(conn, owner, limit, lease_seconds, queues, now)
 
         return await self._write("claim runs", tx)
 
     async def next_wake_at(
         self, queues: Sequence[str] | None = None, *, limited: Sequence[str] = ()
     ) -> float | None:
-        def select(conn: sqlite3.Connection) -> float | None:
-            return next_wake(conn, queues, limited)
+        def select(conn: sqlite3.Connection, now: float) -> float | None:
+            return next_wake(conn, queues, limited, now)
 
         return await self._read("read next wake-up", select)
 
     async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
-        def tx(conn: sqlite3.Connection) -> dict[str, Queue]:
-            return _put_queues(conn, queues=queues)
+        def tx(conn: sqlite3.Connection, now: float) -> dict[str, Queue]:
+            return _put_queues(conn, queues, now)
 
         return await self._write("store queues", tx)
 
     async def get_queues(self, names: Sequence[str] | None = None) -> dict[str, Queue]:
-        def select(conn: sqlite3.Connection) -> dict[str, Queue]:
+        def select(conn: sqlite3.Connection, _now: float) -> dict[str, Queue]:
             if names is not None:
                 return _stored(conn, names)
-            rows = conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues ORDER BY name")
+            rows = conn.execute(f"SELECT {QUEUE_COLUMNS} FROM queues ORDER BY name")
             return {row[0]: queue_from_row(row) for row in rows}
 
         return await self._read("read queues", select)
 
     async def queue_depths(self, names: Sequence[str] | None = None) -> dict[str, int]:
-        def select(conn: sqlite3.Connection) -> dict[str, int]:
-            now = _clock.now()
+        def select(conn: sqlite3.Connection, now: float) -> dict[str, int]:
             if names is None:
                 rows = conn.execute(
                     "SELECT queue, count(*) FROM runs WHERE runnable_at IS NOT NULL"
@@ -282,7 +252,3 @@ class SqliteQueues(SqliteSlots):
             return depths
 
         return await self._read("read queue depths", select)
-
-    async def publish(self, *topics: str) -> None:
-        for topic in topics:
-            self._notifier.notify(topic)

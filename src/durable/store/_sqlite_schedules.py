@@ -1,24 +1,22 @@
 """SQLite queries of cron schedules.
 
-``SqliteSchedules`` is mixed into ``SqliteStore``. Every write is one ``BEGIN IMMEDIATE``
-transaction, which holds the database's write lock from its start: firing is therefore
-exclusive across threads and processes, the same guarantee ``FOR UPDATE SKIP LOCKED``
-gives on Postgres, and a tick's runs are created in the transaction that moves the
-schedule on.
+``SqliteSchedules`` runs its queries through the store's ``SqliteDb``. Every write is
+one ``BEGIN IMMEDIATE`` transaction, which holds the database's write lock from its
+start: firing is therefore exclusive across threads and processes, the same guarantee
+``FOR UPDATE SKIP LOCKED`` gives on Postgres, and a tick's runs are created in the
+transaction that moves the schedule on.
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
 
-from ._notify import WORK, Notifier
-from .base import SCHEDULE_COLUMNS, SCHEDULES, Planner, ScheduleRecord, schedule_from_row
-
-T = TypeVar("T")
+from . import _rules
+from ._notify import SCHEDULES, WORK
+from ._records import SCHEDULE_COLUMNS, Planner, ScheduleRecord, schedule_from_row
+from ._sqlite_db import SqliteDb
 
 _BY_ID = f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?"
 
@@ -51,6 +49,7 @@ VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
 
 def _put(
     conn: sqlite3.Connection,
+    now: float,
     *,
     schedule_id: str,
     workflow: str,
@@ -73,7 +72,7 @@ def _put(
             "args": args,
             "missed": missed,
             "next_fire_at": next_fire_at,
-            "now": time.time(),
+            "now": now,
             "keep": keep,
             "queue": queue,
             "priority": priority,
@@ -84,6 +83,7 @@ def _put(
 
 def _set_paused(
     conn: sqlite3.Connection,
+    now: float,
     *,
     schedule_id: str,
     paused: bool,
@@ -95,8 +95,7 @@ def _set_paused(
     schedule = schedule_from_row(row)
     if schedule.paused == paused:
         return schedule
-    now = time.time()
-    next_fire = schedule.next_fire_at if paused else replan(schedule, now)
+    next_fire = _rules.paused_next_fire(schedule, paused, now, replan)
     row = conn.execute(
         "UPDATE schedules SET paused = ?, next_fire_at = ?, updated_at = ? WHERE id = ?"
         f" RETURNING {SCHEDULE_COLUMNS}",
@@ -105,8 +104,7 @@ def _set_paused(
     return schedule_from_row(row)
 
 
-def _fire(conn: sqlite3.Connection, *, limit: int, plan: Planner) -> list[str]:
-    now = time.time()
+def _fire(conn: sqlite3.Connection, now: float, *, limit: int, plan: Planner) -> list[str]:
     started: list[str] = []
     for row in conn.execute(_DUE, (now, limit)).fetchall():
         schedule = schedule_from_row(row)
@@ -124,21 +122,18 @@ def _fire(conn: sqlite3.Connection, *, limit: int, plan: Planner) -> list[str]:
     return started
 
 
-def _next_at(conn: sqlite3.Connection) -> float | None:
+def _next_at(conn: sqlite3.Connection, _now: float) -> float | None:
     row = conn.execute("SELECT MIN(next_fire_at) FROM schedules WHERE paused = 0").fetchone()
     return None if row[0] is None else float(row[0])
 
 
 class SqliteSchedules:
-    """The Store methods of cron schedules, for ``SqliteStore``."""
+    """Cron schedules on SQLite (``ScheduleStore``)."""
 
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        async def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def __init__(self, db: SqliteDb) -> None:
+        self._write = db.write
+        self._read = db.read
+        self._notifier = db.notifier
 
     async def put_schedule(
         self,
@@ -172,14 +167,14 @@ class SqliteSchedules:
         return schedule
 
     async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
-        def select(conn: sqlite3.Connection) -> ScheduleRecord | None:
+        def select(conn: sqlite3.Connection, _now: float) -> ScheduleRecord | None:
             row = conn.execute(_BY_ID, (schedule_id,)).fetchone()
             return None if row is None else schedule_from_row(row)
 
         return await self._read("read schedule", select)
 
     async def list_schedules(self) -> list[ScheduleRecord]:
-        def select(conn: sqlite3.Connection) -> list[ScheduleRecord]:
+        def select(conn: sqlite3.Connection, _now: float) -> list[ScheduleRecord]:
             rows = conn.execute(f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY id")
             return [schedule_from_row(r) for r in rows]
 
@@ -197,7 +192,7 @@ class SqliteSchedules:
         return schedule
 
     async def delete_schedule(self, schedule_id: str) -> bool:
-        def delete(conn: sqlite3.Connection) -> bool:
+        def delete(conn: sqlite3.Connection, _now: float) -> bool:
             cur = conn.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
             return cur.rowcount == 1
 
@@ -205,8 +200,11 @@ class SqliteSchedules:
 
     async def fire_schedules(self, limit: int, plan: Planner) -> list[str]:
         # A read first: an idle poll then never takes the database's write lock.
-        due = await self._read("read next schedule", _next_at)
-        if due is None or due > time.time():
+        def due(conn: sqlite3.Connection, now: float) -> bool:
+            next_at = _next_at(conn, now)
+            return next_at is not None and next_at <= now
+
+        if not await self._read("read next schedule", due):
             return []
         fire = functools.partial(_fire, limit=limit, plan=plan)
         started = await self._write("start scheduled runs", fire)

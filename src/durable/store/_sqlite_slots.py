@@ -1,6 +1,6 @@
 """SQLite queries of activity slots: take, renew and free rows of ``queue_slots``.
 
-``SqliteSlots`` is mixed into the store through ``SqliteQueues``. A queue's limit of ``n``
+``SqliteSlots`` is the slot part of ``SqliteQueues``. A queue's limit of ``n``
 (kind ``concurrency``: attempts at once; ``rate``: starts per period) is rows ``0..n-1``,
 each held until its ``expires_at`` (NULL: free). Taking one is a probe of
 ``queue_slots_free`` for a free or lapsed row, whatever ``n``; rows are created one at a
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
 
-from .. import _clock
-from ._notify import Notifier, queue_topic
-from .base import SlotGrant
-
-T = TypeVar("T")
+from . import _rules
+from ._notify import queue_topic
+from ._records import SlotGrant
+from ._sqlite_db import SqliteDb
 
 
 def _free_slot(conn: sqlite3.Connection, queue: str, kind: str, slots: int, now: float) -> int:
@@ -43,14 +41,19 @@ def _free_slot(conn: sqlite3.Connection, queue: str, kind: str, slots: int, now:
         "SELECT max(slot) FROM queue_slots WHERE queue = ? AND kind = ? AND slot < ?",
         (queue, kind, slots),
     ).fetchone()
-    return 0 if top is None else int(top) + 1
+    return _rules.next_slot(top, slots)
 
 
 def acquire_slot(
-    conn: sqlite3.Connection, queue: str, kind: str, slots: int, holder: str, hold: float
+    conn: sqlite3.Connection,
+    queue: str,
+    kind: str,
+    slots: int,
+    holder: str,
+    hold: float,
+    now: float,
 ) -> tuple[str | None, float | None]:
     """Take one of ``slots`` slots of ``(queue, kind)``: (token, None), or (None, retry at)."""
-    now = _clock.now()
     key = (queue, kind, slots)
     conn.execute(
         "DELETE FROM queue_slots WHERE queue = ? AND kind = ? AND slot >= ?"
@@ -62,13 +65,13 @@ def acquire_slot(
         " AND +expires_at > ?",  # through the key: the few rows above the limit
         (*key, now),
     ).fetchone()
-    room = True
+    held = 0
     if above is not None:  # left held by a higher limit: count every held row
         (held,) = conn.execute(
             "SELECT count(*) FROM queue_slots WHERE queue = ? AND kind = ? AND expires_at > ?",
             (queue, kind, now),
         ).fetchone()
-        room = held < slots
+    room = _rules.slot_gate(above is not None, held, slots)
     slot = _free_slot(conn, *key, now) if room else slots
     if slot < slots:
         token = uuid.uuid4().hex
@@ -89,24 +92,22 @@ def acquire_slot(
 class SqliteSlots:
     """Activity slot queries of the SQLite store."""
 
-    _notifier: Notifier
-
-    if TYPE_CHECKING:
-
-        async def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+    def __init__(self, db: SqliteDb) -> None:
+        self._write = db.write
+        self._notifier = db.notifier
 
     async def acquire_queue_slot(
         self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
     ) -> SlotGrant:
-        def tx(conn: sqlite3.Connection) -> tuple[str | None, float | None]:
-            return acquire_slot(conn, queue, kind, slots, holder, hold_seconds)
+        def tx(conn: sqlite3.Connection, now: float) -> tuple[str | None, float | None]:
+            return acquire_slot(conn, queue, kind, slots, holder, hold_seconds, now)
 
         token, retry_at = await self._write("acquire queue slot", tx)
         return SlotGrant(token, retry_at)
 
     async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
-        def tx(conn: sqlite3.Connection) -> set[str]:
-            until = _clock.now() + hold_seconds
+        def tx(conn: sqlite3.Connection, now: float) -> set[str]:
+            until = now + hold_seconds
             held: set[str] = set()
             for token in tokens:
                 row = conn.execute(
@@ -120,7 +121,7 @@ class SqliteSlots:
         return await self._write("renew queue slots", tx) if tokens else set()
 
     async def release_queue_slot(self, queue: str, token: str) -> None:
-        def tx(conn: sqlite3.Connection) -> None:
+        def tx(conn: sqlite3.Connection, _now: float) -> None:
             conn.execute(
                 "UPDATE queue_slots SET holder = NULL, token = NULL, expires_at = NULL"
                 " WHERE token = ? AND queue = ? AND kind = 'concurrency'",

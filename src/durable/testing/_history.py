@@ -13,7 +13,7 @@ from .._describe import history_event, when
 from ..errors import DurableError, RunNotFoundError
 from ..info import HistoryEvent, Status
 from ..serde import dumps, loads
-from ..store.base import JournalEntry, RunRecord
+from ..store import JournalEntry, RunRecord
 
 if TYPE_CHECKING:
     from ..app import App

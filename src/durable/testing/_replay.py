@@ -21,7 +21,7 @@ from ..registry import Workflow
 from ..runtime import RunExecutor, _guard
 from ..runtime._journal import Journal, describe_entry
 from ..serde import dumps
-from ..store.base import RunRecord, Store
+from ..store import RunRecord, Store
 from ._history import History
 
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError, DurableError
 from ..queues import DEFAULT_QUEUE, Queue, check_name
+from ..store import QueueClaim, SlotGrant
 from ..store._notify import queue_topic
-from ..store.base import QueueClaim, SlotGrant
 
 if TYPE_CHECKING:
     from .._services import Services

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from .._cron import CATCH_UP_LIMIT, compile_cron
 from .._start import tick_runs
 from ..errors import DurableError
-from ..store.base import SCHEDULES, Firing, ScheduleRecord, Store
+from ..store import SCHEDULES, Firing, ScheduleRecord, Store
 
 log = logging.getLogger("durable.worker")
 

@@ -25,8 +25,7 @@ from ..flow._runner import FlowRunner
 from ..info import Status
 from ..queues import Queue
 from ..runtime import RunExecutor
-from ..store._notify import WORK
-from ..store.base import (
+from ..store import (
     Commit,
     Fence,
     Finish,
@@ -37,6 +36,7 @@ from ..store.base import (
     RunRecord,
     unknown_workflow_reason,
 )
+from ..store._notify import WORK
 from ._queues import QueueLimiter, ServedQueues, served_queues
 from ._schedule_loop import schedule_loop
 

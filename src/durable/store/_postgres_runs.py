@@ -1,0 +1,307 @@
+"""Postgres queries of runs: creation, journals, signals, cancellation, leases, commits.
+
+Every journal write is a single statement whose first step updates the run's row *only
+if* the writer's epoch is still the run's epoch: that row lock serializes the write with
+any takeover, and a fenced-out writer inserts nothing. Commits without links to other
+runs are grouped with other runs' commits (``_postgres_batch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import RunNotFoundError, StoreError
+from ..info import Status
+from . import _rules
+from ._notify import WORK, run_topic
+from ._postgres_batch import CommitBatcher, batchable
+from ._postgres_db import NOW, PostgresDb, delay_until
+from ._postgres_flows import CANCEL_OPEN_JOBS, has_signal, insert_signal
+from ._postgres_links import apply_links, cancel_descendants, lock_parent, tell_parent
+from ._records import (
+    RUN_COLUMNS,
+    Commit,
+    Fence,
+    Finish,
+    JournalEntry,
+    LeaseState,
+    Park,
+    Release,
+    Restart,
+    RunRecord,
+    SignalRecord,
+    Suspend,
+    run_from_row,
+)
+from ._rules import Cancel
+
+_RENEW = f"""
+UPDATE runs r SET runnable_at = {NOW} + $3
+FROM unnest($1::text[], $2::int[]) AS f(id, epoch)
+WHERE r.id = f.id AND r.epoch = f.epoch AND r.lease_owner = $4 AND r.runnable_at > {NOW}
+RETURNING r.id, r.mailbox_version, r.cancel_requested
+"""
+
+# The first CTE is the fence: it locks the run's row and matches only under the writer's
+# epoch; the journal rows and signal consumption happen only if it matched.
+_COMMIT = """
+WITH fence AS (
+    UPDATE runs SET updated_at = {now}{outcome}
+    WHERE id = $1 AND epoch = $2 AND lease_owner IS NOT NULL
+    RETURNING id
+), entries AS (
+    INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload, created_at)
+    SELECT $1, e.* FROM unnest($3::int[], $4::int[], $5::text[], $6::text[], $7::text[],
+                               $8::text[], $9::text[], $10::float8[]) AS e
+    WHERE EXISTS (SELECT 1 FROM fence)
+), consumed AS (
+    UPDATE signals s SET consumed_seq = c.seq
+    FROM unnest($11::bigint[], $12::int[]) AS c(id, seq)
+    WHERE s.id = c.id AND s.run_id = $1 AND EXISTS (SELECT 1 FROM fence)
+){jobs}
+SELECT count(*) FROM fence
+"""
+
+# Only a commit that finishes its run adds this: nobody waits for the outcome of the
+# run's external jobs any more. The fence has locked the run's row first.
+_FINISH_JOBS = f""", cancelled_jobs AS (
+    {CANCEL_OPEN_JOBS.strip()} AND EXISTS (SELECT 1 FROM fence)
+)"""
+
+_OUTCOMES = {
+    type(None): "",
+    Suspend: (
+        ", status = 'WAITING', lease_owner = NULL, wait_signals = $13::text[],"
+        # A cancel request bumps the mailbox version too: a cancelled run that cleans
+        # up with a durable wait sleeps like any other, instead of waking at once.
+        # The wake-up is sent as a delay and added to the server's clock (``delay_until``).
+        f" runnable_at = CASE WHEN mailbox_version <> $14 THEN {NOW}"
+        f" ELSE {NOW} + $15::float8 END"
+    ),
+    Finish: (
+        ", status = $13, result = $14, error = $15, lease_owner = NULL, runnable_at = NULL,"
+        " wait_signals = NULL"
+    ),
+    Park: ", status = 'WAITING', parked_reason = $13, lease_owner = NULL, runnable_at = NULL",
+    Release: f", status = 'PENDING', lease_owner = NULL, runnable_at = {NOW}",
+    Restart: ", args = $13",
+}
+
+_CREATE = f"""
+WITH ins AS (
+    INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
+        business_key, flow_version, queue, priority, trace_context)
+    VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6, $7, $8, $9)
+    ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}
+)
+SELECT {RUN_COLUMNS}, pg_notify($4, 'work') FROM ins
+"""
+_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
+
+
+class PostgresRuns:
+    """The run operations of the Postgres store (``RunStore``)."""
+
+    def __init__(self, db: PostgresDb) -> None:
+        self._conn = db.conn
+        self._notify = db.notify
+        self._notifier = db.notifier
+        self._channel = db.channel
+        self._batcher = CommitBatcher(db.conn, db.channel, db.notifier, self._commit_one)
+
+    async def close(self) -> None:
+        """Wait for the commits being written."""
+        await self._batcher.close()
+
+    # -- client operations ----------------------------------------------------------
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        args: str,
+        *,
+        business_key: str | None = None,
+        flow_version: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        trace_context: str | None = None,
+    ) -> tuple[RunRecord, bool]:
+        extra = (self._channel, business_key, flow_version, queue, priority, trace_context)
+        async with self._conn("create run") as conn:
+            for _ in range(3):
+                row = await conn.fetchrow(_CREATE, run_id, workflow, args, *extra)
+                if row is not None:
+                    self._notifier.notify(WORK)
+                    return run_from_row(row), True
+                found = await conn.fetchrow(_BY_ID, run_id)
+                if found is not None:
+                    return run_from_row(found), False
+        raise StoreError(f"postgres: create run {run_id!r} failed: it was inserted and removed")
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        async with self._conn("get run") as conn:
+            row = await conn.fetchrow(_BY_ID, run_id)
+        return None if row is None else run_from_row(row)
+
+    async def list_runs(
+        self,
+        *,
+        status: Status | None,
+        workflow: str | None,
+        limit: int,
+        business_key: str | None = None,
+    ) -> list[RunRecord]:
+        filters = _rules.run_filters(status, workflow, business_key)
+        where = [f"{column} = ${n}" for n, (column, _) in enumerate(filters, 1)]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        limit_ = f"LIMIT ${len(filters) + 1}"
+        sql = f"SELECT {RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC {limit_}"
+        async with self._conn("list runs") as conn:
+            rows = await conn.fetch(sql, *(value for _, value in filters), limit)
+        return [run_from_row(r) for r in rows]
+
+    async def read_journal(self, run_id: str) -> list[JournalEntry]:
+        async with self._conn("read journal") as conn:
+            rows = await conn.fetch(
+                "SELECT pos, seq, event, kind, name, fingerprint, payload, created_at"
+                " FROM journal WHERE run_id = $1 ORDER BY pos",
+                run_id,
+            )
+        return [JournalEntry(*row) for row in rows]
+
+    async def send_signal(
+        self, run_id: str, name: str, payload: str, *, dedupe_key: str | None = None
+    ) -> bool:
+        async with self._conn("send signal") as conn, conn.transaction():
+            status = await conn.fetchval("SELECT status FROM runs WHERE id = $1 FOR UPDATE", run_id)
+            if not _rules.signal_target(run_id, status):
+                repeated = dedupe_key is not None and await has_signal(conn, run_id, dedupe_key)
+                return _rules.closed_signal(run_id, status, repeated)
+            stored = await insert_signal(conn, run_id, name, payload, dedupe_key)
+            if stored:
+                await self._notify(conn, run_topic(run_id), WORK)
+        return stored
+
+    async def request_cancel(self, run_id: str) -> RunRecord:
+        async with self._conn("cancel run") as conn, conn.transaction():
+            parent_id = await conn.fetchval("SELECT parent_id FROM runs WHERE id = $1", run_id)
+            if parent_id is not None:  # rows are locked parent first, on every path
+                await lock_parent(conn, parent_id)
+            row = await conn.fetchrow(
+                "SELECT status, lease_owner, parked_reason, epoch, parent_id FROM runs"
+                " WHERE id = $1 FOR UPDATE",
+                run_id,
+            )
+            if row is None:
+                raise RunNotFoundError(run_id)
+            action = _rules.cancel_action(row[0], row[1], row[2], row[3])
+            topics = {run_topic(run_id), WORK}
+            if action is Cancel.END:
+                await conn.execute(CANCEL_OPEN_JOBS, run_id)
+                await conn.execute(
+                    "UPDATE runs SET status = 'CANCELLED', error = $2, cancel_requested = true,"
+                    f" runnable_at = NULL, updated_at = {NOW} WHERE id = $1",
+                    run_id,
+                    _rules.ENDED_UNSTARTED.error,
+                )
+                if row[4] is not None:  # a child: its parent waits for its end
+                    topics |= await tell_parent(conn, row[4], run_id, _rules.ENDED_UNSTARTED)
+            elif action is Cancel.REQUEST:
+                await conn.execute(
+                    "UPDATE runs SET cancel_requested = true,"
+                    " mailbox_version = mailbox_version + 1,"
+                    f" runnable_at = CASE WHEN lease_owner IS NULL THEN {NOW} ELSE runnable_at END,"
+                    f" updated_at = {NOW} WHERE id = $1",
+                    run_id,
+                )
+            topics |= await cancel_descendants(conn, run_id)
+            await self._notify(conn, *sorted(topics))
+            found = await conn.fetchrow(_BY_ID, run_id)
+        return run_from_row(found)
+
+    async def get_event(self, run_id: str, key: str) -> str | None:
+        async with self._conn("read event") as conn:
+            value = await conn.fetchval(
+                "SELECT value FROM events WHERE run_id = $1 AND key = $2", run_id, key
+            )
+        return None if value is None else str(value)
+
+    async def child_ids(self, run_id: str) -> list[str]:
+        async with self._conn("list children") as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM runs WHERE parent_id = $1 ORDER BY created_at, id", run_id
+            )
+        return [str(row[0]) for row in rows]
+
+    # -- worker operations ----------------------------------------------------------
+    async def renew(
+        self, owner: str, fences: list[Fence], lease_seconds: float
+    ) -> dict[str, LeaseState]:
+        ids = [f.run_id for f in fences]
+        epochs = [f.epoch for f in fences]
+        async with self._conn("renew leases") as conn:
+            rows = await conn.fetch(_RENEW, ids, epochs, lease_seconds, owner)
+        return {r[0]: LeaseState(r[1], r[2]) for r in rows}
+
+    async def pending_signals(self, run_id: str, after_id: int) -> list[SignalRecord]:
+        async with self._conn("read signals") as conn:
+            rows = await conn.fetch(
+                "SELECT id, name, payload FROM signals"
+                " WHERE run_id = $1 AND consumed_seq IS NULL AND id > $2 ORDER BY id",
+                run_id,
+                after_id,
+            )
+        return [SignalRecord(*row) for row in rows]
+
+    async def commit(self, commit: Commit) -> None:
+        if batchable(commit):  # shares a statement with other runs' commits
+            await self._batcher.submit(commit)
+        else:
+            await self._commit_one(commit)
+
+    async def _commit_one(self, commit: Commit) -> None:
+        outcome = commit.outcome
+        jobs = _FINISH_JOBS if isinstance(outcome, Finish) else ""
+        sql = _COMMIT.format(now=NOW, outcome=_OUTCOMES[type(outcome)], jobs=jobs)
+        args: list[Any] = [commit.fence.run_id, commit.fence.epoch, *_columns(commit.entries)]
+        args += [[s for s, _ in commit.consumed_signals], [q for _, q in commit.consumed_signals]]
+        match outcome:
+            case Suspend(wake_at=wake_at, signal_names=names, mailbox_version=seen):
+                args += [list(names), seen, delay_until(wake_at)]
+            case Finish(status=status, result=result, error=error):
+                args += [str(status), result, error]
+            case Park(reason=reason):
+                args += [reason]
+            case Restart(args=new_args):
+                args += [new_args]
+        async with self._conn("commit") as conn:
+            links: set[str] = set()
+            if commit.has_links:
+                async with conn.transaction():
+                    if commit.parent_id is not None:
+                        await lock_parent(conn, commit.parent_id)
+                    held = await conn.fetchval(sql, *args)
+                    if held:
+                        links = await apply_links(conn, commit)
+            else:
+                held = await conn.fetchval(sql, *args)
+            if not held:
+                raise _rules.lease_lost(commit.fence.run_id)
+            topics = links.union(_rules.outcome_topics(commit.fence.run_id, outcome))
+            if topics:
+                await self._notify(conn, *sorted(topics))
+
+
+def _columns(entries: Sequence[JournalEntry]) -> list[list[Any]]:
+    """Journal entries as one array per column, for ``unnest``."""
+    return [
+        [e.pos for e in entries],
+        [e.seq for e in entries],
+        [e.event for e in entries],
+        [e.kind for e in entries],
+        [e.name for e in entries],
+        [e.fingerprint for e in entries],
+        [e.payload for e in entries],
+        [e.created_at for e in entries],
+    ]

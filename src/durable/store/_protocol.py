@@ -1,0 +1,322 @@
+"""The Store protocol: the persistence primitives the runtime and the client need.
+
+A store holds runs, their journals and their signals, the versioned JSON flow
+definitions, the external jobs of SERVICE_TASK steps, cron schedules and queue limits.
+It knows nothing of replay: it claims runs under leases, appends journal entries under a
+fencing epoch, and wakes whoever waits for a change. ``sqlite.py`` and ``postgres.py``
+implement it; one conformance suite (``tests/store``) runs against both.
+
+``Store`` is composed of one protocol per role, so that a part of the code can say which
+part of the store it needs, and a backend can build the store from one object per role
+(``_composed.Composed``). Every method is a single transaction. Times are seconds since
+the epoch, taken from the store's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ..info import Status
+from ..queues import Queue
+from ._admin import FleetMetrics, StepDurations
+from ._notify import Subscription
+from ._records import (
+    Commit,
+    DefinitionRecord,
+    Fence,
+    JobAnswer,
+    JobRecord,
+    JournalEntry,
+    LeaseState,
+    Planner,
+    QueueClaim,
+    RunRecord,
+    ScheduleRecord,
+    SignalRecord,
+    SlotGrant,
+)
+
+
+class RunStore(Protocol):
+    """Runs: their journals, signals, commits of progress, events and children."""
+
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        args: str,
+        *,
+        business_key: str | None = None,
+        flow_version: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        trace_context: str | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Insert a PENDING run unless the id exists; return the run and whether it is new."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+    async def list_runs(
+        self,
+        *,
+        status: Status | None,
+        workflow: str | None,
+        limit: int,
+        business_key: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, newest first."""
+
+    async def read_journal(self, run_id: str) -> list[JournalEntry]: ...
+    async def send_signal(
+        self, run_id: str, name: str, payload: str, *, dedupe_key: str | None = None
+    ) -> bool:
+        """Buffer a signal and wake the run; raises RunNotFoundError or RunClosedError.
+
+        A signal whose ``dedupe_key`` the run already received is dropped: nothing is
+        stored or woken and the answer is False (also once the run has finished, so a
+        repeated request stays a no-op). Otherwise True.
+        """
+
+    async def request_cancel(self, run_id: str) -> RunRecord:
+        """Mark the run for cancellation (a PENDING run ends CANCELLED at once)."""
+
+    async def renew(
+        self, owner: str, fences: list[Fence], lease_seconds: float
+    ) -> dict[str, LeaseState]:
+        """Extend leases; runs missing from the answer were lost to another worker."""
+
+    async def pending_signals(self, run_id: str, after_id: int) -> list[SignalRecord]:
+        """Unconsumed signals of a run with an id above ``after_id``, oldest first."""
+
+    async def commit(self, commit: Commit) -> None:
+        """Append entries, consume signals and apply the outcome, atomically.
+
+        Raises LeaseLostError, writing nothing, when the run's epoch moved on.
+        """
+
+    async def get_event(self, run_id: str, key: str) -> str | None:
+        """The JSON value a run last published under ``key``, or None."""
+
+    async def child_ids(self, run_id: str) -> list[str]:
+        """The ids of the runs started as children of ``run_id``, oldest first."""
+
+
+class QueueStore(Protocol):
+    """What is due where: the claim, wake-up times, queue limits and depths, activity slots."""
+
+    async def claim(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[QueueClaim] | None = None,
+    ) -> list[RunRecord]:
+        """Lease up to ``limit`` runnable runs, bumping each one's epoch.
+
+        Only runs of ``queues`` (every queue when None), at most ``cap`` of each, and
+        within the global limits stored for each queue (``put_queues``); higher priority
+        first, then by ``runnable_at``. Queues marked ``limited`` are claimed under a
+        per-queue lock, so concurrent claimers never exceed a global limit together.
+        """
+
+    async def next_wake_at(
+        self, queues: Sequence[str] | None = None, *, limited: Sequence[str] = ()
+    ) -> float | None:
+        """The earliest time a run of ``queues`` (and ``limited``) becomes runnable.
+
+        For ``limited`` queues (whose claims a global limit may hold back) only future
+        times count, plus the time a rate-limited queue's window frees a start; a slot
+        freed by a run ending is announced on ``WORK`` (``publish``) instead.
+        """
+
+    async def put_queues(self, queues: Sequence[Queue]) -> dict[str, Queue]:
+        """Store the limits of these queues; return the earlier declarations that differ."""
+
+    async def get_queues(self, names: Sequence[str] | None = None) -> dict[str, Queue]:
+        """The stored declarations of these queues (every one when None), by name."""
+
+    async def queue_depths(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        """How many runs of each queue are runnable and unclaimed now (queues with none
+        are left out unless named)."""
+
+    async def acquire_queue_slot(
+        self, queue: str, kind: str, slots: int, holder: str, hold_seconds: float
+    ) -> SlotGrant:
+        """Take one of the ``slots`` rows of ``(queue, kind)`` that is free or expired,
+        holding it for ``hold_seconds``; one statement, so no two callers get one row.
+        While rows at or above ``slots`` (left by a higher limit) are still held, grant
+        only when fewer than ``slots`` rows of the queue are held in all."""
+
+    async def renew_queue_slots(self, tokens: Sequence[str], hold_seconds: float) -> set[str]:
+        """Extend the holds of these slot tokens; return the tokens still held."""
+
+    async def release_queue_slot(self, queue: str, token: str) -> None:
+        """Free a slot (if ``token`` still holds it) and wake the queue's waiters."""
+
+
+class FlowStore(Protocol):
+    """Versioned JSON flow definitions and the external jobs of SERVICE_TASK steps."""
+
+    async def put_definition(
+        self, definition_id: str, name: str, document: str
+    ) -> DefinitionRecord:
+        """Store the next version (1, 2, ...) of a definition; safe under concurrent uploads."""
+
+    async def get_definition(
+        self, definition_id: str, version: int | None = None
+    ) -> DefinitionRecord | None:
+        """One version of a definition, the latest when ``version`` is None."""
+
+    async def list_definitions(
+        self, *, keyword: str | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[DefinitionRecord], int]:
+        """A page of definitions (their latest versions, by id) and how many match in all.
+
+        ``keyword`` keeps those whose id or latest name contains it, case-insensitively.
+        """
+
+    async def enqueue_job(
+        self, run_id: str, seq: int, step_id: str, job_type: str, variables: str, retries: int
+    ) -> JobRecord:
+        """Queue the job ``job_id_for(run_id, seq)`` unless it exists; return it."""
+
+    async def poll_jobs(
+        self, worker_id: str, job_types: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[JobRecord]:
+        """Lease up to ``limit`` queued (or lease-expired) jobs of these types, oldest first.
+
+        No two concurrent pollers get the same job.
+        """
+
+    async def complete_job(self, job_id: str, worker_id: str, variables: str) -> JobAnswer:
+        """Complete a job ``worker_id`` holds and signal its run, in one transaction.
+
+        The signal is ``job_signal_name(seq)`` with payload ``{"ok": true, "variables",
+        "attempt", "workerId"}``. A lease that expired still counts as long as nobody
+        polled the job since. ALREADY when this worker completed it before; CONFLICT,
+        changing nothing, when someone else holds or closed it; a job whose run has
+        finished is cancelled (CONFLICT).
+        """
+
+    async def fail_job(
+        self, job_id: str, worker_id: str, *, retryable: bool, message: str
+    ) -> JobAnswer:
+        """Re-queue a job ``worker_id`` holds while retries last, else fail it.
+
+        A retryable failure with retries left queues attempt + 1 and wakes pollers; any
+        other failure closes the job FAILED and signals its run ``job_signal_name(seq)``
+        with ``{"ok": false, "error", "attempt", "workerId"}``. Answers as ``complete_job``.
+        """
+
+    async def get_job(self, job_id: str) -> JobRecord | None: ...
+    async def cancel_jobs(self, run_id: str, seq: int | None = None) -> int:
+        """Cancel the open jobs of a run (or only the one at ``seq``); return how many."""
+
+
+class ScheduleStore(Protocol):
+    """Cron schedules, and the runs their due ticks start."""
+
+    async def put_schedule(
+        self,
+        schedule_id: str,
+        *,
+        workflow: str,
+        cron: str,
+        timezone: str,
+        args: str,
+        missed: str,
+        next_fire_at: float,
+        keep_next_fire: bool,
+        queue: str = "default",
+        priority: int = 0,
+    ) -> ScheduleRecord:
+        """Create a schedule, or update the one with that id (workflow, cron, timezone,
+        args, missed, queue, priority). An update keeps ``paused``, ``last_fire_at`` and
+        ``created_at``, and ``next_fire_at`` if ``keep_next_fire`` and the cron and timezone
+        are the same.
+        """
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None: ...
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by id."""
+
+    async def set_schedule_paused(
+        self, schedule_id: str, paused: bool, replan: Callable[[ScheduleRecord, float], float]
+    ) -> ScheduleRecord | None:
+        """Pause or resume; resuming a paused schedule sets ``next_fire_at`` to
+        ``replan(schedule, now)``. None when there is no such schedule."""
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+    async def fire_schedules(self, limit: int, plan: Planner) -> list[str]:
+        """Start the due ticks of up to ``limit`` due, unpaused schedules; return new run ids.
+
+        Each schedule is taken so that no concurrent caller gets it, and in the same
+        transaction ``plan`` says which runs to create (ids that exist are left alone)
+        and where ``next_fire_at`` moves.
+        """
+
+    async def next_schedule_at(self) -> float | None:
+        """The earliest ``next_fire_at`` of the unpaused schedules."""
+
+
+class AdminStore(Protocol):
+    """Operator queries (mostly read-only; the REST server and the CLI), and unparking runs."""
+
+    async def list_flow_runs(
+        self,
+        *,
+        definition_id: str | None = None,
+        statuses: Sequence[Status] | None = None,
+        business_key: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[RunRecord], int]:
+        """A page of flow runs matching every filter given, newest first, and the total."""
+
+    async def read_journals(
+        self, run_ids: Sequence[str], *, kinds: Sequence[str] | None = None
+    ) -> dict[str, list[JournalEntry]]:
+        """The journals of several runs (only entries of ``kinds`` when given), by run id."""
+
+    async def fleet_metrics(self) -> FleetMetrics:
+        """Run counts by workflow and status, and queue depths, now."""
+
+    async def step_durations(
+        self, bounds: Sequence[float], *, since: float, position: str | None = None
+    ) -> StepDurations:
+        """The flow steps that ended since ``position`` (bucketed by ``bounds``).
+
+        ``position`` None reads the step records made at or after ``since``; a position
+        this method returned reads the records committed after that call could see, in
+        commit order (records made before ``since`` are skipped). Pass the returned
+        position to the next call: each record is read by exactly one call of the chain.
+        """
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the database answers a query."""
+
+    async def unpark(self, workflows: Sequence[str] | None = None) -> int:
+        """Make parked runs runnable again (new code was deployed); return how many.
+
+        With ``workflows``: only the runs of those workflows that were parked because the
+        worker that claimed them did not know their workflow.
+        """
+
+
+class Notifications(Protocol):
+    """Wake-ups across processes sharing the database."""
+
+    async def publish(self, *topics: str) -> None:
+        """Wake subscribers of ``topics`` in every process sharing the database."""
+
+    def subscribe(self, topic: str) -> Subscription:
+        """A flag set when ``topic`` may have changed: ``WORK``, ``JOBS`` or ``run_topic(id)``."""
+
+
+class Store(RunStore, QueueStore, FlowStore, ScheduleStore, AdminStore, Notifications, Protocol):
+    """Persistence primitives. Every method is a single transaction."""
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...

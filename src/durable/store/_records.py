@@ -1,0 +1,401 @@
+"""The records a store reads and writes, and the helpers that turn rows into them.
+
+Times are seconds since the epoch (floats), taken from the store's clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..info import Status
+from ..queues import Queue
+
+TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    workflow: str
+    status: Status
+    args: str
+    result: str | None
+    error: str | None
+    parked_reason: str | None
+    epoch: int
+    cancel_requested: bool
+    mailbox_version: int
+    created_at: float
+    updated_at: float
+    business_key: str | None = None
+    flow_version: int | None = None
+    """Set when the run executes version N of the flow definition named by ``workflow``."""
+    parent_id: str | None = None
+    """The run that started this one with ``ctx.child``; it hears when this one ends."""
+    queue: str = "default"
+    priority: int = 0
+    """Higher is claimed first within the runs a worker may take."""
+    trace_context: str | None = None
+    """The OpenTelemetry context of the span that started the run (JSON), if any."""
+
+
+RUN_COLUMNS = (
+    "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
+    "mailbox_version, created_at, updated_at, business_key, flow_version, parent_id, queue, "
+    "priority, trace_context"
+)
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A RunRecord from a row selected as ``RUN_COLUMNS``."""
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        status=Status(row[2]),
+        args=row[3],
+        result=row[4],
+        error=row[5],
+        parked_reason=row[6],
+        epoch=row[7],
+        cancel_requested=bool(row[8]),
+        mailbox_version=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+        business_key=row[12],
+        flow_version=row[13],
+        parent_id=row[14],
+        queue=row[15],
+        priority=row[16],
+        trace_context=row[17],
+    )
+
+
+def unknown_workflow_reason(message: str) -> str:
+    """The park reason of a run claimed by a worker that does not know its workflow."""
+    return json.dumps({"type": "NotRegisteredError", "message": message})
+
+
+UNKNOWN_WORKFLOW_LIKE = '{"type": "NotRegisteredError"%'
+"""A LIKE pattern matching exactly the reasons of ``unknown_workflow_reason``."""
+
+CANCELLED_BEFORE_START = (
+    '{"type":"Cancelled","message":"cancelled before it started","traceback":""}'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journal row. ``pos`` orders the rows of a run; ``seq`` names the operation."""
+
+    pos: int
+    seq: int
+    event: str
+    kind: str
+    name: str
+    fingerprint: str | None
+    payload: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    id: int
+    name: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A worker's claim on a run: writes succeed only while ``epoch`` is the run's epoch."""
+
+    run_id: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives.
+
+    ``mailbox_version`` is the version the executor last read: if a signal or a
+    cancellation arrived since (the run's version moved on), the run stays runnable, so a
+    signal racing the suspension is never lost.
+    """
+
+    wake_at: float | None
+    signal_names: tuple[str, ...]
+    mailbox_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """End the run. Its unfinished children get a cancellation request when
+    ``cancel_children``; a run with a parent sends it ``child_signal(run id)``."""
+
+    status: Status
+    result: str | None = None
+    error: str | None = None
+    cancel_children: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Continue as new: the journal and consumed signals go, the lease stays, new args."""
+
+    args: str
+    cancel_children: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """Stop running the run until a worker with different code starts (non-determinism)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give the run back at once (a worker shutting down)."""
+
+
+Outcome = Suspend | Finish | Park | Release | Restart
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStart:
+    """A child run to create with the commit that journals its start (idempotent on id)."""
+
+    run_id: str
+    workflow: str
+    args: str
+    queue: str = "default"
+    priority: int = 0
+    trace_context: str | None = None
+
+
+def child_start_payload(child_id: str) -> str:
+    """The payload of the ``start`` journal record of a child: its run id as JSON."""
+    return json.dumps(child_id)
+
+
+def child_signal(child_id: str) -> str:
+    """The signal a finished child sends its parent."""
+    return f"durable.child:{child_id}"
+
+
+def child_done_payload(run_id: str, status: str, result: str | None, error: str | None) -> str:
+    """What a finished child tells its parent: its id, status, and result or error."""
+    return (
+        f'{{"run_id":{json.dumps(run_id)},"status":"{status}",'
+        f'"result":{result or "null"},"error":{error or "null"}}}'
+    )
+
+
+@dataclass(slots=True)
+class Commit:
+    """One atomic write of a run's progress, accepted only under ``fence``."""
+
+    fence: Fence
+    entries: list[JournalEntry] = field(default_factory=list)
+    consumed_signals: list[tuple[int, int]] = field(default_factory=list)
+    """(signal id, seq of the wait that consumed it)."""
+    outcome: Outcome | None = None
+    children: list[ChildStart] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    """(key, value JSON) pairs published with ``ctx.set_event``; the latest value wins."""
+    parent_id: str | None = None
+    """With a Finish: the parent run to tell (``child_signal``)."""
+
+    @property
+    def has_links(self) -> bool:
+        """Whether the commit touches more than the run's own row, journal and signals."""
+        outcome = self.outcome
+        return bool(
+            self.children
+            or self.events
+            or self.parent_id
+            or isinstance(outcome, Restart)
+            or (isinstance(outcome, Finish) and outcome.cancel_children)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseState:
+    """What a lease renewal reports about a run the worker still holds."""
+
+    mailbox_version: int
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRecord:
+    """One version of a JSON flow definition; ``document`` is the JSON text as uploaded."""
+
+    id: str
+    version: int
+    name: str
+    document: str
+    uploaded_at: float
+
+
+DEFINITION_COLUMNS = "id, version, name, document, uploaded_at"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """An external job: a SERVICE_TASK step that a worker outside the run polls for.
+
+    ``status`` is QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED; ``variables`` is the
+    step's input, JSON object text; ``attempt`` counts from 1.
+    """
+
+    id: str
+    run_id: str
+    seq: int
+    step_id: str
+    job_type: str
+    status: str
+    variables: str
+    retries_remaining: int
+    attempt: int
+    worker_id: str | None
+    lock_expires_at: float | None
+    error: str | None
+    created_at: float
+    updated_at: float
+
+
+JOB_COLUMNS = (
+    "id, run_id, seq, step_id, job_type, status, variables, retries_remaining, attempt, "
+    "worker_id, lock_expires_at, error, created_at, updated_at"
+)
+
+
+class JobAnswer(enum.StrEnum):
+    """What ``complete_job`` or ``fail_job`` did."""
+
+    DONE = "DONE"
+    """Applied now."""
+    ALREADY = "ALREADY"
+    """The same outcome was applied before (a repeated call): nothing changed."""
+    CONFLICT = "CONFLICT"
+    """Another worker holds the job, or it was closed another way: nothing changed."""
+    NOT_FOUND = "NOT_FOUND"
+
+
+# Job ids must be the same every time a replayed run enqueues its step, so they are
+# derived from the step's place in the run rather than drawn at random.
+_JOB_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:durable:job")
+
+
+def job_id_for(run_id: str, seq: int) -> str:
+    """The id of the job a run enqueues at sequence number ``seq``."""
+    return str(uuid.uuid5(_JOB_NAMESPACE, f"{run_id}:{seq}"))
+
+
+def job_signal_name(seq: int) -> str:
+    """The signal that carries the outcome of the job enqueued at ``seq`` to its run."""
+    return f"durable.job#{seq}"
+
+
+def job_done_payload(variables: str, attempt: int, worker_id: str) -> str:
+    """The payload of the signal a completed job sends its run."""
+    out = json.loads(variables)
+    return json.dumps({"ok": True, "variables": out, "attempt": attempt, "workerId": worker_id})
+
+
+def job_failed_payload(message: str, attempt: int, worker_id: str) -> str:
+    """The payload of the signal a job that failed for good sends its run."""
+    return json.dumps({"ok": False, "error": message, "attempt": attempt, "workerId": worker_id})
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A cron schedule. ``args`` is the stored argument text; ``missed`` is ``skip`` or
+    ``catch_up``; ``next_fire_at`` is the next tick not yet started."""
+
+    id: str
+    workflow: str
+    cron: str
+    timezone: str
+    args: str
+    missed: str
+    paused: bool
+    next_fire_at: float
+    last_fire_at: float | None
+    created_at: float
+    updated_at: float
+    queue: str = "default"
+    """The queue and priority of the runs it starts."""
+    priority: int = 0
+
+
+SCHEDULE_COLUMNS = (
+    "id, workflow, cron, timezone, args, missed, paused, next_fire_at, last_fire_at, "
+    "created_at, updated_at, queue, priority"
+)
+
+
+def schedule_from_row(row: Sequence[Any]) -> ScheduleRecord:
+    """A ScheduleRecord from a row selected as ``SCHEDULE_COLUMNS``."""
+    values = list(row)
+    values[6] = bool(values[6])
+    return ScheduleRecord(*values[:13])
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What a due schedule does now: start ``run_ids``, then wait for ``next_fire_at``."""
+
+    run_ids: tuple[str, ...]
+    last_fire_at: float | None
+    next_fire_at: float
+    trace_context: str | None = None
+    """Stored with the runs it starts (see ``RunRecord.trace_context``)."""
+
+
+Planner = Callable[[ScheduleRecord, float], Firing]
+"""``plan(schedule, now)``: what a due schedule does at ``now`` (the store's clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueClaim:
+    """A queue a claim may take runs from: at most ``cap`` of them (the worker's room)."""
+
+    name: str
+    cap: int
+    limited: bool = False
+    """A global concurrency or rate limit applies: serialize the claims of this queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGrant:
+    """The answer to ``acquire_queue_slot``: a token when granted, else when to retry."""
+
+    token: str | None
+    retry_at: float | None = None
+    """When a busy slot's hold ends (by this process's clock); None: no slot exists."""
+
+
+QUEUE_COLUMNS = "name, concurrency, worker_concurrency, rate_limit, rate_period"
+
+
+def queue_from_row(row: Sequence[object]) -> Queue:
+    """A Queue from a row selected as ``QUEUE_COLUMNS``."""
+    name, concurrency, per_worker, rate, period = row
+    return Queue(
+        str(name),
+        concurrency=concurrency,  # type: ignore[arg-type]
+        worker_concurrency=per_worker,  # type: ignore[arg-type]
+        rate_limit=None if rate is None else (rate, period),  # type: ignore[arg-type]
+    )
+
+
+def queue_params(queue: Queue) -> tuple[str, int | None, int | None, int | None, float | None]:
+    """A Queue as the values of ``QUEUE_COLUMNS``."""
+    rate, period = queue.rate_limit or (None, None)
+    return queue.name, queue.concurrency, queue.worker_concurrency, rate, period
