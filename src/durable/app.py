@@ -55,10 +55,10 @@ class App:
         declared: dict[str, Queue] = {}
         for queue in queues:
             _declare(declared, queue)
-        store = open_store(self.dsn)
         clock = clock or REAL
+        store = open_store(self.dsn, clock=clock)
         if isinstance(clock, VirtualClock):
-            self._use_virtual_clock(store, clock)
+            self._check_virtual_clock(store)
         self.services = Services(store, registry or default_registry, clock, declared)
         """What the objects this App makes share: store, registry, clock, queues."""
         self.definitions = Definitions(self.services)
@@ -68,7 +68,7 @@ class App:
         self.schedules = Schedules(self.services)
         """Cron schedules: ``list``, ``get``, ``pause``, ``resume``, ``delete``."""
 
-    def _use_virtual_clock(self, store: Store, clock: VirtualClock) -> None:
+    def _check_virtual_clock(self, store: Store) -> None:
         from .store.sqlite import SqliteStore
 
         if not isinstance(store, SqliteStore):
@@ -76,7 +76,6 @@ class App:
                 f"a virtual clock needs the embedded SQLite store, not {self.dsn!r}: "
                 "Postgres compares times with the database server's clock"
             )
-        store.clock = clock
 
     @property
     def store(self) -> Store:
