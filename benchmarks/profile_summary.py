@@ -35,7 +35,7 @@ INCLUSIVE = (
     ("App.start / create_run (client)", "App.start"),
     ("Worker claim loop", "Worker._claim_loop"),
     ("RunExecutor.execute (whole run)", "RunExecutor.execute"),
-    ("  executor commits (_commit)", "RunExecutor._commit"),
+    ("  executor commits (Writer.commit)", "Writer.commit"),
     ("  store.commit", "Store.commit"),
     ("  activity attempts (_run_attempt)", "Dispatch._run_attempt"),
     ("  codec (CallCodec.*)", "CallCodec."),

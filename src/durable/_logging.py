@@ -70,9 +70,10 @@ def current() -> dict[str, Any]:
     if activity is not None:
         fields.update(run_id=activity.run_id, workflow=activity.workflow, step=activity.activity)
     else:
-        ctx = _current.workflow_context.get()
-        if ctx is not None:
-            fields.update(run_id=ctx.info.run_id, workflow=ctx.info.workflow)
+        host = _current.workflow_context.get()
+        if host is not None:
+            info = host.run_info()
+            fields.update(run_id=info.run_id, workflow=info.workflow)
     fields.update(_bound.get() or {})
     return fields
 

@@ -18,8 +18,7 @@ from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle
 from .info import RunDescription, Status
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
-from .registry import Registry, Workflow, default_registry
-from .runtime._state import Override
+from .registry import Override, Registry, Workflow, default_registry
 from .schedules import Missed, ScheduleInfo, Schedules
 from .store import Store, open_store, resolve_dsn
 from .worker import Worker, WorkerMetrics

@@ -12,9 +12,10 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, cast, overload
 
 from . import _current
+from ._current import WorkflowHost
 from .errors import ConfigurationError, NotRegisteredError
 from .policy import RetryPolicy, to_seconds
 from .queues import Queue, queue_name
@@ -58,7 +59,8 @@ class Workflow(Generic[P, R]):
         """The queue its runs go to unless ``App.start`` names one (None: ``"default"``)."""
         self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
         self.prepare: Prepare | None = None
-        """Loads what a run needs before replay (the built-in flow workflow's graph)."""
+        """Loads what a run needs before replay (``WorkflowHost.prepared``: the built-in
+        flow workflow's graph and store actions)."""
         functools.update_wrapper(cast(Callable[..., Any], self), fn)
 
     def __repr__(self) -> str:
@@ -92,13 +94,20 @@ class Activity(Generic[P, R]):
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        ctx = _current.workflow_context.get()
-        if ctx is not None:
-            return ctx._call_activity(self, args, kwargs)
+        host = _current.workflow_context.get()
+        if host is not None:  # all the arguments are the activity's: no retry or timeout
+            return host.call_activity(self, args, kwargs, None, None)
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<durable.Activity {self.name!r}>"
+
+
+Host: TypeAlias = WorkflowHost[Activity[Any, Any], Workflow[Any, Any]]
+"""The executor as workflow code sees it, taking this module's activities and workflows."""
+
+Override: TypeAlias = Callable[[Activity[Any, Any]], Activity[Any, Any]]
+"""Given the activity a workflow called, the one to run instead (``durable.testing`` mocks)."""
 
 
 class Registry:

@@ -1,9 +1,10 @@
 """Running a compiled flow with the same durable primitives as code-first workflows.
 
 The built-in flow workflow walks a :class:`FlowGraph`. Each path through the graph is a
-coroutine of the run; every wait is a journaled operation of the executor (an activity
-for SERVICE_TASK, a signal for USER_TASK and WAIT, a durable sleep for boundary timers),
-so a flow replays, suspends and survives crashes exactly like a Python workflow.
+coroutine of the run; every wait is a journaled operation of the run's
+:class:`~durable._current.WorkflowHost` (an activity for SERVICE_TASK, a signal for
+USER_TASK and WAIT, a durable sleep for boundary timers), so a flow replays, suspends and
+survives crashes exactly like a Python workflow.
 
 Step history is journaled as ``step`` records (one when a step starts, one when it ends)
 that ride along with the next commit, so they cost no extra round trip.
@@ -12,16 +13,16 @@ that ride along with the next commit, so they cost no extra round trip.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .._future import DurableFuture, first_completed, gather_futures
 from ..errors import ActivityError, Cancelled, ExpressionError, FlowError
-from ..registry import Registry
-from ..runtime import Context
-from ..runtime._future import DurableFuture, first_completed, gather_futures
+from ..registry import Host, Registry
 from ..store import job_signal_name
 from ._graph import FlowGraph, Node
-from ._handlers import service_activity, store_activities
+from ._handlers import StoreActivities, service_activity
 from ._table import DecisionTableError
 
 STEP = "step"
@@ -33,6 +34,18 @@ MAX_STEPS_WITHOUT_WAIT = 10_000
 def user_task_signal(start_seq: int) -> str:
     """The signal that completes the user task whose activation started at ``start_seq``."""
     return f"durable.task#{start_seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowPlan:
+    """What a flow run needs before replay: its graph, and what it writes to the store."""
+
+    graph: FlowGraph
+    store: StoreActivities
+    """The journaled store actions: enqueue and withdraw jobs, start the next flow."""
+    business_key: str | None
+    queue: str
+    priority: int
 
 
 class Scope:
@@ -77,12 +90,11 @@ class _Activation:
 class FlowRun:
     """One run of a flow: its paths, its active steps and its variables."""
 
-    def __init__(
-        self, ctx: Context, graph: FlowGraph, registry: Registry, variables: dict[str, Any]
-    ):
-        self.ctx = ctx
-        self.executor = ctx._executor
-        self.graph = graph
+    def __init__(self, host: Host, registry: Registry, variables: dict[str, Any]) -> None:
+        self.host = host
+        self.plan: FlowPlan = host.prepared
+        self.graph: FlowGraph = self.plan.graph
+        self.run_id = host.run_info().run_id
         self.registry = registry
         self.root = Scope(variables)
         self.final = self.root  # the scope that reached END: inside a branch, its overlay
@@ -105,7 +117,7 @@ class FlowRun:
     # -- paths ----------------------------------------------------------------------
     def _spawn_path(self, start: str, scope: Scope, stop: str | None) -> None:
         self.paths += 1
-        self.executor.spawn(self._path(start, scope, stop), f"flow path from {start!r}")
+        self.host.spawn(self._path(start, scope, stop), f"flow path from {start!r}")
 
     async def _path(self, start: str, scope: Scope, stop: str | None) -> None:
         try:
@@ -146,7 +158,7 @@ class FlowRun:
         branches = [scope.branch() for _ in node.parallel]
         await gather_futures(
             [
-                self.executor.spawn(self._walk(target, branch, node.join), f"branch {target!r}")
+                self.host.spawn(self._walk(target, branch, node.join), f"branch {target!r}")
                 for target, branch in zip(node.parallel, branches, strict=True)
             ]
         )
@@ -166,17 +178,14 @@ class FlowRun:
         self.stopping = True
         self._stop_all(f"the flow reached END {node.id!r}", keep=activation)
         if self.graph.next_workflow is not None:
-            run_id = self.ctx.info.run_id
-            business_key = self.executor.run_record.business_key
-            acts = store_activities(self.executor.store)
-            chain = (run_id, self.graph.next_workflow, scope.values, business_key)
-            run = self.executor.run_record
+            plan = self.plan
+            chain = (self.run_id, self.graph.next_workflow, scope.values, plan.business_key)
             # The next run waits in this run's queue; defaults stay unwritten, so the
             # journaled call of runs that started before queues existed is unchanged.
-            where = {"queue": run.queue, "priority": run.priority}
+            where = {"queue": plan.queue, "priority": plan.priority}
             placed = {k: v for k, v in where.items() if v not in ("default", 0)}
             try:
-                await self.executor.call_activity(acts.start_next, chain, placed, None, None)
+                await self.host.call_activity(plan.store.start_next, chain, placed, None, None)
             except Cancelled:
                 self._close(activation, "CANCELLED", reason="the run was cancelled")
                 raise
@@ -196,14 +205,14 @@ class FlowRun:
         activation = self._open(node, quick=quick)
         if not node.timers:
             return await self._body(activation, scope)
-        body = self.executor.spawn(self._body(activation, scope), f"step {node.id!r}")
-        timers = [self.ctx.sleep(timer.seconds) for timer in node.timers]
+        body = self.host.spawn(self._body(activation, scope), f"step {node.id!r}")
+        timers = [self.host.sleep(timer.seconds) for timer in node.timers]
         waiting = list(range(len(timers)))
         while True:
             index = await first_completed([body] + [timers[i] for i in waiting])
             if index == 0:
                 for i in waiting:
-                    self.executor.cancel_op(timers[i], "the step ended first")
+                    self.host.cancel_op(timers[i], "the step ended first")
                 result: str | None = body.result()
                 return result
             fired = waiting.pop(index - 1)
@@ -211,7 +220,7 @@ class FlowRun:
             timer = node.timers[fired]
             if timer.interrupting:
                 for i in waiting:
-                    self.executor.cancel_op(timers[i], "the step was interrupted")
+                    self.host.cancel_op(timers[i], "the step was interrupted")
                 self._interrupt(activation, f"boundary timer {timer.duration} fired")
                 return timer.target
             self._spawn_path(timer.target, scope, stop)
@@ -275,26 +284,24 @@ class FlowRun:
     async def _service(self, activation: _Activation, scope: Scope) -> dict[str, Any]:
         node = activation.node
         assert node.job_type is not None
-        run_id = self.ctx.info.run_id
         handler = self.registry.activities.get(node.job_type)
         if handler is not None:
             task = {
                 "variables": scope.values,
-                "instanceId": run_id,
+                "instanceId": self.run_id,
                 "stepId": node.id,
                 "jobType": node.job_type,
             }
             act = service_activity(handler, node.retries)
-            activation.pending = self.executor.call_activity(act, (task,), {}, None, None)
+            activation.pending = self.host.call_activity(act, (task,), {}, None, None)
             result: dict[str, Any] = await activation.pending
             activation.attempt = result["attempt"]
             output: dict[str, Any] = result["variables"]
             return output
-        acts = store_activities(self.executor.store)
-        job = (run_id, activation.seq, node.id, node.job_type, scope.values, node.retries)
+        job = (self.run_id, activation.seq, node.id, node.job_type, scope.values, node.retries)
         # Not cancellable while it writes: withdrawing a job that is still being queued
         # could leave it behind. An interrupted step withdraws it once it is queued.
-        await self.executor.call_activity(acts.enqueue_job, job, {}, None, None)
+        await self.host.call_activity(self.plan.store.enqueue_job, job, {}, None, None)
         if activation.closed:
             raise Cancelled("the step ended while its job was being queued")
         answer = await self._wait_signal(activation, job_signal_name(activation.seq))
@@ -309,16 +316,15 @@ class FlowRun:
         return payload if isinstance(payload, dict) else {}
 
     async def _wait_signal(self, activation: _Activation, signal: str) -> Any:
-        activation.pending = self.executor.wait_signal(signal, None)
+        activation.pending = self.host.wait_signal(signal, None)
         return await activation.pending
 
     async def _withdraw(self, activation: _Activation) -> None:
         """An interrupted external job is taken back from the job queue."""
         node = activation.node
         if node.type == "SERVICE_TASK" and node.job_type not in self.registry.activities:
-            acts = store_activities(self.executor.store)
-            args = (self.ctx.info.run_id, activation.seq)
-            await self.executor.call_activity(acts.cancel_job, args, {}, None, None)
+            args = (self.run_id, activation.seq)
+            await self.host.call_activity(self.plan.store.cancel_job, args, {}, None, None)
 
     # -- history ------------------------------------------------------------------------
     def _open(self, node: Node, *, quick: bool = False) -> _Activation:
@@ -327,9 +333,9 @@ class FlowRun:
             activation = _Activation(node, self.opened, 0, _now())
         else:
             payload = {"type": node.type, "at": _now()}
-            seq = self.executor.next_seq
-            self.executor.record_value(STEP, lambda: payload, node.id)
-            self.executor.flush_soon = True  # a waiting step is visible at once
+            seq = self.host.next_seq
+            self.host.record_value(STEP, lambda: payload, node.id)
+            self.host.flush_soon()  # a waiting step is visible at once
             activation = _Activation(node, self.opened, seq, None)
         self.active[activation.order] = activation
         return activation
@@ -357,12 +363,12 @@ class FlowRun:
             record["reason"] = reason
         if output:
             record["output"] = dict(output)
-        self.executor.record_value(STEP, lambda: record, activation.node.id)
+        self.host.record_value(STEP, lambda: record, activation.node.id)
 
     def _interrupt(self, activation: _Activation, reason: str) -> None:
         self._close(activation, "CANCELLED", reason=reason)
         if activation.pending is not None:
-            self.executor.cancel_op(activation.pending, reason)
+            self.host.cancel_op(activation.pending, reason)
 
     def _stop_all(self, reason: str, keep: _Activation | None = None) -> None:
         """End every other active step (END reached, or the run failed)."""

@@ -8,12 +8,14 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
+from .._current import current_host
 from ..errors import DefinitionNotFoundError
 from ..registry import Registry, Workflow
 from ..runtime import Context
 from ..store import RunRecord, Store
 from ._graph import FlowGraph
-from ._interpreter import FlowRun
+from ._handlers import store_activities
+from ._interpreter import FlowPlan, FlowRun
 from ._validate import compile_definition
 
 FLOW_WORKFLOW = "durable.flow"
@@ -29,11 +31,15 @@ class FlowRunner:
         self._loading: dict[tuple[str, int], asyncio.Task[FlowGraph]] = {}
 
         async def run_flow(ctx: Context, variables: dict[str, Any]) -> dict[str, Any]:
-            graph: FlowGraph = ctx._executor.prepared
-            return await FlowRun(ctx, graph, registry, variables).run()
+            return await FlowRun(current_host(), registry, variables).run()
 
         self.workflow: Workflow[Any, dict[str, Any]] = Workflow(run_flow, FLOW_WORKFLOW, None)
-        self.workflow.prepare = self.graph_of
+        self.workflow.prepare = self.plan
+
+    async def plan(self, store: Store, run: RunRecord) -> FlowPlan:
+        """What a run of a flow needs before replay (the ``prepare`` hook of its workflow)."""
+        graph = await self.graph_of(store, run)
+        return FlowPlan(graph, store_activities(store), run.business_key, run.queue, run.priority)
 
     async def graph_of(self, store: Store, run: RunRecord) -> FlowGraph:
         """The compiled graph a run is pinned to (definitions never change once stored)."""

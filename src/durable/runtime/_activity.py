@@ -10,68 +10,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 
 from .. import _current
+from .._current import ActivityInfo, AttemptState
 from ..errors import Cancelled, SerializationError, describe_exception
 from ..policy import RetryPolicy
 from ..registry import Activity
-
-
-class _Flag:
-    """A flag set once and read from any thread (a bool write is atomic; nobody waits on
-    it, so a ``threading.Event`` with its lock would be made per attempt for nothing)."""
-
-    __slots__ = ("_set",)
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-
-    def is_set(self) -> bool:
-        return self._set
-
-
-class _AttemptState:
-    """What the worker and a running attempt tell each other (shared across threads)."""
-
-    __slots__ = ("cancelled", "last_beat")
-
-    def __init__(self) -> None:
-        self.cancelled = _Flag()
-        self.last_beat = time.monotonic()
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityInfo:
-    """What a running activity knows about its call (``durable.activity_info()``)."""
-
-    run_id: str
-    workflow: str
-    activity: str
-    seq: int
-    attempt: int
-    """1 on the first attempt; the count is durable across worker crashes."""
-    _state: _AttemptState = field(default_factory=_AttemptState, repr=False, compare=False)
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across retries and re-executions: pass it to external systems."""
-        return f"{self.run_id}:{self.seq}"
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the run was cancelled or this attempt timed out: stop soon.
-
-        Async activities are cancelled at their next ``await``; sync ones keep running in
-        their thread and should check this (or call :func:`durable.heartbeat`).
-        """
-        return self._state.cancelled.is_set()
 
 
 def activity_info() -> ActivityInfo:
@@ -188,7 +136,7 @@ async def _watched(
     act: Activity[Any, Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    state: _AttemptState,
+    state: AttemptState,
     timeout: float,
 ) -> Any:
     """Run the attempt; abandon it when no heartbeat came within ``timeout`` seconds."""

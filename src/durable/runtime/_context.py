@@ -6,15 +6,12 @@ import random as _random
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar, overload
+from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, overload
 
+from .._future import DurableFuture, gather_futures
 from ..info import RunInfo
 from ..policy import RetryPolicy, to_seconds
-from ..registry import Activity, Workflow, activity_for
-from ._future import DurableFuture, gather_futures
-
-if TYPE_CHECKING:
-    from ._executor import RunExecutor
+from ..registry import Host, Workflow, activity_for
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,13 +55,13 @@ class Context:
             return kyc["result"]
     """
 
-    def __init__(self, executor: RunExecutor) -> None:
-        self._executor = executor
+    def __init__(self, host: Host) -> None:
+        self._host = host
 
     @property
     def info(self) -> RunInfo:
         """The run's id, workflow name, claim attempt and whether it is replaying."""
-        return self._executor.run_info()
+        return self._host.run_info()
 
     @overload
     def run(
@@ -102,17 +99,11 @@ class Context:
         the journal: ``ctx.gather(ctx.run(a), ctx.run(b))`` replays the same way always.
         """
         seconds = None if timeout is None else to_seconds(timeout, "timeout")
-        return self._executor.call_activity(activity_for(fn), args, kwargs, retry, seconds)
-
-    def _call_activity(
-        self, act: Activity[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> DurableFuture[Any]:
-        """A decorated activity called directly: all its arguments are the activity's."""
-        return self._executor.call_activity(act, args, kwargs, None, None)
+        return self._host.call_activity(activity_for(fn), args, kwargs, retry, seconds)
 
     def sleep(self, duration: float | timedelta) -> DurableFuture[None]:
         """Sleep durably: the run is unloaded and resumes on time, even after a restart."""
-        return self._executor.sleep(to_seconds(duration, "sleep duration"))
+        return self._host.sleep(to_seconds(duration, "sleep duration"))
 
     def wait_signal(
         self, name: str, *, timeout: float | timedelta | None = None
@@ -126,7 +117,7 @@ class Context:
                 so replay takes the same branch).
         """
         seconds = None if timeout is None else to_seconds(timeout, "timeout")
-        return self._executor.wait_signal(name, seconds)
+        return self._host.wait_signal(name, seconds)
 
     def gather(self, *awaitables: Awaitable[Any]) -> DurableFuture[list[Any]]:
         """Await several durable operations or coroutines at once; results in argument order.
@@ -141,7 +132,7 @@ class Context:
             elif isinstance(item, ChildHandle):
                 futures.append(item.result())
             elif isinstance(item, Coroutine):
-                futures.append(self._executor.spawn(item, f"gather branch {index}"))
+                futures.append(self._host.spawn(item, f"gather branch {index}"))
             else:
                 raise TypeError(
                     f"ctx.gather() takes activity calls, ctx operations and coroutines, "
@@ -151,19 +142,19 @@ class Context:
 
     def now(self) -> datetime:
         """The current time (UTC), recorded so that replay sees the same value."""
-        clock = self._executor.clock
-        stamp = self._executor.record_value(
-            "now", lambda: datetime.fromtimestamp(clock.now(), UTC).isoformat()
+        host = self._host
+        stamp = host.record_value(
+            "now", lambda: datetime.fromtimestamp(host.now(), UTC).isoformat()
         )
         return datetime.fromisoformat(stamp)
 
     def random(self) -> float:
         """A random float in [0, 1), recorded so that replay sees the same value."""
-        return float(self._executor.record_value("random", _random.random))
+        return float(self._host.record_value("random", _random.random))
 
     def uuid4(self) -> uuid.UUID:
         """A random UUID, recorded so that replay sees the same value."""
-        return uuid.UUID(self._executor.record_value("uuid4", lambda: str(uuid.uuid4())))
+        return uuid.UUID(self._host.record_value("uuid4", lambda: str(uuid.uuid4())))
 
     # -- children ---------------------------------------------------------------------
     def child(
@@ -197,7 +188,7 @@ class Context:
         """Start a child run now and return its handle; await the handle for its result."""
         if not isinstance(workflow, Workflow):
             raise TypeError(f"ctx.child() takes a @durable.workflow function, got {workflow!r}")
-        run_id, future = self._executor.start_child(workflow, args, kwargs, id)
+        run_id, future = self._host.start_child(workflow, args, kwargs, id)
         return ChildHandle(run_id, future)
 
     # -- events, versions, restarts ---------------------------------------------------
@@ -207,7 +198,7 @@ class Context:
         The value is written with the run's next commit, which follows promptly; replay
         does not publish it again.
         """
-        self._executor.set_event(key, value)
+        self._host.set_event(key, value)
 
     def patched(self, change_id: str) -> bool:
         """Whether this run takes the new code path of the change ``change_id``.
@@ -224,7 +215,7 @@ class Context:
             else:
                 await send_email(user)    # runs already past this point
         """
-        return self._executor.patched(change_id)
+        return self._host.patched(change_id)
 
     def deprecate_patch(self, change_id: str) -> None:
         """Mark the place of a removed ``patched(change_id)`` check whose old path is gone.
@@ -233,7 +224,7 @@ class Context:
         with this call and keep only the new code: runs that recorded the patch replay
         without a non-determinism error.
         """
-        self._executor.deprecate_patch(change_id)
+        self._host.deprecate_patch(change_id)
 
     def continue_as_new(self, *args: Any, **kwargs: Any) -> NoReturn:
         """End this journal and start the workflow again, same run id, with new arguments.
@@ -242,4 +233,4 @@ class Context:
         consumed carry over; children still running are cancelled. The execution timeout
         keeps counting from the run's first start.
         """
-        raise self._executor.continue_as_new(args, kwargs)
+        raise self._host.continue_as_new(args, kwargs)

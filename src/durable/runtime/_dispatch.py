@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .. import _logging, _tracing
+from .._clock import Clock
+from .._current import ActivityInfo
+from .._future import DurableFuture
 from ..errors import (
     ActivityError,
     Cancelled,
@@ -22,11 +26,15 @@ from ..errors import (
     describe_exception,
 )
 from ..policy import DEFAULT_RETRY
+from ..registry import Override
 from ..serde import dumps, loads
-from ..store import ChildStart, SignalRecord, child_start_payload
+from ..store import ChildStart, RunRecord, child_start_payload
 from . import _activity
+from ._cursor import Cursor
 from ._journal import ERROR, RESULT, RETRY, START, TIMER, Call
-from ._state import Delivery, Op, RunState
+from ._mailbox import Mailbox
+from ._outbox import Outbox
+from ._state import Delivery, Op, SlotLimiter
 
 KEEP_LOADED_FOR = 60.0
 """A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""
@@ -42,16 +50,57 @@ class AttemptObserver(Protocol):
         """``outcome`` is ``ok``, ``retry`` or ``error``; ``seconds`` the attempt's length."""
 
 
-class Dispatch(RunState):
-    """Starts operations live and turns their outcomes into deliveries."""
+class Dispatch:
+    """The run's pending operations: starts them live and turns outcomes into deliveries.
 
-    observer: AttemptObserver | None = None
+    Owns the operations the workflow waits on (``ops``), those not started yet, and the
+    queue of deliveries the executor's loop consumes. It journals what it starts through
+    the outbox (a timer's due time, a child's start) numbered by the cursor, and takes
+    signals from the mailbox.
+    """
+
+    def __init__(
+        self,
+        run: RunRecord,
+        workflow_name: str,
+        cursor: Cursor,
+        outbox: Outbox,
+        mailbox: Mailbox,
+        clock: Clock,
+        overrides: Mapping[str, Override],
+        limiter: SlotLimiter | None,
+        observer: AttemptObserver | None,
+    ) -> None:
+        self.run = run
+        self.workflow_name = workflow_name
+        self.cursor = cursor
+        self.outbox = outbox
+        self.mailbox = mailbox
+        self.clock = clock
+        self.overrides = overrides
+        self.limiter = limiter
+        self.observer = observer
+        self.ops: dict[int, Op] = {}
+        self.unstarted: list[Op] = []
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self.draining = False
+        """Start no new activity; the run is given back once those in flight end."""
+        self.closed = False
+        """The run is unloaded: nothing starts any more."""
+
+    def issue(self, op: Op) -> DurableFuture[Any]:
+        """Wait on ``op``: it starts with the next ``start_ops`` unless the journal ended it."""
+        self.ops[op.seq] = op
+        if op.seq not in self.cursor.journal.final:
+            self.unstarted.append(op)
+        return op.future
 
     def start_ops(self) -> None:
         waiting, self.unstarted = self.unstarted, []
         # Buffered signals first: a signal that arrived before the worker looked wins over a
         # timer that came due meanwhile (as it does for a wait with a timeout).
         waiting.sort(key=lambda op: not op.wait)
+        journal = self.cursor.journal
         for op in waiting:
             if self.ops.get(op.seq) is not op:
                 continue
@@ -59,7 +108,7 @@ class Dispatch(RunState):
                 if self.draining:
                     self.unstarted.append(op)
                     continue
-                retry = self.journal.retries.get(op.seq)
+                retry = journal.retries.get(op.seq)
                 if retry is None:
                     self.launch_attempt(op)
                 else:
@@ -74,31 +123,31 @@ class Dispatch(RunState):
                 self._arm_timer(op)
 
     def _create_child(self, op: Op) -> None:
-        if op.seq in self.journal.started:
+        started = self.cursor.journal.started
+        if op.seq in started:
             return
         assert op.workflow is not None
-        self.journal.started[op.seq] = op.child_id
+        started[op.seq] = op.child_id
         # The child waits in its workflow's queue, else in its parent's, at its priority.
-        queue = op.workflow.queue or self.run_record.queue
+        queue = op.workflow.queue or self.run.queue
         child = ChildStart(
             op.child_id,
             op.workflow.name,
             op.args_text,
             queue,
-            self.run_record.priority,
+            self.run.priority,
             _tracing.inject(),  # the current run span: the child's spans join its trace
         )
-        self.children.append(child)
-        self.buffer.append(self.entry(op.seq, START, op.call, child_start_payload(op.child_id)))
-        self.flush_soon = True
+        entry = self.cursor.entry(op.seq, START, op.call, child_start_payload(op.child_id))
+        self.outbox.add_child(child, entry)
 
     def _arm_timer(self, op: Op) -> None:
-        fire_at = self.journal.timers.get(op.seq)
+        timers = self.cursor.journal.timers
+        fire_at = timers.get(op.seq)
         if fire_at is None:
             fire_at = self.clock.now() + (op.delay or 0.0)
-            self.journal.timers[op.seq] = fire_at
-            self.buffer.append(self.entry(op.seq, TIMER, op.call, repr(fire_at)))
-            self.flush_soon = True
+            timers[op.seq] = fire_at
+            self.outbox.add(self.cursor.entry(op.seq, TIMER, op.call, repr(fire_at)), urgent=True)
         op.fire_at = fire_at
         if op.call.kind == "sleep":
             due = Delivery(op, RESULT, "null")
@@ -114,7 +163,66 @@ class Dispatch(RunState):
         else:
             op.timer = self.clock.call_later(delay, fn, arg)
 
+    # -- what the loop asks ---------------------------------------------------------
+    def current(self, op: Op) -> bool:
+        """Whether ``op`` is still pending (a delivery for a withdrawn op is dropped)."""
+        return self.ops.get(op.seq) is op
+
+    def pop(self, seq: int) -> Op | None:
+        return self.ops.pop(seq, None)
+
+    def retire(self, op: Op) -> None:
+        """``op`` ended: forget it and its timer."""
+        del self.ops[op.seq]
+        if op.timer is not None:
+            op.timer.cancel()
+
+    def pending(self) -> list[Op]:
+        """The operations the workflow waits on, in call order."""
+        return sorted(self.ops.values(), key=lambda o: o.seq)
+
+    def waiting_on(self, returned: bool) -> str:
+        """What the workflow waits on, as a non-determinism report says it."""
+        pending = self.pending()
+        if not pending:
+            return "nothing more (the workflow returned)" if returned else "nothing"
+        return "no such call: it waits on " + ", ".join(
+            f"{op.call.describe()} at {op.seq}" for op in pending
+        )
+
+    def waits(self) -> tuple[list[float], tuple[str, ...]]:
+        """When the pending operations' timers fire, and the signals that end them."""
+        names = tuple(sorted({op.wait for op in self.ops.values() if op.wait}))
+        return [op.fire_at for op in self.ops.values() if op.fire_at], names
+
+    def starts_effects(self) -> bool:
+        """Whether an activity or a child is about to start."""
+        return any(op.call.kind in ("activity", "child") for op in self.unstarted)
+
+    def held_back(self) -> bool:
+        """Whether draining keeps an activity from starting (now or after its backoff)."""
+        return bool(self.unstarted) or self.in_backoff()
+
+    def drain(self) -> None:
+        self.draining = True
+        self.queue.put_nowait(Delivery(None))
+
+    def close(self) -> None:
+        """The run is unloaded: cancel every timer and attempt."""
+        self.closed = True
+        for op in self.ops.values():
+            if op.timer is not None:
+                op.timer.cancel()
+            if op.task is not None:
+                op.task.cancel()
+
     # -- activities -----------------------------------------------------------------
+    def retry(self, op: Op, attempt: int, at: float) -> None:
+        """The attempt failed and is journaled: attempt ``attempt`` starts at ``at``."""
+        op.attempt = attempt
+        self.cursor.journal.retries[op.seq] = (attempt, at)
+        self.schedule_attempt(op, at)
+
     def schedule_attempt(self, op: Op, at: float) -> None:
         """Start the op's next attempt at ``at`` (seconds since the epoch)."""
         op.fire_at = at
@@ -122,7 +230,7 @@ class Dispatch(RunState):
 
     def launch_attempt(self, op: Op) -> None:
         op.timer = None
-        if self.unloading or self.ops.get(op.seq) is not op:
+        if self.closed or self.ops.get(op.seq) is not op:
             return
         if self.draining:  # give the run back rather than start anything new
             self.unstarted.append(op)
@@ -144,6 +252,9 @@ class Dispatch(RunState):
                 return True
         return False
 
+    def attempt_running(self) -> bool:
+        return any(op.task is not None and not op.task.done() for op in self.ops.values())
+
     def in_backoff(self) -> bool:
         return any(op.call.kind == "activity" and op.timer is not None for op in self.ops.values())
 
@@ -154,11 +265,9 @@ class Dispatch(RunState):
         if self.overrides and act.name in self.overrides:
             act = self.overrides[act.name](act)
         limit = op.timeout if op.timeout is not None else act.timeout
-        info = _activity.ActivityInfo(
-            self.fence.run_id, self.workflow.name, act.name, op.seq, op.attempt
-        )
+        info = ActivityInfo(self.run.id, self.workflow_name, act.name, op.seq, op.attempt)
         began = time.perf_counter()
-        workflow = self.run_record.workflow  # a flow's definition id, not the flow runner's
+        workflow = self.run.workflow  # a flow's definition id, not the flow runner's
         with _tracing.activity_span(workflow, act.name, op.seq, op.attempt) as span:
             try:
                 with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
@@ -189,45 +298,35 @@ class Dispatch(RunState):
             self.queue.put_nowait(Delivery(op, RESULT, outcome.result))
 
     # -- signals, children and cancellation -----------------------------------------
-    def add_signals(self, signals: list[SignalRecord], *, returned: bool = False) -> None:
-        for signal in signals:
-            if returned or signal.id > self.last_signal_id:
-                self.mailbox.append(signal)
-                self.last_signal_id = max(self.last_signal_id, signal.id)
-        if returned:
-            self.mailbox.sort(key=lambda s: s.id)
-
     def _match_signal(self, op: Op) -> bool:
-        for index, signal in enumerate(self.mailbox):
-            if signal.name == op.wait:
-                del self.mailbox[index]
-                op.matched = True
-                self.queue.put_nowait(Delivery(op, RESULT, signal.payload, signal))
-                return True
-        return False
+        signal = self.mailbox.take(op.wait)
+        if signal is None:
+            return False
+        op.matched = True
+        self.queue.put_nowait(Delivery(op, RESULT, signal.payload, signal))
+        return True
 
     def match_waiting(self) -> None:
         """Hand newly known signals to started waits, oldest wait first."""
-        for op in sorted(self.ops.values(), key=lambda o: o.seq):
-            if not self.mailbox:
+        for op in self.pending():
+            if self.mailbox.empty():
                 return
             if op.wait and not op.matched and op not in self.unstarted:
                 self._match_signal(op)
 
-    async def refresh_mailbox(self) -> None:
-        run_id = self.fence.run_id
-        # The run first, then its signals: a signal committed in between is then read
-        # (its version bump may be missed, not the signal). Read the other way round, the
-        # version could count a signal the mailbox lacks, and the run would sleep on it.
-        run = await self.store.get_run(run_id)
-        signals = await self.store.pending_signals(run_id, self.last_signal_id)
-        self.add_signals(signals)
-        if run is not None:
-            self.mailbox_version = run.mailbox_version
-            self.cancel_requested = run.cancel_requested
-        self.match_waiting()
+    def cancel(self, future: DurableFuture[Any], reason: str) -> None:
+        """Withdraw the pending operation of ``future``: it fails with ``Cancelled``."""
+        for op in list(self.ops.values()):
+            if op.future is future:
+                del self.ops[op.seq]
+                if op.timer is not None:
+                    op.timer.cancel()
+                if op.task is not None:
+                    op.task.cancel()
+                future.set_exception(Cancelled(reason))
+                return
 
-    def deliver_cancel(self) -> None:
+    def cancel_all(self) -> None:
         """Fail every pending operation with Cancelled: raised at each durable await."""
         pending, self.ops, self.unstarted = list(self.ops.values()), {}, []
         for op in pending:
@@ -235,22 +334,24 @@ class Dispatch(RunState):
                 op.timer.cancel()
             if op.task is not None:
                 op.task.cancel()
-            op.future.set_exception(Cancelled(f"run {self.fence.run_id!r} was cancelled"))
+            op.future.set_exception(Cancelled(f"run {self.run.id!r} was cancelled"))
 
-    def resolve(self, op: Op, event: str, payload: str | None) -> None:
-        text = payload if payload is not None else "null"
-        try:
-            if op.call.kind == "child":
-                op.future.set_result(_child_result(op, loads(text)))
-            elif event == RESULT:
-                codec = op.activity.codec if op.activity is not None else None
-                op.future.set_result(codec.decode_result(text) if codec else loads(text))
-            elif op.call.kind == "signal":
-                op.future.set_exception(WaitTimeout(loads(text)["message"]))
-            else:
-                op.future.set_exception(_activity_error(op.call, loads(text)))
-        except (SerializationError, WorkflowFailed) as exc:
-            op.future.set_exception(exc)
+
+def resolve(op: Op, event: str, payload: str | None) -> None:
+    """Hand an operation's journaled outcome to the workflow."""
+    text = payload if payload is not None else "null"
+    try:
+        if op.call.kind == "child":
+            op.future.set_result(_child_result(op, loads(text)))
+        elif event == RESULT:
+            codec = op.activity.codec if op.activity is not None else None
+            op.future.set_result(codec.decode_result(text) if codec else loads(text))
+        elif op.call.kind == "signal":
+            op.future.set_exception(WaitTimeout(loads(text)["message"]))
+        else:
+            op.future.set_exception(_activity_error(op.call, loads(text)))
+    except (SerializationError, WorkflowFailed) as exc:
+        op.future.set_exception(exc)
 
 
 def _child_result(op: Op, data: dict[str, Any]) -> Any:

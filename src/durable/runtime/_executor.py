@@ -12,60 +12,57 @@ backoff), the run is suspended: its wake-up condition is written, its lease rele
 its coroutines dropped. ``ctx.continue_as_new`` ends the journal; the run restarts with a
 fresh one under the same lease (``successor``).
 
-The parts: ``_state`` (what is known about the run), ``_operations`` (what workflow code
-calls), ``_dispatch`` (starting operations and collecting their outcomes), this module
-(the loop).
+The executor is composed of parts that each own their state: the ``Cursor`` (numbering
+and the journal), the ``Outbox`` (what the next commit writes), the ``Mailbox`` (signals),
+``Dispatch`` (pending operations, timers, activity attempts, the delivery queue) and
+``Operations`` (the ``WorkflowHost`` that workflow code calls). The ``Writer`` commits
+and logs; this module is the loop that ties the parts together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from .. import _current
-from .._clock import Clock, Timer
-from ..errors import (
-    Cancelled,
-    ContinueAsNew,
-    DurableError,
-    NonDeterminismError,
-    SerializationError,
-    StoreError,
-    WorkflowTimeout,
-    describe_exception,
-)
-from ..info import Status
-from ..registry import Workflow
-from ..serde import dumps, loads
+from .._clock import REAL, Clock, Timer
+from .._future import DurableFuture
+from ..errors import DurableError, SerializationError
+from ..registry import Override, Workflow
+from ..serde import loads
 from ..store import (
-    Commit,
+    Fence,
     Finish,
     JournalEntry,
     Outcome,
-    Park,
     Release,
     Restart,
     RunRecord,
-    SignalRecord,
     Store,
     Suspend,
+    run_topic,
 )
-from ..store._notify import run_topic
-from . import _guard
+from . import _guard, _load, _writer
 from ._context import Context
-from ._dispatch import AttemptObserver, Dispatch
-from ._journal import CANCEL, RETRY, Call, Journal, describe_entry
+from ._cursor import Cursor
+from ._dispatch import AttemptObserver, Dispatch, resolve
+from ._journal import CANCEL, RETRY, Call, describe_entry
+from ._mailbox import Mailbox
 from ._operations import Operations
-from ._state import Delivery, Override, SlotLimiter
+from ._outbox import Outbox
+from ._scheduler import Scheduler
+from ._state import Delivery, ReplayReport, SlotLimiter
 
 log = logging.getLogger("durable.runtime")
 
+_NO_OVERRIDES: Mapping[str, Override] = MappingProxyType({})
 
-class RunExecutor(Operations, Dispatch):
+
+class RunExecutor:
     """Replays and runs one claimed run until it suspends, finishes or loses its lease."""
 
     def __init__(
@@ -80,36 +77,84 @@ class RunExecutor(Operations, Dispatch):
         limiter: SlotLimiter | None = None,
         observer: AttemptObserver | None = None,
     ) -> None:
-        super().__init__(store, run, workflow)
-        if clock is not None:
-            self.clock = clock
-        if overrides is not None:
-            self.overrides = overrides
+        self.store = store
+        self.run_record = run
+        self.workflow = workflow
+        self.fence = Fence(run.id, run.epoch)
+        self.clock = REAL if clock is None else clock
+        """Where the executor reads the time and sets its timers (the App's clock)."""
+        self.overrides = _NO_OVERRIDES if overrides is None else overrides
+        """Activity overrides by activity name (empty outside ``durable.testing``)."""
         self.limiter = limiter
+        """The worker's queue limits for activities that name a queue."""
         self.observer = observer
-        self.state = "CLAIMED"
-        """The run's state as last logged (``COMPLETED``, ``WAITING``, ``LEASE_LOST`` ...)."""
-        self.outcome: Outcome | None = None
-        """The last outcome committed (a ``Finish`` holds the run's error)."""
-        self.ctx = Context(self)
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
+        self.cursor = Cursor(run.id, self.clock)
+        self.outbox = Outbox()
+        self.mailbox = Mailbox(run.mailbox_version, run.cancel_requested)
+        self.dispatch = Dispatch(
+            run,
+            workflow.name,
+            self.cursor,
+            self.outbox,
+            self.mailbox,
+            self.clock,
+            self.overrides,
+            limiter,
+            observer,
+        )
+        self.writer = _writer.Writer(
+            store, self.fence, run.parent_id, workflow, self.cursor, self.outbox
+        )
+        self.scheduler = Scheduler()
+        self.host = Operations(
+            self.fence,
+            workflow,
+            self.clock,
+            self.cursor,
+            self.outbox,
+            self.dispatch,
+            self.scheduler,
+        )
+        self.ctx = Context(self.host)
+        self.main: DurableFuture[Any] = DurableFuture("main")
+        self.deadline: float | None = (
+            None
+            if workflow.execution_timeout is None
+            else run.created_at + workflow.execution_timeout
+        )
         self.successor: RunExecutor | None = None
         """Set when the run continued as new: the executor of its next journal."""
+
+    @property
+    def state(self) -> str:
+        """The run's state as last logged (``COMPLETED``, ``WAITING``, ``LEASE_LOST`` ...)."""
+        return self.writer.state
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The last outcome committed (a ``Finish`` holds the run's error)."""
+        return self.writer.outcome
 
     # -- signals from the worker ----------------------------------------------------
     def poke(self, mailbox_version: int, cancel_requested: bool) -> None:
         """The lease renewal saw new signals or a cancellation request."""
-        if mailbox_version != self.mailbox_version or cancel_requested != self.cancel_requested:
-            self.queue.put_nowait(Delivery(None, refresh=True))
+        if self.mailbox.changed(mailbox_version, cancel_requested):
+            self.dispatch.queue.put_nowait(Delivery(None, refresh=True))
 
     def drain(self) -> None:
         """Finish the activities in flight, start no new ones, then give the run back."""
-        self.draining = True
-        self.queue.put_nowait(Delivery(None))
+        self.dispatch.drain()
 
     def lease_lost(self) -> None:
-        self.queue.put_nowait(Delivery(None, stop=True))
+        self.dispatch.queue.put_nowait(Delivery(None, stop=True))
+
+    def is_idle(self) -> bool:
+        """Whether the run waits on nothing but timers, signals and children: it is not
+        replaying, no delivery waits to be handled and no activity attempt runs."""
+        dispatch = self.dispatch
+        return not (self.host.replaying or not dispatch.queue.empty() or dispatch.attempt_running())
 
     # -- the run --------------------------------------------------------------------
     async def execute(self) -> None:
@@ -118,22 +163,22 @@ class RunExecutor(Operations, Dispatch):
             watcher = asyncio.create_task(self._watch(sub.wait))
             deadline = self._arm_deadline()
             try:
-                entries, signals, self.prepared = await asyncio.gather(
-                    self._read_journal(),
-                    self._read_signals(),
-                    self._prepare(),
+                run, store = self.run_record, self.store
+                entries, signals, self.host.prepared = await asyncio.gather(
+                    _load.read_journal(store, run, self.fresh),
+                    _load.read_signals(store, run),
+                    _load.prepare(store, run, self.workflow),
                 )
-                self.journal = Journal(entries)
-                self.next_pos = self.journal.next_pos
-                self._log_state("RUNNING", journal=len(entries))
-                self.add_signals(signals)
+                self.cursor.load(entries)
+                self.writer.log_state("RUNNING", journal=len(entries))
+                self.mailbox.add(signals)
                 if self._expired():
-                    await self._commit(None, self._timed_out())
+                    await self.writer.commit(None, self.writer.timed_out())
                     return
                 if not await self._begin():
                     return
                 self._replay()
-                self.replaying = False
+                self.host.replaying = False
                 await self._live()
             finally:
                 watcher.cancel()
@@ -141,56 +186,58 @@ class RunExecutor(Operations, Dispatch):
                     deadline.cancel()
                 self._unload()
 
-    def _first_claim(self) -> bool:
-        """Claimed for the first time, never signalled: nothing to read back.
+    def replay_journal(self, entries: list[JournalEntry]) -> ReplayReport:
+        """Replay ``entries`` with the workflow's code and report; execute nothing.
 
-        The journal is written only under a claim (epoch 1 is the first), and every
-        signal (and cancellation request) moves the mailbox version.
+        No operation starts and nothing is written: recorded outcomes are handed to the
+        code as on a worker's replay. The executor is unloaded afterwards.
+
+        Raises:
+            durable.SerializationError: the run's arguments no longer fit the signature.
+            TypeError: the workflow function no longer takes them.
         """
-        return self.run_record.epoch == 1 and self.run_record.mailbox_version == 0
-
-    async def _read_journal(self) -> list[JournalEntry]:
-        if self.fresh or self._first_claim():
-            return []
-        return await self.store.read_journal(self.fence.run_id)
-
-    async def _read_signals(self) -> list[SignalRecord]:
-        if self._first_claim():
-            return []
-        return await self.store.pending_signals(self.fence.run_id, 0)
-
-    async def _prepare(self) -> Any:
-        prepare = self.workflow.prepare
-        if prepare is None:
-            return None
+        self.cursor.load(entries)
+        args, kwargs = self.workflow.codec.decode_args(self.run_record.args)
+        coro = self.workflow.fn(self.ctx, *args, **kwargs)
+        self.main = self.scheduler.spawn(coro, f"workflow {self.workflow.name!r}")
         try:
-            return await prepare(self.store, self.run_record)
-        except StoreError:
-            raise  # the database failed: the run is retried later
-        except DurableError as exc:
-            return exc  # what the run needs is missing for good: it fails in _begin
+            self._step()
+            self._replay()
+            unread = self.cursor.first_unread()
+            done = self.main.done()
+            return ReplayReport(
+                done,
+                self.main.exception() if done else None,
+                self.cursor.nondeterminism,
+                None if unread is None else (unread.seq, describe_entry(unread)),
+                tuple((op.seq, op.call.describe()) for op in self.dispatch.pending()),
+                self.dispatch.waiting_on(self.main.done()),
+            )
+        finally:
+            self._unload()
 
     async def _watch(self, wait: Callable[[float | None], Coroutine[Any, Any, bool]]) -> None:
         while True:
             await wait(None)
-            self.queue.put_nowait(Delivery(None, refresh=True))
+            self.dispatch.queue.put_nowait(Delivery(None, refresh=True))
 
     def _arm_deadline(self) -> Timer | None:
         if self.deadline is None:
             return None
         left = max(0.0, self.deadline - self.clock.now())
-        return self.clock.call_later(left, self.queue.put_nowait, Delivery(None, expired=True))
+        expired = Delivery(None, expired=True)
+        return self.clock.call_later(left, self.dispatch.queue.put_nowait, expired)
 
     def _expired(self) -> bool:
         return self.deadline is not None and self.clock.now() >= self.deadline
 
     async def _begin(self) -> bool:
         try:
-            if isinstance(self.prepared, DurableError):
-                raise self.prepared
+            if isinstance(self.host.prepared, DurableError):
+                raise self.host.prepared
             args, kwargs = self.workflow.codec.decode_args(self.run_record.args)
         except DurableError as exc:
-            await self._commit(None, self._finish(Status.FAILED, error=_error_json(exc)))
+            await self.writer.commit(None, self.writer.failed(exc))
             return False
         try:
             coro = self.workflow.fn(self.ctx, *args, **kwargs)
@@ -199,75 +246,93 @@ class RunExecutor(Operations, Dispatch):
                 f"workflow {self.workflow.name!r} cannot take the arguments run "
                 f"{self.fence.run_id!r} was started with: {exc}"
             )
-            await self._commit(None, self._finish(Status.FAILED, error=_error_json(error)))
+            await self.writer.commit(None, self.writer.failed(error))
             return False
         self.main = self.scheduler.spawn(coro, f"workflow {self.workflow.name!r}")
         self._step()
         return True
 
     def _replay(self) -> None:
-        for entry in self.journal.deliveries:
-            if self.nondeterminism is not None or self.main.done():
+        cursor, dispatch = self.cursor, self.dispatch
+        for entry in cursor.journal.deliveries:
+            if cursor.nondeterminism is not None or self.main.done():
                 break
             if entry.event == CANCEL:
-                self.deliver_cancel()
+                dispatch.cancel_all()
             else:
-                op = self.ops.pop(entry.seq, None)
+                op = dispatch.pop(entry.seq)
                 if op is None:
-                    self.flag(entry.seq, describe_entry(entry), self._waiting_on())
+                    waiting = dispatch.waiting_on(self.main.done())
+                    cursor.flag(entry.seq, describe_entry(entry), waiting)
                     break
-                self.resolve(op, entry.event, entry.payload)
+                resolve(op, entry.event, entry.payload)
             self._step()
 
     async def _live(self) -> None:
+        cursor, outbox, dispatch, mailbox = self.cursor, self.outbox, self.dispatch, self.mailbox
+        queue = dispatch.queue
         while True:
-            if self.nondeterminism is None and self.main.done():
-                self._check_journal_consumed()
-            if self.nondeterminism is not None:
-                log.warning("%s", self.nondeterminism)
-                await self._commit(None, Park(_parked_json(self.nondeterminism)), keep=False)
+            if cursor.nondeterminism is None and self.main.done():
+                cursor.check_consumed()
+            if cursor.nondeterminism is not None:
+                log.warning("%s", cursor.nondeterminism)
+                parked = _writer.parked(cursor.nondeterminism)
+                await self.writer.commit(None, parked, keep=False)
                 return
             if self.main.done():
-                await self._commit(None, self._final_outcome())
+                outcome = self.writer.final(self.main)
+                await self.writer.commit(None, outcome)
+                if isinstance(outcome, Restart):
+                    self._continue(outcome)
                 return
-            if self.cancel_requested and not self.journal.cancelled:
-                self.journal.cancelled = True
-                await self._commit(self.entry(0, CANCEL, Call("cancel", ""), None), None)
-                self.deliver_cancel()
+            if mailbox.cancel_requested and not cursor.journal.cancelled:
+                cursor.journal.cancelled = True
+                await self.writer.commit(cursor.entry(0, CANCEL, Call("cancel", ""), None), None)
+                dispatch.cancel_all()
                 self._step()
                 continue
-            if self.volatile and self._starts_effects():
+            if outbox.volatile and dispatch.starts_effects():
                 # ctx.now()/random()/uuid4() values must be durable before an activity or a
                 # child can use them: a replay after a crash must not make new ones.
-                await self._commit(None, None)
-            self.start_ops()
-            if self.queue.empty() and not self.activities_running():
-                if self.draining and (self.unstarted or self.in_backoff()):
-                    await self._commit(None, Release())
+                await self.writer.commit(None, None)
+            dispatch.start_ops()
+            if queue.empty() and not dispatch.activities_running():
+                if dispatch.draining and dispatch.held_back():
+                    await self.writer.commit(None, Release())
                 else:
                     await self._suspend()
                 return
-            if self.flush_soon and self.buffer and self.queue.empty():
+            if outbox.urgent and outbox.entries and queue.empty():
                 # An armed timer's due time, a started child, a published event, or a step
                 # that waits while an activity runs, is committed now rather than with the
                 # next result: a crash in between must not restart the timer, and clients
                 # must see the progress.
-                await self._commit(None, None)
-            delivery = await self.queue.get()
+                await self.writer.commit(None, None)
+            delivery = await queue.get()
             if delivery.stop:
-                self._log_state("LEASE_LOST")
+                self.writer.log_state("LEASE_LOST")
                 return
             if delivery.expired:
-                await self._commit(None, self._timed_out())
+                await self.writer.commit(None, self.writer.timed_out())
                 return
             if delivery.refresh:
-                await self.refresh_mailbox()
-            elif delivery.op is not None and self.ops.get(delivery.op.seq) is delivery.op:
+                await self._refresh_mailbox()
+            elif delivery.op is not None and dispatch.current(delivery.op):
                 if await self._deliver(delivery):
                     return  # the workflow ended with this result
             elif delivery.signal is not None:  # its wait ended otherwise: keep the signal
-                self.add_signals([delivery.signal], returned=True)
-                self.match_waiting()
+                mailbox.add([delivery.signal], returned=True)
+                dispatch.match_waiting()
+
+    async def _refresh_mailbox(self) -> None:
+        run_id = self.fence.run_id
+        # The run first, then its signals: a signal committed in between is then read
+        # (its version bump may be missed, not the signal). Read the other way round, the
+        # version could count a signal the mailbox lacks, and the run would sleep on it.
+        run = await self.store.get_run(run_id)
+        signals = await self.store.pending_signals(run_id, self.mailbox.last_id)
+        self.mailbox.update(run, signals)
+        self.dispatch.match_waiting()
 
     async def _deliver(self, d: Delivery) -> bool:
         """Journal and hand over one outcome; True if the workflow ended with it.
@@ -280,112 +345,50 @@ class RunExecutor(Operations, Dispatch):
         op = d.op
         assert op is not None
         if d.event == RETRY:  # the attempt failed; the next one is due later
-            await self._commit(self.entry(op.seq, RETRY, op.call, d.payload), None)
+            await self.writer.commit(self.cursor.entry(op.seq, RETRY, op.call, d.payload), None)
             retry = loads(d.payload or "{}")
-            op.attempt = int(retry["attempt"])
-            self.journal.retries[op.seq] = (op.attempt, float(retry["at"]))
-            self.schedule_attempt(op, float(retry["at"]))
+            self.dispatch.retry(op, int(retry["attempt"]), float(retry["at"]))
             return False
-        del self.ops[op.seq]
-        if op.timer is not None:
-            op.timer.cancel()
-        entry = self.entry(op.seq, d.event, op.call, d.payload)
+        self.dispatch.retire(op)
+        entry = self.cursor.entry(op.seq, d.event, op.call, d.payload)
         consumed = [(d.signal.id, op.seq)] if d.signal is not None else []
-        self.resolve(op, d.event, d.payload)
-        mark = len(self.buffer)
+        resolve(op, d.event, d.payload)
+        mark = self.outbox.mark()
         self._step()
-        if self.nondeterminism is None and self.main.done():
-            self._check_journal_consumed()
-            outcome = self._final_outcome() if self.nondeterminism is None else None
+        if self.cursor.nondeterminism is None and self.main.done():
+            self.cursor.check_consumed()
+            outcome = self.writer.final(self.main) if self.cursor.nondeterminism is None else None
             if isinstance(outcome, Finish):
-                self.buffer.insert(mark, entry)
-                await self._commit(None, outcome, consumed=consumed)
+                self.outbox.insert(mark, entry)
+                await self.writer.commit(None, outcome, consumed=consumed)
                 return True
         # What the workflow recorded while stepping rides with the next commit, as it
         # would have had the result been committed first.
-        later, soon = self.buffer[mark:], self.flush_soon
-        del self.buffer[mark:]
-        await self._commit(entry, None, consumed=consumed)
-        self.buffer, self.flush_soon = later + self.buffer, soon
+        later, urgent = self.outbox.set_aside(mark)
+        await self.writer.commit(entry, None, consumed=consumed)
+        self.outbox.put_back(later, urgent)
         return False
 
     async def _suspend(self) -> None:
-        if not self.ops:
+        if not self.dispatch.ops:
             exc = DurableError(
                 "the workflow waits on something that can never finish "
                 "(it awaits no activity, timer or signal)"
             )
-            await self._commit(None, self._finish(Status.FAILED, error=_error_json(exc)))
+            await self.writer.commit(None, self.writer.failed(exc))
             return
-        names = tuple(sorted({op.wait for op in self.ops.values() if op.wait}))
-        times = [op.fire_at for op in self.ops.values() if op.fire_at]
+        times, names = self.dispatch.waits()
         if self.deadline is not None:
             times.append(self.deadline)
-        await self._commit(None, Suspend(min(times, default=None), names, self.mailbox_version))
-
-    def _starts_effects(self) -> bool:
-        return any(op.call.kind in ("activity", "child") for op in self.unstarted)
-
-    def _finish(
-        self, status: Status, result: str | None = None, error: str | None = None
-    ) -> Finish:
-        return Finish(status, result, error, cancel_children=bool(self.journal.started))
-
-    def _timed_out(self) -> Finish:
-        limit = self.workflow.execution_timeout
-        exc = WorkflowTimeout(
-            f"run {self.fence.run_id!r} of workflow {self.workflow.name!r} timed out: "
-            f"it was still going {limit} s after it started (execution_timeout)"
-        )
-        return self._finish(Status.FAILED, error=_error_json(exc))
-
-    def _final_outcome(self) -> Finish | Restart:
-        exc = self.main.exception()
-        if exc is None:
-            try:
-                result = self.workflow.codec.encode_result(self.main.result())
-            except SerializationError as error:
-                return self._finish(Status.FAILED, error=_error_json(error))
-            return self._finish(Status.COMPLETED, result=result)
-        if isinstance(exc, ContinueAsNew):
-            return Restart(exc.args_text, cancel_children=bool(self.journal.started))
-        if isinstance(exc, Cancelled):
-            return self._finish(Status.CANCELLED, error=_error_json(exc))
-        return self._finish(Status.FAILED, error=_error_json(exc))
-
-    # -- journal writes -------------------------------------------------------------
-    async def _commit(
-        self,
-        entry: JournalEntry | None,
-        outcome: Outcome | None,
-        *,
-        consumed: list[tuple[int, int]] | None = None,
-        keep: bool = True,
-    ) -> None:
-        entries = self.buffer if keep else []
-        if entry is not None:
-            entries.append(entry)
-        children = self.children if keep else []
-        if isinstance(outcome, Restart):  # the journal is wiped in the same transaction
-            entries, children = [], []
-        events = self.events if keep else []  # a parked run's diverged code publishes none
-        self.buffer, self.children, self.events = [], [], []
-        self.flush_soon = self.volatile = False
-        parent = self.run_record.parent_id if isinstance(outcome, Finish) else None
-        commit = Commit(self.fence, entries, consumed or [], outcome, children, events, parent)
-        await self.store.commit(commit)
-        if isinstance(outcome, Restart):
-            self._continue(outcome)
-        if outcome is not None:
-            self.outcome = outcome
-            self._log_state(outcome)
+        wake_at = min(times, default=None)
+        await self.writer.commit(None, Suspend(wake_at, names, self.mailbox.version))
 
     def _continue(self, outcome: Restart) -> None:
         run = replace(
             self.run_record,
             args=outcome.args,
-            mailbox_version=self.mailbox_version,
-            cancel_requested=self.cancel_requested,
+            mailbox_version=self.mailbox.version,
+            cancel_requested=self.mailbox.cancel_requested,
         )
         self.successor = RunExecutor(
             self.store,
@@ -397,41 +400,11 @@ class RunExecutor(Operations, Dispatch):
             limiter=self.limiter,
             observer=self.observer,
         )
-        self.successor.draining = self.draining
-
-    def _log_state(self, outcome: Outcome | str, **fields: object) -> None:
-        """One structured line per state change of the run."""
-        match outcome:
-            case Suspend(wake_at=wake_at, signal_names=names):
-                state = "WAITING"
-                if wake_at is not None:
-                    fields["wake_in"] = f"{max(0.0, wake_at - self.clock.now()):.3f}s"
-                if names:
-                    fields["signals"] = ",".join(names)
-            case Finish(status=status):
-                state = str(status)
-            case Park():
-                state = "PARKED"
-            case Release():
-                state = "RELEASED"
-            case Restart():
-                state = "CONTINUED_AS_NEW"
-            case str():
-                state = outcome
-        self.state = state
-        extra = "".join(f" {key}={value}" for key, value in fields.items())
-        log.info(
-            "run=%s workflow=%s epoch=%d state=%s%s",
-            self.fence.run_id,
-            self.workflow.name,
-            self.fence.epoch,
-            state,
-            extra,
-        )
+        self.successor.dispatch.draining = self.dispatch.draining
 
     # -- stepping the workflow ------------------------------------------------------
     def _step(self) -> None:
-        token = _current.workflow_context.set(self.ctx)
+        token = _current.workflow_context.set(self.host)
         watched = _guard.strict_level > 0 and _guard.watch()
         try:
             self.scheduler.run_until_blocked()
@@ -441,42 +414,6 @@ class RunExecutor(Operations, Dispatch):
             _current.workflow_context.reset(token)
 
     def _unload(self) -> None:
-        self.unloading = True
-        for op in self.ops.values():
-            if op.timer is not None:
-                op.timer.cancel()
-            if op.task is not None:
-                op.task.cancel()
+        self.cursor.close()
+        self.dispatch.close()
         self.scheduler.close()
-
-    # -- non-determinism ------------------------------------------------------------
-    def _waiting_on(self) -> str:
-        pending = sorted(self.ops.values(), key=lambda o: o.seq)
-        if not pending:
-            return "nothing more (the workflow returned)" if self.main.done() else "nothing"
-        return "no such call: it waits on " + ", ".join(
-            f"{op.call.describe()} at {op.seq}" for op in pending
-        )
-
-    def _check_journal_consumed(self) -> None:
-        if self.journal.max_seq >= self.next_seq:
-            recorded = self.journal.first[self.journal.max_seq]
-            self.flag(
-                recorded.seq, describe_entry(recorded), "nothing more (the workflow returned)"
-            )
-
-
-def _error_json(exc: BaseException) -> str:
-    return dumps(describe_exception(exc))
-
-
-def _parked_json(exc: NonDeterminismError) -> str:
-    return json.dumps(
-        {
-            "type": "NonDeterminismError",
-            "message": str(exc),
-            "seq": exc.seq,
-            "recorded": exc.recorded,
-            "requested": exc.requested,
-        }
-    )

@@ -148,13 +148,13 @@ def _culprit(frame: types.FrameType | None) -> types.FrameType | None:
 
 
 def _warn(frame: types.FrameType | None, did: str, fix: str) -> None:
-    ctx = _current.workflow_context.get()
-    if ctx is None:
+    host = _current.workflow_context.get()
+    if host is None:
         return
     culprit = _culprit(frame)
     if culprit is None:
         return
-    info = ctx.info
+    info = host.run_info()
     message = f"workflow {info.workflow!r} (run {info.run_id!r}) {did} in workflow code: {fix}"
     module_globals = culprit.f_globals
     warnings.warn_explicit(

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-from ._future import DurableFuture
+from .._future import DurableFuture
 
 
 class NonDurableAwait(TypeError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from ..runtime import _guard
+from ..runtime import strict
 from ._env import MockedActivity as MockedActivity
 from ._env import TestEnv as TestEnv
 from ._history import History as History
@@ -41,7 +41,7 @@ def strict_determinism() -> Iterator[None]:
             async with app.worker():
                 await (await app.start(order, "o-1")).result()
     """
-    with _guard.strict():
+    with strict():
         yield
 
 

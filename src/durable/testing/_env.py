@@ -30,9 +30,8 @@ from ..app import App
 from ..errors import ConfigurationError
 from ..handle import Handle
 from ..policy import to_seconds
-from ..registry import Activity, Registry, Workflow, activity_for
-from ..runtime import RunExecutor, _guard, activity_info
-from ..runtime._state import Override
+from ..registry import Activity, Override, Registry, Workflow, activity_for
+from ..runtime import activity_info, strict
 from ..store._notify import WORK
 from ..worker import Worker
 
@@ -118,7 +117,7 @@ class TestEnv:
         try:
             await self._app.open()
             if self._strict:
-                self._exit.enter_context(_guard.strict())
+                self._exit.enter_context(strict())
             self._worker = self._app.worker(lease_seconds=LEASE_SECONDS, grace_period=1.0)
             await self._worker.start()
         except BaseException:
@@ -300,7 +299,7 @@ class TestEnv:
         while quiet < 3:
             for _ in range(3):
                 await asyncio.sleep(0)  # let callbacks and woken tasks run
-            if self.clock.busy or not self._runs_idle():
+            if self.clock.busy or not (self._worker is None or self._worker.is_idle()):
                 quiet = 0
                 await asyncio.sleep(0.001)
                 continue
@@ -313,20 +312,7 @@ class TestEnv:
             quiet += 1
 
     def _queues(self) -> list[str] | None:
-        served = getattr(self._worker, "served", None)
-        return None if served is None else list(served.names)
-
-    def _runs_idle(self) -> bool:
-        """Whether every run the worker holds waits on a timer, a signal or a child."""
-        running: dict[str, tuple[RunExecutor, asyncio.Task[None]]]
-        running = getattr(self._worker, "_running", {})
-        return all(task.done() or _idle(executor) for executor, task in running.values())
-
-
-def _idle(executor: RunExecutor) -> bool:
-    if executor.replaying or not executor.queue.empty():
-        return False
-    return all(op.task is None or op.task.done() for op in executor.ops.values())
+        return None if self._worker is None else list(self._worker.served.names)
 
 
 def _override(mocked: MockedActivity, mock: Any, registry: Registry) -> Override:

@@ -18,8 +18,7 @@ from typing import Any, NoReturn, cast
 from ..errors import DurableError, NonDeterminismError
 from ..info import HistoryEvent, Status
 from ..registry import Workflow
-from ..runtime import RunExecutor, _guard
-from ..runtime._journal import Journal, describe_entry
+from ..runtime import ReplayReport, RunExecutor, strict
 from ..serde import dumps
 from ..store import RunRecord, Store
 from ._history import History
@@ -88,7 +87,7 @@ def replay(
             f"run {history.run_id!r} is a run of workflow {history.workflow!r}, "
             f"not of {workflow.name!r}"
         )
-    with _guard.strict():
+    with strict():
         return _check(workflow, history)
 
 
@@ -99,55 +98,40 @@ def _check(workflow: Workflow[..., Any], history: History) -> ReplayResult:
         1, False, 0, stamp, stamp,
     )  # fmt: skip
     executor = RunExecutor(cast(Store, _NoStore()), run, workflow)
-    executor.journal = journal = Journal(history.entries())
-    executor.next_pos = journal.next_pos
-    call_args, call_kwargs = workflow.codec.decode_args(run.args)
-    executor.main = executor.scheduler.spawn(
-        workflow.fn(executor.ctx, *call_args, **call_kwargs), f"workflow {workflow.name!r}"
-    )
-    try:
-        executor._step()
-        executor._replay()
-        _check_end(executor, history)
-        found = executor.nondeterminism
-        if found is not None:
-            raise NonDeterminismError(
-                found.run_id, found.seq, found.recorded, found.requested, replay=True
-            )
-        return ReplayResult(history.run_id, workflow.name, len(history.events), _outcome(executor))
-    finally:
-        executor._unload()
+    report = executor.replay_journal(history.entries())
+    found = report.nondeterminism or _diverged_at_end(report, history)
+    if found is not None:
+        raise NonDeterminismError(
+            found.run_id, found.seq, found.recorded, found.requested, replay=True
+        )
+    return ReplayResult(history.run_id, workflow.name, len(history.events), _outcome(report))
 
 
-def _outcome(executor: RunExecutor) -> str:
-    if not executor.main.done():
+def _outcome(report: ReplayReport) -> str:
+    if not report.done:
         return "waiting"
-    exc = executor.main.exception()
+    exc = report.error
     return "returned" if exc is None else f"raised {type(exc).__name__}: {exc}"
 
 
-def _check_end(executor: RunExecutor, history: History) -> None:
-    """Flag what only the end of the history shows (the executor checks the rest)."""
-    if executor.nondeterminism is not None:
-        return
-    journal = executor.journal
-    unread = sorted(seq for seq in journal.first if seq >= executor.next_seq)
-    if unread:
-        recorded = describe_entry(journal.first[unread[0]])
-        if executor.main.done():
-            requested = f"nothing more (the workflow {_outcome(executor)})"
+def _diverged_at_end(report: ReplayReport, history: History) -> NonDeterminismError | None:
+    """What only the end of the history shows (the executor checks the rest)."""
+    if report.unread is not None:
+        seq, recorded = report.unread
+        if report.done:
+            requested = f"nothing more (the workflow {_outcome(report)})"
         else:
-            requested = executor._waiting_on()
-        executor.flag(unread[0], recorded, requested)
-        return
-    if executor.main.done() or not executor.ops:
-        return
+            requested = report.waiting_on
+        return NonDeterminismError(history.run_id, seq, recorded, requested)
+    if report.done or not report.pending:
+        return None
     error_type = (history.error or {}).get("type")
     ended = history.status is Status.COMPLETED or (
         history.status is Status.FAILED and error_type != "WorkflowTimeout"
     )
-    if ended:  # the recorded run ended here; the code goes on waiting
-        first = min(executor.ops.values(), key=lambda op: op.seq)
-        executor.flag(
-            first.seq, f"nothing more (the run ended {history.status})", first.call.describe()
-        )
+    if not ended:
+        return None
+    seq, call = report.pending[0]  # the recorded run ended here; the code goes on waiting
+    return NonDeterminismError(
+        history.run_id, seq, f"nothing more (the run ended {history.status})", call
+    )

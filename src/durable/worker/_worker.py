@@ -181,6 +181,15 @@ class Worker:
             log.info("worker %s: stopping, %d run(s) in flight", self.id, len(self._running))
             await self.stop()
 
+    def is_idle(self) -> bool:
+        """Whether every run this worker holds waits on a timer, a signal or a child: none
+        is replaying, has a result to handle or runs an activity attempt.
+
+        Nothing held moves until time passes or a signal comes (``durable.testing`` then
+        moves its virtual clock).
+        """
+        return all(task.done() or executor.is_idle() for executor, task in self._running.values())
+
     # -- claiming -------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         store = self.services.store

@@ -1,6 +1,6 @@
 """Durable futures: what workflow code awaits.
 
-A workflow's coroutines are driven by :class:`~._scheduler.Scheduler`, not by asyncio:
+A workflow's coroutines are driven by the runtime's scheduler, not by asyncio:
 awaiting a :class:`DurableFuture` suspends the coroutine until the executor resolves the
 future, in journal order. Anything else awaited inside a workflow is an error.
 """
