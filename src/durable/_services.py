@@ -14,8 +14,7 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     from ._clock import Clock
     from .queues import Queue
-    from .registry import Registry
-    from .runtime._state import Override
+    from .registry import Override, Registry
     from .store import Store
 
 
