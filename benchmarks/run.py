@@ -1,4 +1,4 @@
-"""The benchmark of BENCHMARKS.md: workloads W1-W8 on SQLite and Postgres, each side by
+"""The benchmark of docs/performance.md: workloads W1-W8 on SQLite and Postgres, each side by
 side with DBOS Transact in the same invocation, and the commit floor of the same server.
 
     python benchmarks/run.py                    # everything (about 10 minutes)

@@ -1,4 +1,4 @@
-"""The workloads of BENCHMARKS.md, one module each (``w1`` ... ``w8``).
+"""The benchmark workloads of docs/performance.md, one module each (``w1`` ... ``w8``).
 
 Each module has ``STORES`` (where it runs), ``SIZE`` (its N, full and ``--quick``),
 ``async durable(config)`` and, where DBOS has an equivalent, ``async dbos(config)``,

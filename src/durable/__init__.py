@@ -4,12 +4,15 @@ Layout (where to find things):
 
 - ``registry``  the ``@workflow`` / ``@activity`` decorators
 - ``app``       ``App``: start runs, handles, workers;  ``handle``: one run's client view
+- ``_services`` what ``App`` hands the objects it makes;  ``_start``: how a run is created
+- ``schedules`` cron schedules, client side;  ``_cron``: cron arithmetic
 - ``queues``    ``Queue``: named queues of runs and activities, their limits
 - ``runtime/``  the deterministic executor: journal, replay, suspension, the ``Context``
-- ``worker/``   the claim loop, leases, heartbeats, graceful shutdown, queue slots
+- ``worker/``   the claim loop, leases, heartbeats, shutdown, queue slots, schedule loop
 - ``flow/``     JSON step graphs: validation, expressions, the built-in flow workflow
 - ``store/``    the Store protocol and its SQLite and Postgres backends (all SQL lives here)
 - ``serde``     argument and result conversion;  ``errors``  the exception tree
+- ``info``      the public record types;  ``_describe``: store records in that form
 - ``testing``   ``TestEnv`` (a clock that skips idle time), mocks, replay checks
 """
 
@@ -17,17 +20,20 @@ from .app import App as App
 from .errors import ActivityError as ActivityError
 from .errors import Cancelled as Cancelled
 from .errors import ConfigurationError as ConfigurationError
+from .errors import ConflictError as ConflictError
 from .errors import DefinitionNotFoundError as DefinitionNotFoundError
 from .errors import DeterminismWarning as DeterminismWarning
 from .errors import DurableError as DurableError
 from .errors import ExpressionError as ExpressionError
 from .errors import FlowError as FlowError
+from .errors import InvalidInputError as InvalidInputError
 from .errors import InvalidScheduleError as InvalidScheduleError
 from .errors import JobConflictError as JobConflictError
 from .errors import JobNotFoundError as JobNotFoundError
 from .errors import LeaseLostError as LeaseLostError
 from .errors import NonDeterminismError as NonDeterminismError
 from .errors import NonRetryableError as NonRetryableError
+from .errors import NotFoundError as NotFoundError
 from .errors import NotRegisteredError as NotRegisteredError
 from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
@@ -71,6 +77,7 @@ __all__ = [
     "Cancelled",
     "ChildHandle",
     "ConfigurationError",
+    "ConflictError",
     "Context",
     "DefinitionNotFoundError",
     "DeterminismWarning",
@@ -79,12 +86,14 @@ __all__ = [
     "FlowError",
     "Handle",
     "HistoryEvent",
+    "InvalidInputError",
     "InvalidScheduleError",
     "JobConflictError",
     "JobNotFoundError",
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "NotFoundError",
     "NotRegisteredError",
     "Problem",
     "Queue",

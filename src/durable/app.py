@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
+import importlib
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from . import _tracing
 from ._clock import REAL, Clock, VirtualClock
-from .errors import ConfigurationError, DefinitionNotFoundError, RunConflictError
+from ._describe import describe
+from ._services import Services
+from ._start import start_run
+from .errors import ConfigurationError, DefinitionNotFoundError
 from .flow._client import Definitions, Jobs, variables_text
-from .handle import Handle, describe
+from .handle import Handle
 from .info import RunDescription, Status
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Override, Registry, Workflow, default_registry
@@ -47,55 +51,65 @@ class App:
         clock: Clock | None = None,
     ) -> None:
         self.dsn = resolve_dsn(dsn)
-        self.queues: dict[str, Queue] = {}
-        """The queues declared on this App, by name (``queues=`` and :meth:`queue`)."""
-        for declared in queues:
-            self._declare(declared)
-        self.registry = registry or default_registry
-        self._store: Store = open_store(self.dsn)
-        self.clock = clock or REAL
-        """The time source of this App's store and workers; ``durable.testing`` passes a
-        virtual clock (SQLite only: Postgres compares times with the server's clock)."""
-        if isinstance(self.clock, VirtualClock):
-            self._use_virtual_clock(self.clock)
-        self.activity_overrides: dict[str, Override] = {}
-        """Activities replaced by name in this App's workers (``TestEnv.mock_activity``)."""
-        self._open = False
-        self.definitions = Definitions(self)
+        declared: dict[str, Queue] = {}
+        for queue in queues:
+            _declare(declared, queue)
+        clock = clock or REAL
+        store = open_store(self.dsn, clock=clock)
+        if isinstance(clock, VirtualClock):
+            self._check_virtual_clock(store)
+        self.services = Services(store, registry or default_registry, clock, declared)
+        """What the objects this App makes share: store, registry, clock, queues."""
+        self.definitions = Definitions(self.services)
         """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
-        self.jobs = Jobs(self)
+        self.jobs = Jobs(self.services)
         """External SERVICE_TASK jobs: ``poll``, ``complete``, ``fail``."""
-        self.schedules = Schedules(self)
+        self.schedules = Schedules(self.services)
         """Cron schedules: ``list``, ``get``, ``pause``, ``resume``, ``delete``."""
 
-    def _use_virtual_clock(self, clock: VirtualClock) -> None:
+    def _check_virtual_clock(self, store: Store) -> None:
         from .store.sqlite import SqliteStore
 
-        if not isinstance(self._store, SqliteStore):
+        if not isinstance(store, SqliteStore):
             raise ConfigurationError(
                 f"a virtual clock needs the embedded SQLite store, not {self.dsn!r}: "
                 "Postgres compares times with the database server's clock"
             )
-        self._store.clock = clock
 
     @property
     def store(self) -> Store:
-        if not self._open:
-            raise ConfigurationError("the App is not open: use 'async with durable.App() as app'")
-        return self._store
+        """The store; raises ConfigurationError until the App is opened."""
+        return self.services.store
+
+    @property
+    def registry(self) -> Registry:
+        """The workflows and activities this App's workers run."""
+        return self.services.registry
+
+    @property
+    def clock(self) -> Clock:
+        """The time source of this App's store and workers; ``durable.testing`` passes a
+        virtual clock (SQLite only: Postgres compares times with the server's clock)."""
+        return self.services.clock
+
+    @property
+    def queues(self) -> dict[str, Queue]:
+        """The queues declared on this App, by name (``queues=`` and :meth:`queue`)."""
+        return self.services.queues
+
+    @property
+    def activity_overrides(self) -> dict[str, Override]:
+        """Activities replaced by name in this App's workers (``TestEnv.mock_activity``)."""
+        return self.services.activity_overrides
 
     async def open(self) -> App:
         """Connect to the store and apply pending migrations (``async with`` does this)."""
-        if not self._open:
-            await self._store.open()
-            self._open = True
+        await self.services.open()
         return self
 
     async def close(self) -> None:
         """Close the store's connections (leaving ``async with`` does this)."""
-        if self._open:
-            self._open = False
-            await self._store.close()
+        await self.services.close()
 
     async def __aenter__(self) -> App:
         return await self.open()
@@ -126,18 +140,7 @@ class App:
             worker_concurrency=worker_concurrency,
             rate_limit=rate_limit,
         )
-        return self._declare(declared)
-
-    def _declare(self, queue: Queue) -> Queue:
-        if not isinstance(queue, Queue):
-            raise ConfigurationError(f"queues must be durable.Queue objects, got {queue!r}")
-        known = self.queues.setdefault(queue.name, queue)
-        if known != queue:
-            raise ConfigurationError(
-                f"queue {queue.name!r} is already declared with other limits ({known});"
-                " declare each queue once"
-            )
-        return known
+        return _declare(self.queues, declared)
 
     async def queue_depth(self, name: str | Queue) -> int:
         """How many runs of a queue are runnable and not claimed by any worker now."""
@@ -180,15 +183,10 @@ class App:
         home = queue_name(queue) or wf.queue or DEFAULT_QUEUE
         rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
-        run_id = id if id is not None else uuid.uuid4().hex
-        run, _ = await self.store.create_run(
-            run_id, wf.name, args_text, queue=home, priority=rank, trace_context=_tracing.inject()
+        run, _ = await start_run(
+            self.store, wf.name, args_text, run_id=id, queue=home, priority=rank
         )
-        if run.workflow != wf.name:
-            raise RunConflictError(
-                f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
-            )
-        return Handle(self, run_id, wf)
+        return Handle(self.services, run.id, wf)
 
     async def start_flow(
         self,
@@ -217,22 +215,17 @@ class App:
         text = variables_text(variables, f"variables of a run of {definition_id!r}")
         home = queue_name(queue) or DEFAULT_QUEUE
         rank = check_priority(priority)
-        run_id = id if id is not None else uuid.uuid4().hex
-        run, _ = await self.store.create_run(
-            run_id,
+        run, _ = await start_run(
+            self.store,
             record.id,
             f'{{"variables":{text}}}',
+            run_id=id,
             business_key=business_key,
             flow_version=record.version,
             queue=home,
             priority=rank,
-            trace_context=_tracing.inject(),
         )
-        if run.workflow != record.id or run.flow_version is None:
-            raise RunConflictError(
-                f"run id {run_id!r} is already used by a run of workflow {run.workflow!r}"
-            )
-        return Handle(self, run_id)
+        return Handle(self.services, run.id)
 
     async def schedule(
         self,
@@ -289,7 +282,7 @@ class App:
 
     def handle(self, run_id: str) -> Handle[Any]:
         """A handle on an existing run (not checked until used)."""
-        return Handle(self, run_id)
+        return Handle(self.services, run_id)
 
     async def list_runs(
         self,
@@ -325,7 +318,7 @@ class App:
         given a port, serves them while the worker runs.
         """
         return Worker(
-            self,
+            self.services,
             concurrency=concurrency,
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
@@ -333,3 +326,45 @@ class App:
             queues=queues,
             metrics=metrics,
         )
+
+
+def _declare(declared: dict[str, Queue], queue: Queue) -> Queue:
+    """Add ``queue`` to ``declared``; the same name with other limits is refused."""
+    if not isinstance(queue, Queue):
+        raise ConfigurationError(f"queues must be durable.Queue objects, got {queue!r}")
+    known = declared.setdefault(queue.name, queue)
+    if known != queue:
+        raise ConfigurationError(
+            f"queue {queue.name!r} is already declared with other limits ({known});"
+            " declare each queue once"
+        )
+    return known
+
+
+def load_app(target: str, *, dsn: str | None = None) -> App:
+    """The App named by ``target``, ``module:attribute`` (the attribute defaults to ``app``),
+    imported from the working directory as well as the path; with ``dsn``, an App with its
+    workflows and queues on that store instead.
+
+    The ``durable`` command (``--app``) and the REST server (``app_target=``) load Apps so.
+
+    Raises:
+        durable.ConfigurationError: the module cannot be imported, or the attribute is not
+            a ``durable.App``.
+    """
+    module_name, _, attribute = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
+    found = getattr(module, attribute or "app", None)
+    if not isinstance(found, App):
+        raise ConfigurationError(
+            f"{target!r} is not a durable.App (found {type(found).__name__}); "
+            "name one as module:attribute"
+        )
+    if dsn is None:
+        return found
+    return App(dsn, registry=found.registry, queues=found.queues.values())

@@ -3,12 +3,23 @@
 ::
 
     DurableError                      every error durable raises derives from this
+    ├── NotFoundError                 what a call names does not exist (REST: 404)
+    │   ├── NotRegisteredError        no workflow or activity under that name
+    │   ├── RunNotFoundError          no run with that id
+    │   ├── DefinitionNotFoundError   no flow definition with that id (and version)
+    │   ├── JobNotFoundError          no external job with that id
+    │   └── ScheduleNotFoundError     no cron schedule with that id
+    ├── ConflictError                 the call does not fit the current state (REST: 409)
+    │   ├── RunConflictError          the id is taken by a run of another workflow
+    │   ├── RunClosedError            the run has finished and takes no more signals
+    │   ├── StepNotWaitingError       a user task or wait step is not waiting and never was
+    │   └── JobConflictError          the job is held by another worker, or closed otherwise
+    ├── InvalidInputError             a value given to durable is refused (REST: 400)
+    │   ├── SerializationError        a value cannot be converted to or from its stored form
+    │   ├── ValidationError           a JSON flow definition is invalid (``problems`` lists all)
+    │   └── InvalidScheduleError (ValueError) a schedule's cron, timezone or option is invalid
+    ├── StoreError                    the database failed; the message names the operation (503)
     ├── ConfigurationError            a bad DSN, option or setup
-    ├── NotRegisteredError            no workflow or activity under that name
-    ├── SerializationError            a value cannot be converted to or from its stored form
-    ├── RunNotFoundError              no run with that id
-    ├── RunClosedError                the run has finished and takes no more signals
-    ├── RunConflictError              the id is taken by a run of another workflow
     ├── WorkflowFailed                the run ended FAILED or CANCELLED (``error_type`` says why)
     ├── ActivityError                 an activity failed for good; raised inside the workflow
     ├── NonRetryableError             raised by an activity to fail at once, without retries
@@ -17,16 +28,8 @@
     ├── WaitTimeout (TimeoutError)    a durable wait ran past its timeout
     ├── WorkflowTimeout (TimeoutError) a run ran past its execution timeout; it ends FAILED
     ├── LeaseLostError                another worker now holds the run (fencing)
-    ├── StoreError                    the database failed; the message names the operation
-    ├── ValidationError               a JSON flow definition is invalid (``problems`` lists all)
     ├── ExpressionError               a flow expression failed to parse or evaluate (``kind``)
-    ├── FlowError                     a step of a JSON flow failed; the message names the step
-    ├── DefinitionNotFoundError       no flow definition with that id (and version)
-    ├── StepNotWaitingError           a user task or wait step is not waiting and never was
-    ├── JobNotFoundError              no external job with that id
-    ├── JobConflictError              the job is held by another worker, or closed otherwise
-    ├── ScheduleNotFoundError         no cron schedule with that id
-    └── InvalidScheduleError (ValueError) a schedule's cron, timezone or option is invalid
+    └── FlowError                     a step of a JSON flow failed; the message names the step
 
     BaseException
     ├── Cancelled                     the run was cancelled; raised at the next durable await
@@ -34,6 +37,12 @@
 
 ``Cancelled`` derives from ``BaseException`` so that a broad ``except Exception`` in a
 workflow does not swallow a cancellation by accident (trio does the same).
+
+The three intermediate bases say what kind of mistake a caller made, whatever the
+operation: catch ``NotFoundError`` rather than each lookup's own error. The REST server
+answers by base class (``docs/rest.md``), so a new error under one of them gets the right
+status without a change there; the errors under none of them describe a run's outcome
+or a failure of the system, never bad input.
 """
 
 from __future__ import annotations
@@ -49,18 +58,35 @@ class ConfigurationError(DurableError):
     """A DSN, option or registration is invalid."""
 
 
-class NotRegisteredError(DurableError):
+class NotFoundError(DurableError):
+    """What the call names does not exist: a run, definition, job, schedule, workflow.
+
+    Every "not found" error derives from it; the REST API answers 404.
+    """
+
+
+class ConflictError(DurableError):
+    """The call does not fit the current state: an id taken, a run finished, a job or task
+    no longer the caller's. The REST API answers 409."""
+
+
+class InvalidInputError(DurableError):
+    """A value given to durable is refused: arguments that cannot be stored, an invalid
+    definition or schedule. The REST API answers 400."""
+
+
+class NotRegisteredError(NotFoundError):
     """No workflow or activity is registered under the requested name."""
 
 
-class SerializationError(DurableError):
+class SerializationError(InvalidInputError):
     """A value cannot be converted to its stored form, or back.
 
     The message names the workflow or activity and the argument at fault.
     """
 
 
-class RunNotFoundError(DurableError):
+class RunNotFoundError(NotFoundError):
     """No run has the requested id."""
 
     def __init__(self, run_id: str) -> None:
@@ -68,7 +94,7 @@ class RunNotFoundError(DurableError):
         self.run_id = run_id
 
 
-class RunClosedError(DurableError):
+class RunClosedError(ConflictError):
     """The run has finished; it accepts no more signals."""
 
     def __init__(self, run_id: str, status: str) -> None:
@@ -77,7 +103,7 @@ class RunClosedError(DurableError):
         self.status = status
 
 
-class RunConflictError(DurableError):
+class RunConflictError(ConflictError):
     """A start reused the id of a run of another workflow."""
 
 
@@ -217,7 +243,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class ValidationError(DurableError):
+class ValidationError(InvalidInputError):
     """A flow definition is invalid; ``problems`` lists every problem found, not only the first."""
 
     def __init__(self, problems: list[Problem], subject: str = "definition") -> None:
@@ -255,23 +281,23 @@ class FlowError(DurableError):
         self.reason = reason
 
 
-class DefinitionNotFoundError(DurableError):
+class DefinitionNotFoundError(NotFoundError):
     """No flow definition has the requested id (or version)."""
 
 
-class StepNotWaitingError(DurableError):
+class StepNotWaitingError(ConflictError):
     """A user task or wait step was addressed that is not waiting and never was."""
 
 
-class JobNotFoundError(DurableError):
+class JobNotFoundError(NotFoundError):
     """No external job has the requested id."""
 
 
-class JobConflictError(DurableError):
+class JobConflictError(ConflictError):
     """The external job is held by another worker now, or was closed another way."""
 
 
-class ScheduleNotFoundError(DurableError):
+class ScheduleNotFoundError(NotFoundError):
     """No cron schedule has the requested id."""
 
     def __init__(self, schedule_id: str) -> None:
@@ -279,7 +305,7 @@ class ScheduleNotFoundError(DurableError):
         self.schedule_id = schedule_id
 
 
-class InvalidScheduleError(DurableError, ValueError):
+class InvalidScheduleError(InvalidInputError, ValueError):
     """A schedule was given a bad cron expression, time zone or option.
 
     ``field`` names the option at fault (``cron``, ``timezone``, ``missed``, ``id``, ...).

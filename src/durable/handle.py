@@ -5,80 +5,24 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from .errors import (
-    DurableError,
-    NonDeterminismError,
-    NotRegisteredError,
-    RunNotFoundError,
-    WorkflowFailed,
-)
+from ._describe import describe, history_event, parked_error
+from ._services import HasServices
+from .errors import RunNotFoundError, WorkflowFailed
 from .flow._client import complete_user_task
 from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .serde import encode_any, loads
-from .store import JournalEntry, RunRecord
+from .store import RunRecord
 from .store._notify import event_topic, run_topic
-
-if TYPE_CHECKING:
-    from .app import App
 
 R = TypeVar("R")
 
 # How often result() re-reads a run whose worker is in another process and whose store
 # cannot notify across processes (SQLite); in-process workers wake it at once.
 _POLL_SECONDS = 0.5
-
-
-def _when(stamp: float) -> datetime:
-    return datetime.fromtimestamp(stamp, UTC)
-
-
-def history_event(entry: JournalEntry) -> HistoryEvent:
-    """The public form of one journal record."""
-    return HistoryEvent(
-        position=entry.pos,
-        seq=entry.seq,
-        event=entry.event,
-        kind=entry.kind,
-        name=entry.name,
-        payload=loads(entry.payload) if entry.payload is not None else None,
-        at=_when(entry.created_at),
-        fingerprint=entry.fingerprint,
-    )
-
-
-def describe(run: RunRecord) -> RunDescription:
-    parked = json.loads(run.parked_reason)["message"] if run.parked_reason else None
-    return RunDescription(
-        business_key=run.business_key,
-        flow_version=run.flow_version,
-        parent_id=run.parent_id,
-        queue=run.queue,
-        priority=run.priority,
-        run_id=run.id,
-        workflow=run.workflow,
-        status=run.status,
-        created_at=_when(run.created_at),
-        updated_at=_when(run.updated_at),
-        result=loads(run.result) if run.result is not None else None,
-        error=json.loads(run.error) if run.error else None,
-        parked_reason=parked,
-        cancel_requested=run.cancel_requested,
-    )
-
-
-def parked_error(run: RunRecord) -> DurableError:
-    """The error that parked a run, rebuilt from its stored form."""
-    data = json.loads(run.parked_reason or "{}")
-    if data.get("type") == "NonDeterminismError":
-        return NonDeterminismError(run.id, data["seq"], data["recorded"], data["requested"])
-    if data.get("type") == "NotRegisteredError":
-        return NotRegisteredError(f"run {run.id!r} is parked: {data['message']}")
-    return DurableError(f"run {run.id!r} is parked: {data.get('message', '?')}")
 
 
 class Handle(Generic[R]):
@@ -91,8 +35,10 @@ class Handle(Generic[R]):
         result = await handle.result(timeout=60)
     """
 
-    def __init__(self, app: App, run_id: str, workflow: Workflow[Any, R] | None = None) -> None:
-        self._app = app
+    def __init__(
+        self, app: HasServices, run_id: str, workflow: Workflow[Any, R] | None = None
+    ) -> None:
+        self._services = app.services
         self.run_id = run_id
         self._workflow = workflow
 
@@ -100,7 +46,7 @@ class Handle(Generic[R]):
         return f"<durable.Handle {self.run_id!r}>"
 
     async def _get(self) -> RunRecord:
-        run = await self._app.store.get_run(self.run_id)
+        run = await self._services.store.get_run(self.run_id)
         if run is None:
             raise RunNotFoundError(self.run_id)
         return run
@@ -116,7 +62,7 @@ class Handle(Generic[R]):
             TimeoutError: ``timeout`` seconds passed first.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._app.store.subscribe(run_topic(self.run_id)) as changed:
+        with self._services.store.subscribe(run_topic(self.run_id)) as changed:
             while True:
                 changed.clear()
                 run = await self._get()
@@ -144,7 +90,7 @@ class Handle(Generic[R]):
                 await changed.wait(wait)
 
     def _decode(self, run: RunRecord) -> R:
-        workflow = self._workflow or self._app.registry.workflows.get(run.workflow)
+        workflow = self._workflow or self._services.registry.workflows.get(run.workflow)
         if workflow is None:
             return loads(run.result or "null")  # type: ignore[no-any-return]
         return workflow.codec.decode_result(run.result or "null")  # type: ignore[no-any-return]
@@ -157,7 +103,7 @@ class Handle(Generic[R]):
             durable.RunClosedError: the run has already ended.
         """
         text = encode_any(payload, f"signal {name!r} payload for run {self.run_id!r}")
-        await self._app.store.send_signal(self.run_id, name, text)
+        await self._services.store.send_signal(self.run_id, name, text)
 
     async def get_event(self, key: str, *, timeout: float | None = None) -> Any:
         """The value the run last published under ``key`` (``ctx.set_event``).
@@ -170,7 +116,7 @@ class Handle(Generic[R]):
             progress = await handle.get_event("progress", timeout=5)
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        store = self._app.store
+        store = self._services.store
         with store.subscribe(event_topic(self.run_id)) as changed:
             while True:
                 changed.clear()
@@ -184,7 +130,7 @@ class Handle(Generic[R]):
 
     async def cancel(self) -> None:
         """Ask the run to stop: ``durable.Cancelled`` is raised at its next durable await."""
-        await self._app.store.request_cancel(self.run_id)
+        await self._services.store.request_cancel(self.run_id)
 
     async def describe(self) -> RunDescription:
         """Status, result or error, and parked reason of the run.
@@ -193,10 +139,12 @@ class Handle(Generic[R]):
         for a flow run its business key, active steps and current variables.
         """
         run = await self._get()
-        summary = replace(describe(run), children=tuple(await self._app.store.child_ids(run.id)))
+        summary = replace(
+            describe(run), children=tuple(await self._services.store.child_ids(run.id))
+        )
         if run.flow_version is None:
             return summary
-        state = flow_state(run, await self._app.store.read_journal(self.run_id))
+        state = flow_state(run, await self._services.store.read_journal(self.run_id))
         return replace(summary, current_steps=state.current, variables=state.variables)
 
     async def steps(self) -> list[StepExecution]:
@@ -204,7 +152,7 @@ class Handle(Generic[R]):
         run = await self._get()
         if run.flow_version is None:
             return []
-        return flow_state(run, await self._app.store.read_journal(self.run_id)).steps
+        return flow_state(run, await self._services.store.read_journal(self.run_id)).steps
 
     async def complete_user_task(
         self, step_id: str, variables: dict[str, Any] | None = None
@@ -217,9 +165,9 @@ class Handle(Generic[R]):
             durable.StepNotWaitingError: the step is not waiting and never was.
             durable.RunNotFoundError: no such run.
         """
-        await complete_user_task(self._app, self.run_id, step_id, variables)
+        await complete_user_task(self._services.store, self.run_id, step_id, variables)
 
     async def history(self) -> list[HistoryEvent]:
         """The run's journal, oldest first."""
         await self._get()
-        return [history_event(e) for e in await self._app.store.read_journal(self.run_id)]
+        return [history_event(e) for e in await self._services.store.read_journal(self.run_id)]

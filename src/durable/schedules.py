@@ -1,8 +1,9 @@
 """Cron schedules, client side: ``app.schedule(...)`` and ``app.schedules``.
 
 A schedule starts a run of a workflow at every tick of a cron expression, exactly once
-across all workers (the worker side is ``worker/_cron.py``). Behaviour on missed ticks,
-pauses and clock changes is described in ``docs/schedules.md``.
+across all workers (the worker side is ``worker/_schedule_loop.py``; cron arithmetic is
+``_cron.py``). Behaviour on missed ticks, pauses and clock changes is described in
+``docs/schedules.md``.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._cron import MISSED_POLICIES, cron_spec
+from ._describe import when
 from .errors import ConfigurationError, InvalidScheduleError, ScheduleNotFoundError
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Workflow
 from .serde import loads
 from .store import ScheduleRecord
-from .worker._cron import MISSED_POLICIES, cron_spec
 
 if TYPE_CHECKING:
-    from .app import App
+    from ._services import Services
 
 Missed = Literal["skip", "catch_up"]
 
@@ -57,10 +59,6 @@ class ScheduleInfo:
     """The priority of the runs it starts."""
 
 
-def _when(stamp: float) -> datetime:
-    return datetime.fromtimestamp(stamp, UTC)
-
-
 def _info(record: ScheduleRecord) -> ScheduleInfo:
     return ScheduleInfo(
         id=record.id,
@@ -70,9 +68,9 @@ def _info(record: ScheduleRecord) -> ScheduleInfo:
         args=loads(record.args),
         paused=record.paused,
         missed=record.missed,
-        next_fire_at=_when(record.next_fire_at),
-        last_fire_at=None if record.last_fire_at is None else _when(record.last_fire_at),
-        created_at=_when(record.created_at),
+        next_fire_at=when(record.next_fire_at),
+        last_fire_at=None if record.last_fire_at is None else when(record.last_fire_at),
+        created_at=when(record.created_at),
         queue=record.queue,
         priority=record.priority,
     )
@@ -95,8 +93,8 @@ class Schedules:
             await app.schedules.pause("weekday-report")
     """
 
-    def __init__(self, app: App) -> None:
-        self._app = app
+    def __init__(self, services: Services) -> None:
+        self._services = services
 
     async def create(
         self,
@@ -141,10 +139,10 @@ class Schedules:
             check_priority(priority)
         except ConfigurationError as exc:
             raise InvalidScheduleError(id, "priority", str(exc).removeprefix("priority ")) from None
-        app = self._app
-        wf = app.registry.workflow(workflow) if isinstance(workflow, str) else workflow
+        services = self._services
+        wf = services.registry.workflow(workflow) if isinstance(workflow, str) else workflow
         stored_args = wf.codec.encode_args(tuple(args), dict(kwargs or {}))
-        record = await app.store.put_schedule(
+        record = await services.store.put_schedule(
             id,
             workflow=wf.name,
             cron=spec.expression,
@@ -160,7 +158,7 @@ class Schedules:
 
     async def list(self) -> builtins.list[ScheduleInfo]:
         """Every schedule, by id."""
-        return [_info(record) for record in await self._app.store.list_schedules()]
+        return [_info(record) for record in await self._services.store.list_schedules()]
 
     async def get(self, id: str) -> ScheduleInfo:
         """The schedule ``id``.
@@ -168,7 +166,7 @@ class Schedules:
         Raises:
             durable.ScheduleNotFoundError: there is no such schedule.
         """
-        record = await self._app.store.get_schedule(id)
+        record = await self._services.store.get_schedule(id)
         if record is None:
             raise ScheduleNotFoundError(id)
         return _info(record)
@@ -201,11 +199,11 @@ class Schedules:
         Raises:
             durable.ScheduleNotFoundError: there is no such schedule.
         """
-        if not await self._app.store.delete_schedule(id):
+        if not await self._services.store.delete_schedule(id):
             raise ScheduleNotFoundError(id)
 
     async def _set_paused(self, schedule_id: str, paused: bool) -> ScheduleInfo:
-        record = await self._app.store.set_schedule_paused(schedule_id, paused, _next_tick)
+        record = await self._services.store.set_schedule_paused(schedule_id, paused, _next_tick)
         if record is None:
             raise ScheduleNotFoundError(schedule_id)
         return _info(record)

@@ -45,6 +45,27 @@ async def test_a_recorded_uuid_is_journaled_before_the_activity_that_uses_it_sta
     assert record.payload == key
 
 
+@durable.activity
+async def first_step() -> str:
+    return "done"
+
+
+@durable.workflow(name="robust-key-after-step")
+async def keyed_after_a_step(ctx: durable.Context) -> str:
+    await first_step()  # the key below is recorded while this result is delivered
+    return await charge_with(str(ctx.uuid4()))
+
+
+async def test_a_uuid_recorded_after_a_result_is_journaled_before_the_next_activity(app):
+    current_app[:] = [app]
+    async with app.worker():
+        handle = await app.start(keyed_after_a_step, id="robust-key-after-step")
+        key = await handle.result(timeout=10)
+    assert seen == [["activity", "uuid4"]]
+    [record] = [e for e in await handle.history() if e.kind == "uuid4"]
+    assert record.payload == key
+
+
 # -- a cancelled run that cleans up with a durable wait sleeps, it does not spin --------------
 @durable.workflow(name="robust-cleanup-sleep")
 async def cleans_up_slowly(ctx: durable.Context) -> None:

@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import durable
+from durable._cron import CATCH_UP_LIMIT, CronSpec, cron_spec
+from durable._start import run_id_for
 from durable.store import ScheduleRecord
-from durable.worker._cron import CATCH_UP_LIMIT, CronSpec, cron_spec, plan, run_id_for
+from durable.worker._schedule_loop import plan
 
 
 def at(text: str) -> float:

@@ -6,6 +6,7 @@ Spans are read from the SDK's in-memory exporter (in this process) or from a fil
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -143,6 +144,30 @@ async def test_a_trace_started_around_start_reaches_the_run_and_its_activities(
             "durable.outcome": "ok",
         }
         assert span.status.status_code is StatusCode.UNSET
+
+
+def test_the_cli_start_carries_the_trace_context_like_app_start(
+    tmp_path: Path, exporter: InMemorySpanExporter
+):
+    from durable.cli import main
+
+    dsn = f"sqlite:///{tmp_path / 'cli.db'}"
+    with tracer.start_as_current_span("deploy-script") as client:
+        code = main(
+            ["start", "tracing.two-steps", "--args", '{"x": 1}', "--id", "cli-1", "--dsn", dsn]
+        )
+    assert code == 0
+
+    async def stored() -> str | None:
+        async with durable.App(dsn) as app:
+            run = await app.store.get_run("cli-1")
+            assert run is not None
+            return run.trace_context
+
+    context = asyncio.run(stored())
+    assert context is not None
+    trace_id = client.get_span_context().trace_id
+    assert f"{trace_id:032x}" in json.loads(context)["traceparent"]
 
 
 async def test_a_run_started_outside_any_span_starts_its_own_trace(

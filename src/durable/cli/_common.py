@@ -1,14 +1,12 @@
 """What every verb shares: the ``--dsn`` and ``--json`` options, opening the store,
-parsing JSON arguments, loading a user's App, and printing for people or scripts."""
+parsing JSON arguments, and printing for people or scripts. A user's App is loaded by
+``durable.app.load_app``, as the REST server loads it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
-import os
-import sys
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -20,7 +18,7 @@ from urllib.parse import urlsplit
 import typer
 
 from ..app import App
-from ..errors import ConfigurationError, DurableError
+from ..errors import ConfigurationError
 from ..registry import Registry
 from ..store import resolve_dsn
 
@@ -105,21 +103,6 @@ def _check_exists(dsn: str, given: bool) -> None:
             f"no database at {path!r} ({dsn!r}, from {source}); "
             "pass the store with --dsn or set DURABLE_DSN"
         )
-
-
-def load_app(target: str) -> App:
-    """Import ``module:attribute`` (the attribute defaults to ``app``) and return the App."""
-    module_name, _, attribute = target.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DurableError(f"cannot import {module_name!r}: {exc}") from None
-    app = getattr(module, attribute or "app", None)
-    if not isinstance(app, App):
-        raise DurableError(f"{target!r} is not a durable.App (found {type(app).__name__})")
-    return app
 
 
 def parse_json(text: str | None, what: str) -> Any:

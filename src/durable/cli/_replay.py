@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..app import App
+from ..app import App, load_app
 from ..errors import NonDeterminismError
 from ..testing import History
 from ..testing import replay as replay_history
-from ._common import EXIT_ERROR, Dsn, Json, load_app, open_app, print_json, run, usage
+from ._common import EXIT_ERROR, Dsn, Json, open_app, print_json, run, usage
 
 RunId = Annotated[str, typer.Argument(metavar="RUN", help="The run id.")]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 import typer
 
-from ..errors import RunConflictError
+from .._start import start_run
+from ..app import load_app
 from ..info import Status
 from ..queues import DEFAULT_QUEUE, check_name, check_priority
 from ..serde import dumps
@@ -18,7 +18,6 @@ from ._common import (
     Json,
     fail,
     json_type,
-    load_app,
     open_app,
     parse_json,
     parse_object,
@@ -143,20 +142,21 @@ async def _start_code(
             # Without the code, arguments are stored by name as given; the worker checks
             # them against the signature when it runs the workflow.
             text = dumps(value or {})
-        rid = run_id if run_id is not None else uuid.uuid4().hex
-        record, created = await app.store.create_run(
-            rid,
+        record, created = await start_run(
+            app.store,
             name,
             text,
+            run_id=run_id,
             business_key=business_key,
             queue=queue or DEFAULT_QUEUE,
             priority=priority,
         )
-        if record.workflow != name:
-            raise RunConflictError(
-                f"run id {rid!r} is already used by a run of workflow {record.workflow!r}"
-            )
-        return {"run_id": rid, "workflow": name, "status": str(record.status), "created": created}
+        return {
+            "run_id": record.id,
+            "workflow": name,
+            "status": str(record.status),
+            "created": created,
+        }
 
 
 async def _start_flow(

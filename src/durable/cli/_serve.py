@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from .. import _logging
-from ..app import App
+from ..app import App, load_app
 from ..errors import StoreError
 from ..worker import WorkerMetrics
-from ._common import fail, load_app, run
+from ._common import fail, run
 
 log = logging.getLogger("durable.cli")
 
@@ -101,8 +101,7 @@ def worker(
     if metrics_port is not None:  # fails at once, with the install hint, if it cannot work
         metrics = WorkerMetrics(port=metrics_port, host=metrics_host)
     _logging.configure(log_level, log_format)
-    user_app = load_app(app_target)
-    app = App(dsn, registry=user_app.registry, queues=user_app.queues.values()) if dsn else user_app
+    app = load_app(app_target, dsn=dsn or None)
     options = {
         "concurrency": concurrency,
         "lease_seconds": lease_seconds,

@@ -1,4 +1,4 @@
-"""JSON step graphs (FORMAT.md), compiled into the same runtime as code-first workflows.
+"""JSON step graphs (``docs/format.md``), compiled into the same runtime as code-first workflows.
 
 - ``_model``        pydantic models of the format (field shapes)
 - ``_validate``     every problem at once, with paths; builds the compiled ``_graph``

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._describe import when
 from .._wire import user_task_dedupe_key, user_task_signal
 from ..errors import (
     DefinitionNotFoundError,
@@ -19,16 +20,12 @@ from ..errors import (
     StepNotWaitingError,
     ValidationError,
 )
-from ..store import DefinitionRecord, JobAnswer, JobRecord
+from ..store import DefinitionRecord, JobAnswer, JobRecord, Store
 from ._state import flow_state
 from ._validate import compile_definition
 
 if TYPE_CHECKING:
-    from ..app import App
-
-
-def _when(stamp: float) -> datetime:
-    return datetime.fromtimestamp(stamp, UTC)
+    from .._services import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +69,7 @@ def _stored(record: DefinitionRecord) -> StoredDefinition:
         record.id,
         record.version,
         record.name,
-        _when(record.uploaded_at),
+        when(record.uploaded_at),
         json.loads(record.document),
     )
 
@@ -88,7 +85,7 @@ def _job(record: JobRecord) -> Job:
         retries_remaining=record.retries_remaining,
         attempt=record.attempt,
         variables=json.loads(record.variables),
-        lock_expires_at=None if expires is None else _when(expires),
+        lock_expires_at=None if expires is None else when(expires),
     )
 
 
@@ -117,8 +114,8 @@ class Definitions:
         print(ref.id, ref.version)
     """
 
-    def __init__(self, app: App) -> None:
-        self._app = app
+    def __init__(self, services: Services) -> None:
+        self._services = services
 
     async def upload(self, document: Any) -> DefinitionRef:
         """Validate and store a definition as the next version of its id.
@@ -128,8 +125,8 @@ class Definitions:
         """
         graph = compile_definition(document)
         text = json.dumps(document)
-        record = await self._app.store.put_definition(graph.id, graph.name, text)
-        return DefinitionRef(record.id, record.version, record.name, _when(record.uploaded_at))
+        record = await self._services.store.put_definition(graph.id, graph.name, text)
+        return DefinitionRef(record.id, record.version, record.name, when(record.uploaded_at))
 
     async def get(self, definition_id: str, version: int | None = None) -> StoredDefinition:
         """A stored definition: the latest version unless ``version`` is given.
@@ -137,7 +134,7 @@ class Definitions:
         Raises:
             durable.DefinitionNotFoundError: no such definition or version.
         """
-        record = await self._app.store.get_definition(definition_id, version)
+        record = await self._services.store.get_definition(definition_id, version)
         if record is None:
             which = f"version {version} of " if version is not None else ""
             raise DefinitionNotFoundError(f"no {which}definition {definition_id!r} is stored")
@@ -147,7 +144,7 @@ class Definitions:
         self, *, keyword: str | None = None, offset: int = 0, limit: int = 20
     ) -> tuple[list[StoredDefinition], int]:
         """The latest version of each definition whose id or name holds ``keyword``; the total."""
-        records, total = await self._app.store.list_definitions(
+        records, total = await self._services.store.list_definitions(
             keyword=keyword, offset=offset, limit=limit
         )
         return [_stored(record) for record in records], total
@@ -156,8 +153,8 @@ class Definitions:
 class Jobs:
     """External SERVICE_TASK jobs, for workers in other processes (``app.jobs``)."""
 
-    def __init__(self, app: App) -> None:
-        self._app = app
+    def __init__(self, services: Services) -> None:
+        self._services = services
 
     async def poll(
         self,
@@ -168,7 +165,7 @@ class Jobs:
         lease_seconds: float = 60.0,
     ) -> list[Job]:
         """Claim up to ``max_jobs`` queued jobs of ``job_types`` for ``lease_seconds``."""
-        records = await self._app.store.poll_jobs(
+        records = await self._services.store.poll_jobs(
             worker_id, list(job_types), max_jobs, lease_seconds
         )
         return [_job(record) for record in records]
@@ -182,14 +179,14 @@ class Jobs:
                 closed another way; nothing changed.
         """
         text = variables_text(variables, f"completion of job {job_id!r}")
-        answer = await self._app.store.complete_job(job_id, worker_id, text)
+        answer = await self._services.store.complete_job(job_id, worker_id, text)
         _check(answer, job_id, worker_id)
 
     async def fail(
         self, job_id: str, worker_id: str, error_message: str, *, retryable: bool = True
     ) -> None:
         """Fail a job: re-queued while retries remain (if ``retryable``), else the step fails."""
-        answer = await self._app.store.fail_job(
+        answer = await self._services.store.fail_job(
             job_id, worker_id, retryable=retryable, message=error_message
         )
         _check(answer, job_id, worker_id)
@@ -205,10 +202,9 @@ def _check(answer: JobAnswer, job_id: str, worker_id: str) -> None:
         )
 
 
-async def complete_user_task(app: App, run_id: str, step_id: str, variables: Any) -> None:
+async def complete_user_task(store: Store, run_id: str, step_id: str, variables: Any) -> None:
     """Complete the open user task ``step_id`` of a flow run (a no-op if done before)."""
     text = variables_text(variables, f"completion of user task {step_id!r} of run {run_id!r}")
-    store = app.store
     run = await store.get_run(run_id)
     if run is None:
         raise RunNotFoundError(run_id)

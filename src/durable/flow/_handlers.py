@@ -1,9 +1,10 @@
 """The activities a flow calls: SERVICE_TASK handlers, and the store actions it journals.
 
 A SERVICE_TASK with an in-process handler calls the activity registered under its
-``jobType`` with the task dict of FORMAT.md. Enqueuing an external job, withdrawing it
-and starting the next definition of a chain are store writes that must happen exactly
-once per run, so they run as journaled activities too, with idempotent writes.
+``jobType`` with the task dict of ``docs/format.md``. Enqueuing an external job,
+withdrawing it and starting the next definition of a chain (through ``start_run``, like
+every start) are store writes that must happen exactly once per run, so they run as
+journaled activities too, with idempotent writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import anyio.to_thread
 
 from .. import _logging, _tracing
+from .._start import start_run
 from ..errors import DefinitionNotFoundError, NonRetryableError
 from ..policy import DEFAULT_RETRY, RetryPolicy
 from ..registry import Activity
@@ -166,15 +168,15 @@ def _bind(store: Store) -> StoreActivities:
             )
         args = json.dumps({"variables": variables})
         next_id = f"{run_id}>next"  # the same id on a retry: the chain starts once
-        await store.create_run(
-            next_id,
+        await start_run(
+            store,
             definition.id,
             args,
+            run_id=next_id,
             business_key=business_key,
             flow_version=definition.version,
             queue=queue,
             priority=priority,
-            trace_context=_tracing.inject(),
         )
         return next_id
 

@@ -1,4 +1,4 @@
-"""Pydantic models of the JSON step format (FORMAT.md): the shape of each field.
+"""Pydantic models of the JSON step format (``docs/format.md``): the shape of each field.
 
 The models check types and required fields, strictly (``"3"`` is not a number). Rules
 that span fields or steps (references, reachability, expressions) live in

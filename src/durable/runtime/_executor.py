@@ -365,9 +365,9 @@ class RunExecutor:
                 return True
         # What the workflow recorded while stepping rides with the next commit, as it
         # would have had the result been committed first.
-        later, urgent = self.outbox.set_aside(mark)
+        later, urgent, volatile = self.outbox.set_aside(mark)
         await self.writer.commit(entry, None, consumed=consumed)
-        self.outbox.put_back(later, urgent)
+        self.outbox.put_back(later, urgent, volatile)
         return False
 
     async def _suspend(self) -> None:

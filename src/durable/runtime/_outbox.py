@@ -61,13 +61,17 @@ class Outbox:
         """Buffer ``entry`` ahead of those buffered since ``mark``."""
         self.entries.insert(mark, entry)
 
-    def set_aside(self, mark: int) -> tuple[list[JournalEntry], bool]:
-        """Take the entries buffered since ``mark``, and the urgency."""
+    def set_aside(self, mark: int) -> tuple[list[JournalEntry], bool, bool]:
+        """Take the entries buffered since ``mark``, the urgency and the volatility."""
         later = self.entries[mark:]
         del self.entries[mark:]
-        return later, self.urgent
+        return later, self.urgent, self.volatile
 
-    def put_back(self, later: list[JournalEntry], urgent: bool) -> None:
-        """Buffer again what ``set_aside`` took, ahead of anything buffered since."""
+    def put_back(self, later: list[JournalEntry], urgent: bool, volatile: bool) -> None:
+        """Buffer again what ``set_aside`` took, ahead of anything buffered since.
+
+        The flags come back too: a value recorded while the workflow stepped must still
+        be journaled before the activity it feeds starts.
+        """
         self.entries = later + self.entries
-        self.urgent = urgent
+        self.urgent, self.volatile = urgent, volatile

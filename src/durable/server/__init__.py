@@ -1,11 +1,11 @@
-"""The REST server (REST.md): an HTTP API over the store, wire-compatible with Rochallor.
+"""The REST server (``docs/rest.md``): an HTTP API over the store, wire-compatible with Rochallor.
 
 Install the extra: ``pip install 'durable[server]'``; run it with ``durable serve``.
 
 - ``_app``          the FastAPI application, health, metrics, the OpenAPI document
 - ``_definitions``, ``_instances``, ``_jobs``  the ``/v1`` routes of each resource
 - ``_models``       the wire shapes (pydantic);  ``_convert``  records to wire shapes
-- ``_errors``       REST.md's error body for every failure;  ``_guard``  token, 415, size
+- ``_errors``       the error body of every failure;  ``_guard``  token, 415, size
 - ``_metrics``      Prometheus figures read from the database;  ``_serve``  uvicorn
 """
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5.0) -> FastAPI:
-    """The ASGI application serving REST.md over ``app``'s store.
+    """The ASGI application serving the REST API over ``app``'s store.
 
     It runs no worker. If ``app`` is not open when the server starts (ASGI lifespan), it is
     opened then and closed at shutdown; an App opened by the caller stays the caller's.

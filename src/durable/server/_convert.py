@@ -1,4 +1,4 @@
-"""From store records to the wire shapes of REST.md."""
+"""From store records to the wire shapes of the REST API (``docs/rest.md``)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _failure_reason(run: RunRecord) -> str | None:
 
 
 def instance_out(run: RunRecord, state: FlowState) -> InstanceOut:
-    """A flow run as REST.md's instance."""
+    """A flow run as the REST API's instance."""
     assert run.flow_version is not None
     return InstanceOut(
         id=run.id,

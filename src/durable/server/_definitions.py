@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "A definition (FORMAT.md); every problem is reported at once.",
+        "description": "A definition in the JSON step format; every problem is reported at once.",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Definition"}}},
     }
 }

@@ -1,4 +1,4 @@
-"""Every error answer has REST.md's shape: ``{"error": CODE, "message", "problems"?}``.
+"""Every error answer has one shape (``docs/rest.md``): ``{"error": CODE, "message", "problems"?}``.
 
 Durable's own errors map to their status here, FastAPI's request validation becomes a 400
 (never FastAPI's 422 shape), and Starlette's 404/405 get the same body.
@@ -17,16 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
-    DefinitionNotFoundError,
+    ConflictError,
     DurableError,
-    JobConflictError,
-    JobNotFoundError,
+    InvalidInputError,
+    NotFoundError,
     Problem,
-    RunClosedError,
-    RunConflictError,
-    RunNotFoundError,
-    SerializationError,
-    StepNotWaitingError,
     StoreError,
     ValidationError,
 )
@@ -39,18 +34,23 @@ MALFORMED_JSON = "MALFORMED_JSON"
 NOT_FOUND = "NOT_FOUND"
 CONFLICT = "CONFLICT"
 
-_DURABLE_ERRORS: list[tuple[type[DurableError], int, str]] = [
-    (ValidationError, 400, VALIDATION_ERROR),
-    (SerializationError, 400, VALIDATION_ERROR),
-    (DefinitionNotFoundError, 404, NOT_FOUND),
-    (RunNotFoundError, 404, NOT_FOUND),
-    (JobNotFoundError, 404, NOT_FOUND),
-    (JobConflictError, 409, CONFLICT),
-    (StepNotWaitingError, 409, CONFLICT),
-    (RunClosedError, 409, CONFLICT),
-    (RunConflictError, 409, CONFLICT),
+STATUS_OF_ERRORS: list[tuple[type[DurableError], int, str]] = [
+    (InvalidInputError, 400, VALIDATION_ERROR),
+    (NotFoundError, 404, NOT_FOUND),
+    (ConflictError, 409, CONFLICT),
     (StoreError, 503, "STORE_UNAVAILABLE"),
 ]
+"""The answer to each kind of durable error, by base class (``durable.errors``); any other
+durable error is a failure of the server (500)."""
+
+
+def error_status(error: type[DurableError]) -> tuple[int, str]:
+    """The HTTP status and ``error`` code answering an error of this class."""
+    for kind, status, code in STATUS_OF_ERRORS:
+        if issubclass(error, kind):
+            return status, code
+    return 500, "INTERNAL_ERROR"
+
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -136,14 +136,15 @@ def _on_http(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _on_durable(_request: Request, exc: Exception) -> JSONResponse:
-    for kind, status, code in _DURABLE_ERRORS:
-        if isinstance(exc, kind):
-            if status >= 500:
-                log.warning("store unavailable: %s", exc)
-            problems = exc.problems if isinstance(exc, ValidationError) else ()
-            return _json(status, code, str(exc), problems)
-    log.exception("unexpected error", exc_info=exc)
-    return _json(500, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+    assert isinstance(exc, DurableError)
+    status, code = error_status(type(exc))
+    if status == 500:
+        log.exception("unexpected error", exc_info=exc)
+        return _json(500, code, f"{type(exc).__name__}: {exc}")
+    if status == 503:
+        log.warning("store unavailable: %s", exc)
+    problems = exc.problems if isinstance(exc, ValidationError) else ()
+    return _json(status, code, str(exc), problems)
 
 
 def _on_crash(_request: Request, exc: Exception) -> JSONResponse:
@@ -152,7 +153,7 @@ def _on_crash(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(api: FastAPI) -> None:
-    """Register the handlers that give every error REST.md's shape."""
+    """Register the handlers that give every error its shape."""
     api.add_exception_handler(ApiError, _on_api_error)
     api.add_exception_handler(RequestValidationError, _on_validation)
     api.add_exception_handler(StarletteHTTPException, _on_http)

@@ -177,7 +177,7 @@ def router(app: App) -> APIRouter:
         if body is not None and (body.result is not None or body.variables is not None):
             variables = {**(body.result or {}), **(body.variables or {})}
         try:
-            await complete_user_task(app, instance_id, step_id, variables)
+            await complete_user_task(app.store, instance_id, step_id, variables)
         except RunClosedError as exc:
             raise ApiError(409, CONFLICT, str(exc)) from None
         return Response(status_code=204)

@@ -1,4 +1,5 @@
-"""The wire shapes of REST.md as pydantic models; the OpenAPI document is generated from them.
+"""The wire shapes of the REST API (``docs/rest.md``) as pydantic models; the OpenAPI
+document is generated from them.
 
 Request models are strict (``"5"`` is not a number, ``"true"`` not a boolean) and ignore
 fields they do not know, as the Rochallor engine does. Free-text fields refuse NUL
@@ -60,7 +61,7 @@ class ErrorOut(_Response):
 
 # -- definitions -----------------------------------------------------------------------
 class StepIn(BaseModel):
-    """A step (FORMAT.md); the fields of each type are checked by the validator."""
+    """A step (``docs/format.md``); the fields of each type are checked by the validator."""
 
     model_config = ConfigDict(extra="allow", title="Step")
     id: str = Field(min_length=1)
@@ -69,7 +70,7 @@ class StepIn(BaseModel):
 
 
 class DefinitionIn(BaseModel):
-    """A JSON flow definition (FORMAT.md). Unknown fields are kept."""
+    """A JSON flow definition (``docs/format.md``). Unknown fields are kept."""
 
     model_config = ConfigDict(extra="allow", title="Definition")
     id: str = Field(min_length=1, max_length=256, pattern=ID_PATTERN)

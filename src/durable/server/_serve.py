@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import logging
-import os
-import sys
 
-from ..app import App
-from ..errors import ConfigurationError
+from ..app import App, load_app
 from ._app import build, resolve_token
 
 log = logging.getLogger("durable.server")
-
-
-def load_app(target: str) -> App:
-    """Import ``module:attribute`` (the attribute defaults to ``app``); it must be an App."""
-    module_name, _, attribute = target.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
-    found = getattr(module, attribute or "app", None)
-    if not isinstance(found, App):
-        raise ConfigurationError(
-            f"{target!r} is not a durable.App (found {type(found).__name__}); "
-            "name one as module:attribute"
-        )
-    return found
 
 
 def _is_loopback(host: str) -> bool:
@@ -50,7 +28,7 @@ def serve(
     token: str | None = None,
     app_target: str | None = None,
 ) -> None:
-    """Run the REST server (REST.md) over a store until interrupted; blocks.
+    """Run the REST server (``docs/rest.md``) over a store until interrupted; blocks.
 
     Args:
         dsn: The store; default: the App's (with ``app_target``), else ``$DURABLE_DSN``,
@@ -69,15 +47,7 @@ def serve(
     """
     import uvicorn
 
-    if app_target is not None:
-        target = load_app(app_target)
-        app = (
-            target
-            if dsn is None
-            else App(dsn, registry=target.registry, queues=target.queues.values())
-        )
-    else:
-        app = App(dsn)
+    app = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
     token = resolve_token(token)
     if token is None and not _is_loopback(host):
         log.warning(

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._describe import history_event, when
 from .._wire import Event, Kind
 from ..errors import DurableError, RunNotFoundError
-from ..handle import history_event
 from ..info import HistoryEvent, Status
 from ..serde import dumps, loads
 from ..store import JournalEntry, RunRecord
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 FORMAT = "durable-history"
 """The ``format`` field of an exported history file."""
 VERSION = 1
-
-
-def _when(stamp: float) -> datetime:
-    return datetime.fromtimestamp(stamp, UTC)
 
 
 def _stamp(text: str) -> float:
@@ -91,7 +87,7 @@ class History:
             run.status,
             json.loads(run.error) if run.error else None,
             run.flow_version,
-            _when(run.created_at),
+            when(run.created_at),
         )
 
     @classmethod

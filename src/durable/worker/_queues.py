@@ -24,7 +24,7 @@ from ..store import QueueClaim, SlotGrant
 from ..store._notify import queue_topic
 
 if TYPE_CHECKING:
-    from ..app import App
+    from .._services import Services
 
 log = logging.getLogger("durable.worker")
 
@@ -33,7 +33,7 @@ RATE = "rate"
 
 
 def served_queues(
-    app: App, queues: Sequence[str | Queue] | None
+    services: Services, queues: Sequence[str | Queue] | None
 ) -> tuple[list[str], dict[str, Queue]]:
     """The names of the queues a worker serves, and the declarations it stores at start.
 
@@ -41,9 +41,9 @@ def served_queues(
     queue a registered workflow names. It stores the App's declarations and those of
     the ``Queue`` objects it was given.
     """
-    declared = dict(app.queues)
+    declared = dict(services.queues)
     if queues is None:
-        homes = {wf.queue for wf in app.registry.workflows.values() if wf.queue is not None}
+        homes = {wf.queue for wf in services.registry.workflows.values() if wf.queue is not None}
         return sorted({DEFAULT_QUEUE, *declared, *homes}), declared
     if isinstance(queues, str | Queue) or not queues:
         raise ConfigurationError(
@@ -106,9 +106,14 @@ class QueueLimiter:
     """
 
     def __init__(
-        self, app: App, holder: str, *, hold_seconds: float = 30.0, poll_interval: float = 1.0
+        self,
+        services: Services,
+        holder: str,
+        *,
+        hold_seconds: float = 30.0,
+        poll_interval: float = 1.0,
     ) -> None:
-        self.app = app
+        self.services = services
         self.holder = holder
         self.hold_seconds = hold_seconds
         """How long a concurrency slot stays held without renewal (renewed every third)."""
@@ -127,11 +132,11 @@ class QueueLimiter:
         """The limits of a queue: stored, else declared on the App, else none."""
         if name not in self._limits:
             try:
-                stored = await self.app.store.get_queues([name])
+                stored = await self.services.store.get_queues([name])
             except DurableError as exc:  # the attempt must not fail for it: ask again later
                 log.warning("queue %s: reading its limits failed (%s)", name, exc)
-                return self.app.queues.get(name)
-            self._limits[name] = stored.get(name) or self.app.queues.get(name)
+                return self.services.queues.get(name)
+            self._limits[name] = stored.get(name) or self.services.queues.get(name)
         return self._limits[name]
 
     @contextlib.asynccontextmanager
@@ -169,7 +174,7 @@ class QueueLimiter:
 
     async def _acquire(self, name: str, kind: str, slots: int, hold: float | None = None) -> str:
         """Take one of ``slots`` slots of ``(name, kind)``, waiting as long as it takes."""
-        store = self.app.store
+        store = self.services.store
         seconds = self.hold_seconds if hold is None else hold
         with store.subscribe(queue_topic(name)) as freed:
             while True:
@@ -193,7 +198,7 @@ class QueueLimiter:
                     return grant.token
                 wait = self.poll_interval
                 if grant.retry_at is not None:  # a slot frees (or expires) then
-                    wait = min(wait, max(0.005, grant.retry_at - self.app.clock.now()))
+                    wait = min(wait, max(0.005, grant.retry_at - self.services.clock.now()))
                 await freed.wait(wait)
 
     def _release_late(self, name: str, kind: str, task: asyncio.Future[SlotGrant]) -> None:
@@ -208,7 +213,7 @@ class QueueLimiter:
     async def _release(self, name: str, token: str) -> None:
         self._held.pop(token, None)
         try:
-            await asyncio.shield(self.app.store.release_queue_slot(name, token))
+            await asyncio.shield(self.services.store.release_queue_slot(name, token))
         except DurableError as exc:
             log.warning("queue %s: freeing a slot failed (%s); it frees at expiry", name, exc)
 
@@ -224,7 +229,7 @@ class QueueLimiter:
             if not tokens:
                 return
             try:
-                kept = await self.app.store.renew_queue_slots(tokens, self.hold_seconds)
+                kept = await self.services.store.renew_queue_slots(tokens, self.hold_seconds)
             except DurableError as exc:
                 log.warning("worker %s: renewing queue slots failed: %s", self.holder, exc)
                 continue

@@ -37,11 +37,11 @@ from ..store import (
     RunRecord,
 )
 from ..store._notify import WORK
-from ._cron import schedule_loop
 from ._queues import QueueLimiter, ServedQueues, served_queues
+from ._schedule_loop import schedule_loop
 
 if TYPE_CHECKING:
-    from ..app import App
+    from .._services import HasServices
     from ._metrics import WorkerMetrics
 
 log = logging.getLogger("durable.worker")
@@ -60,7 +60,7 @@ class Worker:
 
     def __init__(
         self,
-        app: App,
+        app: HasServices,
         *,
         concurrency: int = 100,
         lease_seconds: float = 30.0,
@@ -74,25 +74,26 @@ class Worker:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
-        self.app = app
+        self.services = app.services
+        """The store, registry, clock and queues of the App whose runs it executes."""
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.grace_period = grace_period
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
-        self.flows = FlowRunner(app.registry)
+        self.flows = FlowRunner(self.services.registry)
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
         self._room_limited = True
         """The last claim was held back by room (concurrency, per-worker queue caps): a run
         ending may let the next claim take more, so it wakes the claim loop."""
         self._stopping = False
-        names, self._declared = served_queues(app, queues)
+        names, self._declared = served_queues(self.services, queues)
         self.served = ServedQueues(names)
         """The queues this worker claims runs from (``served.names``) and their limits."""
         self.limiter = QueueLimiter(
-            app, self.id, hold_seconds=lease_seconds, poll_interval=poll_interval
+            self.services, self.id, hold_seconds=lease_seconds, poll_interval=poll_interval
         )
         """Slots for activity attempts in limited queues: ``async with limiter.slot(q)``."""
         self._notices: set[asyncio.Task[None]] = set()
@@ -118,14 +119,14 @@ class Worker:
                     self.metrics.port,
                 )
         await self._declare_queues()
-        resumed = await self.app.store.unpark()
+        resumed = await self.services.store.unpark()
         if resumed:
             log.info("worker %s: %d parked run(s) made runnable again", self.id, resumed)
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="durable-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
             asyncio.create_task(
-                schedule_loop(self.app.store, self.id, self.poll_interval), name="durable-cron"
+                schedule_loop(self.services.store, self.id, self.poll_interval), name="durable-cron"
             ),
         ]
         log.info(
@@ -156,7 +157,7 @@ class Worker:
             await asyncio.gather(*late, return_exceptions=True)
         for fence in (fences[task] for task in late):  # cut off: hand back now, not at expiry
             with contextlib.suppress(DurableError):
-                await self.app.store.commit(Commit(fence, outcome=Release()))
+                await self.services.store.commit(Commit(fence, outcome=Release()))
         for task in self._loops[1:]:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -191,7 +192,7 @@ class Worker:
 
     # -- claiming -------------------------------------------------------------------
     async def _claim_loop(self) -> None:
-        store = self.app.store
+        store = self.services.store
         failures = 0
         with store.subscribe(WORK) as work:
             while True:
@@ -223,7 +224,7 @@ class Worker:
                     )
                     wake_at = None
                 if wake_at is not None:
-                    wait = min(wait, wake_at - self.app.clock.now())
+                    wait = min(wait, wake_at - self.services.clock.now())
                     if wait <= 0:  # due, yet the claim left it: a row another claimer
                         wait = 0.02  # holds, or a limit read since; do not spin
                 await _first(work.wait(wait), self._slot_freed.wait())
@@ -234,7 +235,7 @@ class Worker:
             return None
         held_back = [c.name for c in claims if c.limited]
         open_ = [c.name for c in claims if not c.limited]
-        return await self.app.store.next_wake_at(open_, limited=held_back)
+        return await self.services.store.next_wake_at(open_, limited=held_back)
 
     def _launch(self, run: RunRecord) -> None:
         self.served.held[run.queue] += 1
@@ -244,7 +245,7 @@ class Worker:
             workflow = (
                 self.flows.workflow
                 if run.flow_version is not None
-                else self.app.registry.workflow(run.workflow)
+                else self.services.registry.workflow(run.workflow)
             )
         except NotRegisteredError as exc:
             task = asyncio.create_task(self._park_unknown(run, exc))
@@ -252,11 +253,11 @@ class Worker:
             task.add_done_callback(lambda _: self._left_queue(run.queue))
             return
         executor = RunExecutor(
-            self.app.store,
+            self.services.store,
             run,
             workflow,
-            clock=self.app.clock,
-            overrides=self.app.activity_overrides,
+            clock=self.services.clock,
+            overrides=self.services.activity_overrides,
             limiter=self.limiter,
             observer=self.metrics,
         )
@@ -274,12 +275,12 @@ class Worker:
 
     async def _announce(self) -> None:
         with contextlib.suppress(DurableError):
-            await self.app.store.publish(WORK)
+            await self.services.store.publish(WORK)
 
     async def _declare_queues(self) -> None:
         """Store this worker's queue declarations; read every queue's stored limits."""
         if self._declared:
-            earlier = await self.app.store.put_queues(list(self._declared.values()))
+            earlier = await self.services.store.put_queues(list(self._declared.values()))
             for name, before in earlier.items():
                 log.warning(
                     "queue %s: limits changed from %s to %s; every worker of the queue"
@@ -291,7 +292,7 @@ class Worker:
         await self._refresh_queues()
 
     async def _refresh_queues(self) -> None:
-        stored = await self.app.store.get_queues()
+        stored = await self.services.store.get_queues()
         self.served.limits = stored
         self.limiter.update(stored)
 
@@ -360,14 +361,14 @@ class Worker:
                 {"type": type(exc).__qualname__, "message": f"the executor failed: {exc}"}
             )
             with contextlib.suppress(DurableError):
-                await self.app.store.commit(Commit(executor.fence, outcome=Park(reason)))
+                await self.services.store.commit(Commit(executor.fence, outcome=Park(reason)))
             return "PARKED", str(exc)
 
     async def _park_unknown(self, run: RunRecord, exc: NotRegisteredError) -> None:
         log.warning("run %s parked: %s", run.id, exc)
         reason = unknown_workflow_reason(str(exc))
         with contextlib.suppress(DurableError):
-            await self.app.store.commit(Commit(Fence(run.id, run.epoch), outcome=Park(reason)))
+            await self.services.store.commit(Commit(Fence(run.id, run.epoch), outcome=Park(reason)))
 
     # -- leases ---------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -386,11 +387,11 @@ class Worker:
             await self._refresh_queues()
         if unpark:  # runs parked by a worker that did not know their workflow: take them
             with contextlib.suppress(DurableError):
-                await self.app.store.unpark(list(self.app.registry.workflows))
+                await self.services.store.unpark(list(self.services.registry.workflows))
         held = {run_id: ex for run_id, (ex, _) in self._running.items()}
         if held:
             try:
-                states = await self.app.store.renew(
+                states = await self.services.store.renew(
                     self.id, [ex.fence for ex in held.values()], self.lease_seconds
                 )
             except DurableError as exc:
