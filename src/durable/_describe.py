@@ -1,5 +1,5 @@
 """Store records in their public form: a run as ``RunDescription``, a journal record as
-``HistoryEvent``, a parked run's reason as the error it stands for.
+``HistoryEvent``, a run's stored error or parked reason as the error it stands for.
 
 Kept beside ``info`` (the public types), not in it: ``info`` is imported by the store,
 whose records these read.
@@ -7,10 +7,10 @@ whose records these read.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-from .errors import DurableError, NonDeterminismError, NotRegisteredError
+from ._wire import StoredError
+from .errors import DurableError, WorkflowFailed
 from .info import HistoryEvent, RunDescription
 from .serde import loads
 from .store import JournalEntry, RunRecord
@@ -26,8 +26,8 @@ def history_event(entry: JournalEntry) -> HistoryEvent:
     return HistoryEvent(
         position=entry.pos,
         seq=entry.seq,
-        event=entry.event,
-        kind=entry.kind,
+        event=entry.event.value,  # the public record holds plain text
+        kind=entry.kind.value,
         name=entry.name,
         payload=loads(entry.payload) if entry.payload is not None else None,
         at=when(entry.created_at),
@@ -37,7 +37,7 @@ def history_event(entry: JournalEntry) -> HistoryEvent:
 
 def describe(run: RunRecord) -> RunDescription:
     """The public snapshot of a run record (without its children and flow state)."""
-    parked = json.loads(run.parked_reason)["message"] if run.parked_reason else None
+    parked = StoredError.loads(run.parked_reason).message if run.parked_reason else None
     return RunDescription(
         business_key=run.business_key,
         flow_version=run.flow_version,
@@ -50,17 +50,17 @@ def describe(run: RunRecord) -> RunDescription:
         created_at=when(run.created_at),
         updated_at=when(run.updated_at),
         result=loads(run.result) if run.result is not None else None,
-        error=json.loads(run.error) if run.error else None,
+        error=StoredError.loads(run.error).to_dict() if run.error else None,
         parked_reason=parked,
         cancel_requested=run.cancel_requested,
     )
 
 
+def failure(run: RunRecord) -> WorkflowFailed:
+    """The error a FAILED or CANCELLED run ended with, as a caller receives it."""
+    return StoredError.loads(run.error or "{}").workflow_failed(run.id, run.status)
+
+
 def parked_error(run: RunRecord) -> DurableError:
     """The error that parked a run, rebuilt from its stored form."""
-    data = json.loads(run.parked_reason or "{}")
-    if data.get("type") == "NonDeterminismError":
-        return NonDeterminismError(run.id, data["seq"], data["recorded"], data["requested"])
-    if data.get("type") == "NotRegisteredError":
-        return NotRegisteredError(f"run {run.id!r} is parked: {data['message']}")
-    return DurableError(f"run {run.id!r} is parked: {data.get('message', '?')}")
+    return StoredError.loads(run.parked_reason or "{}").parked_error(run.id)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
-from ._describe import describe, history_event, parked_error
+from ._describe import describe, failure, history_event, parked_error
 from ._services import HasServices
-from .errors import RunNotFoundError, WorkflowFailed
+from .errors import RunNotFoundError
 from .flow._client import complete_user_task
 from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
@@ -69,14 +68,7 @@ class Handle(Generic[R]):
                 if run.status is Status.COMPLETED:
                     return self._decode(run)
                 if run.status.is_terminal:
-                    error = json.loads(run.error or "{}")
-                    raise WorkflowFailed(
-                        run.id,
-                        run.status,
-                        error.get("type", "Error"),
-                        error.get("message", ""),
-                        error.get("traceback", ""),
-                    )
+                    raise failure(run)
                 if run.parked_reason:
                     raise parked_error(run)
                 wait = _POLL_SECONDS

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._wire import Kind
+from .._wire import Kind, StoredError
 from ..flow._client import Job
 from ..flow._state import FlowState, flow_state
 from ..info import Status, StepExecution
@@ -45,10 +44,9 @@ def _failure_reason(run: RunRecord) -> str | None:
     if run.status not in (Status.FAILED, Status.CANCELLED) or not run.error:
         return None
     try:
-        error: Any = json.loads(run.error)
-    except ValueError:
+        return StoredError.loads(run.error).message
+    except ValueError:  # not a stored error: show the text as it is
         return run.error
-    return str(error.get("message", "")) if isinstance(error, dict) else str(error)
 
 
 def instance_out(run: RunRecord, state: FlowState) -> InstanceOut:

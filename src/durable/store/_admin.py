@@ -85,7 +85,8 @@ class StepTally:
     """Buckets the durations of the step records one ``step_durations`` call reads.
 
     A quick step is one record holding ``startedAt`` and ``at``; a step that waited has a
-    start record (``type``, ``at``) and an end record pointing at it (``"start": seq``).
+    start record (``type``, ``at``) and an end record pointing at it (``"start": seq``):
+    ``durable._wire.StepRecord``.
     Records made before ``since`` are skipped, as are start records and payloads that are
     not a JSON object.
     """

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .._describe import history_event, when
-from .._wire import Event, Kind
+from .._wire import Event, Kind, StoredError
 from ..errors import DurableError, RunNotFoundError
 from ..info import HistoryEvent, Status
 from ..serde import dumps, loads
@@ -85,7 +85,7 @@ class History:
             loads(run.args),
             events,
             run.status,
-            json.loads(run.error) if run.error else None,
+            StoredError.loads(run.error).to_dict() if run.error else None,
             run.flow_version,
             when(run.created_at),
         )
@@ -149,8 +149,8 @@ class History:
                 HistoryEvent(
                     position=int(e["position"]),
                     seq=int(e["seq"]),
-                    event=Event(str(e["event"])),
-                    kind=Kind(str(e["kind"])),
+                    event=Event(str(e["event"])).value,
+                    kind=Kind(str(e["kind"])).value,
                     name=str(e["name"]),
                     payload=e.get("payload"),
                     at=datetime.fromtimestamp(_stamp(e["at"]), UTC),

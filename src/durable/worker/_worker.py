@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _logging, _tracing
-from .._wire import unknown_workflow_reason
+from .._wire import StoredError, unknown_workflow_reason
 from ..errors import DurableError, LeaseLostError, NotRegisteredError
 from ..flow._runner import FlowRunner
 from ..info import Status
@@ -357,9 +356,8 @@ class Worker:
             log.exception(
                 "run=%s worker=%s state=PARKED unexpected executor error", run_id, self.id
             )
-            reason = json.dumps(
-                {"type": type(exc).__qualname__, "message": f"the executor failed: {exc}"}
-            )
+            failure = StoredError(type(exc).__qualname__, f"the executor failed: {exc}")
+            reason = failure.dumps_reason()
             with contextlib.suppress(DurableError):
                 await self.services.store.commit(Commit(executor.fence, outcome=Park(reason)))
             return "PARKED", str(exc)
