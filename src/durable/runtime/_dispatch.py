@@ -334,7 +334,7 @@ class Dispatch:
             op.future.set_exception(Cancelled(f"run {self.run.id!r} was cancelled"))
 
 
-def resolve(op: Op, event: str, payload: str | None) -> None:
+def resolve(op: Op, event: Event, payload: str | None) -> None:
     """Hand an operation's journaled outcome to the workflow."""
     text = payload if payload is not None else "null"
     kind = op.call.kind
