@@ -88,7 +88,7 @@ class PostgresDb:
                 reset=_keep_session,
             )
         except DRIVER_ERRORS as exc:
-            raise StoreError(f"cannot open Postgres store at {_safe(self.dsn)}: {exc}") from exc
+            raise StoreError(f"cannot open Postgres store at {safe_dsn(self.dsn)}: {exc}") from exc
         self._listener = asyncio.create_task(self._listen(), name="durable-listen")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
@@ -197,7 +197,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-def _safe(dsn: str) -> str:
+def safe_dsn(dsn: str) -> str:
     """The DSN without its password, for messages."""
     parts = urlsplit(dsn)
     netloc = parts.netloc.rsplit("@", 1)
