@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,27 @@ def test_runs_started_in_a_queue_go_to_workers_serving_it(cli: Cli, worker: Any,
     assert shown["run"]["status"] == "PENDING"  # nobody serves its queue
     bad = one_line_error(cli("start", "crash-steps", "--queue", "q" * 300, "--dsn", dsn), 1)
     assert "queue" in bad
+
+
+def test_a_dsn_the_server_refuses_is_a_configuration_error_not_retried(
+    cli: Cli, postgres_dsn: str
+):
+    server = postgres_dsn.split("?")[0].rsplit("/", 1)[0]
+    no_db = f"{server}/no_such_db"
+    for verb in (["worker", "crash_app:app", "--dsn", no_db], ["runs", "ls", "--dsn", no_db]):
+        message = one_line_error(cli(*verb), 2)
+        assert 'database "no_such_db" does not exist' in message, message
+        assert "retrying" not in message
+    no_role = "postgresql://no_such_role_x@" + server.split("@", 1)[-1].split("://")[-1] + "/test"
+    message = one_line_error(cli("start", "crash-steps", "--dsn", no_role), 2)
+    assert 'role "no_such_role_x" does not exist' in message, message
+
+
+def test_an_unreachable_server_is_retried_and_logged_as_unreachable(worker: Any):
+    log = worker("postgresql://root@127.0.0.1:1/test")
+    deadline = time.monotonic() + 20
+    while log.read_text().count("unreachable") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker keeps going: a second attempt is logged
+    text = log.read_text()
+    assert text.count("the store is unreachable") >= 2 and "retrying in" in text, text
+    assert "Traceback" not in text

@@ -15,7 +15,7 @@ from .. import _logging
 from ..app import App, load_app
 from ..errors import StoreError
 from ..worker import WorkerMetrics
-from ._common import fail, run
+from ._common import fail, open_or_exit, run
 
 log = logging.getLogger("durable.cli")
 
@@ -130,14 +130,15 @@ async def _run_worker(
 
 
 async def _open_with_retry(app: App) -> None:
-    """Wait for the database: a worker may start while it is still coming up."""
+    """Wait for the database: a worker may start while it is still coming up. A DSN the
+    server refuses (no such database or role, a wrong password) exits 2 at once."""
     delay = 0.2
     while True:
         try:
-            await app.open()
+            await open_or_exit(app)
             return
         except StoreError as exc:
-            log.warning("cannot reach the store (%s); retrying in %.1f s", exc, delay)
+            log.warning("the store is unreachable (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
