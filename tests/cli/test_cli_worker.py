@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -164,9 +165,7 @@ def test_runs_started_in_a_queue_go_to_workers_serving_it(cli: Cli, worker: Any,
     assert "queue" in bad
 
 
-def test_a_dsn_the_server_refuses_is_a_configuration_error_not_retried(
-    cli: Cli, postgres_dsn: str
-):
+def test_a_dsn_the_server_refuses_is_a_configuration_error_not_retried(cli: Cli, postgres_dsn: str):
     server = postgres_dsn.split("?")[0].rsplit("/", 1)[0]
     no_db = f"{server}/no_such_db"
     for verb in (["worker", "crash_app:app", "--dsn", no_db], ["runs", "ls", "--dsn", no_db]):
@@ -186,3 +185,28 @@ def test_an_unreachable_server_is_retried_and_logged_as_unreachable(worker: Any)
     text = log.read_text()
     assert text.count("the store is unreachable") >= 2 and "retrying in" in text, text
     assert "Traceback" not in text
+
+
+def test_runs_show_says_what_a_run_waits_for_with_local_times(cli: Cli, worker: Any, dsn: str):
+    nap = '{"seconds": 7200}'
+    assert cli.json("start", "crash-sleep", "--args", nap, "--id", "nap", "--dsn", dsn)
+    queued = cli("runs", "show", "nap", "--dsn", dsn).stdout
+    assert "waits for:  a worker serving queue 'default' (queued)" in queued, queued
+    assert cli.json("start", "crash-backoff", "--id", "flaky", "--dsn", dsn)
+    worker(dsn)
+    wait_for(cli, dsn, "nap", "WAITING")
+    shown = cli("runs", "show", "nap", "--dsn", dsn).stdout
+    local_time = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
+    assert re.search(rf"waits for:  timer due at {local_time} \(in 2 h\)", shown), shown
+    assert re.search(rf"created:    {local_time} \(\d+ s ago\)", shown), shown
+    timer_line = next(line for line in shown.splitlines() if " timer  " in line)
+    for text in (shown.split("journal")[0], timer_line):  # no epoch floats (the activity's
+        assert not re.search(r"\d{10}\.\d+", text), shown  # own result is one: not these)
+    assert re.search(rf"timer +due {local_time} \(in 2 h\)", timer_line), timer_line
+    for _ in range(100):
+        history = cli.json("runs", "show", "flaky", "--dsn", dsn)["history"]
+        if any(event["event"] == "retry" for event in history):
+            break
+    shown = cli("runs", "show", "flaky", "--dsn", dsn).stdout
+    assert "waits for:  retry of activity 'flaky' (attempt 2) at " in shown, shown
+    assert "after RuntimeError: the first attempt always fails" in shown, shown

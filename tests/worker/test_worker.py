@@ -124,7 +124,6 @@ async def test_runs_cut_off_by_the_grace_period_are_released_at_once(app):
     assert (await handle.describe()).status is durable.Status.PENDING
 
 
-
 async def test_the_start_line_names_the_store_queues_and_what_the_worker_serves(
     dsn: str, caplog: pytest.LogCaptureFixture
 ):
@@ -133,9 +132,9 @@ async def test_the_start_line_names_the_store_queues_and_what_the_worker_serves(
     for name in ("w-order", "w-refund", "w-audit", "w-ship"):
         served.add_workflow(Workflow(busy_flow.fn, name, None))
     served.add_activity(busy)
-    async with durable.App(dsn, registry=served) as app:
-        async with app.worker(concurrency=7, queues=["default", "bulk"]):
-            pass
+    app = durable.App(dsn, registry=served)
+    async with app, app.worker(concurrency=7, queues=["default", "bulk"]):
+        pass
     line = next(r.getMessage() for r in caplog.records if " started: " in r.getMessage())
     assert f"started: store {dsn.split('?')[0]}" in line
     assert ", queues default, bulk, " in line
