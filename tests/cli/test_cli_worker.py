@@ -168,8 +168,9 @@ def test_runs_started_in_a_queue_go_to_workers_serving_it(cli: Cli, worker: Any,
 def test_a_dsn_the_server_refuses_is_a_configuration_error_not_retried(cli: Cli, postgres_dsn: str):
     server = postgres_dsn.split("?")[0].rsplit("/", 1)[0]
     no_db = f"{server}/no_such_db"
-    for verb in (["worker", "crash_app:app", "--dsn", no_db], ["runs", "ls", "--dsn", no_db]):
-        message = one_line_error(cli(*verb), 2)
+    verbs = (["worker", "crash_app:app"], ["runs", "ls"], ["serve", "--port", "0"], ["start", "x"])
+    for verb in verbs:
+        message = one_line_error(cli(*verb, "--dsn", no_db), 2)
         assert 'database "no_such_db" does not exist' in message, message
         assert "retrying" not in message
     no_role = "postgresql://no_such_role_x@" + server.split("@", 1)[-1].split("://")[-1] + "/test"

@@ -186,10 +186,20 @@ def serve(
             "pip install 'durable[server]'"
         ) from None
     _logging.configure(log_level, log_format)
+    served = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
+    run(_check_store(served.dsn))
     outcome: Any = serve_api(dsn=dsn, host=host, port=port, token=token, app_target=app_target)
     if inspect.isawaitable(outcome):
         with contextlib.suppress(KeyboardInterrupt):
             run(_wait(outcome))
+
+
+async def _check_store(dsn: str) -> None:
+    """Open the store once before serving: a DSN the server refuses exits 2 here, not as a
+    failed server start-up (the server opens its own App on its event loop)."""
+    probe = App(dsn)
+    await open_or_exit(probe)
+    await probe.close()
 
 
 async def _wait(awaitable: Any) -> None:
