@@ -198,7 +198,10 @@ async def _check_store(dsn: str) -> None:
     """Open the store once before serving: a DSN the server refuses exits 2 here, not as a
     failed server start-up (the server opens its own App on its event loop)."""
     probe = App(dsn)
-    await open_or_exit(probe)
+    try:
+        await open_or_exit(probe)
+    except StoreError:
+        return  # unreachable: the server's own start-up reports it, as it always did
     await probe.close()
 
 
