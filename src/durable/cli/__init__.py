@@ -3,7 +3,8 @@
 Layout: ``_common`` (``--dsn``, ``--json``, opening the store, JSON arguments),
 ``_render`` (the ``--json`` shapes and tables), one module per group of verbs:
 ``_serve`` (worker, serve), ``_runs`` (start, signal, cancel, runs, user-tasks),
-``_defs`` (defs), ``_schedules`` (schedules), ``_replay`` (runs export, replay).
+``_defs`` (defs), ``_schedules`` (schedules), ``_replay`` (runs export, replay),
+``_workers`` (workers ls, and the check ``start`` makes against the worker registry).
 
 Exit codes: 0 success; 1 a user error (not found, refused, invalid definition,
 unreachable database); 2 a usage error (unknown option, missing argument, malformed
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import DurableError
-from . import _defs, _replay, _runs, _schedules, _serve
+from . import _defs, _replay, _runs, _schedules, _serve, _workers
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)
 app.add_typer(_schedules.schedules)
+app.add_typer(_workers.workers)
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -25,6 +25,7 @@ from ._common import (
     run,
     usage,
 )
+from ._workers import check_start
 
 runs = typer.Typer(name="runs", help="List and inspect runs.", no_args_is_help=True)
 user_tasks = typer.Typer(
@@ -77,6 +78,14 @@ def start(
         int, typer.Option("--priority", help="Higher is claimed first within the queue.")
     ] = 0,
     app_target: AppTarget = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Without --app: start even if no live worker knows the workflow or its "
+            "argument names.",
+        ),
+    ] = False,
     dsn: Dsn = None,
     as_json: Json = False,
 ) -> None:
@@ -106,7 +115,11 @@ def start(
                 'or pass an object by name, e.g. --args \'{"order_id": "o-1"}\''
             )
         place = (queue, priority)
-        body = run(_start_code(dsn, workflow, value, run_id, business_key, app_target, place))
+        body = run(
+            _start_code(
+                dsn, workflow, value, run_id, business_key, app_target, place, check=not force
+            )
+        )
     if as_json:
         print_json(body)
     elif body["created"]:
@@ -126,8 +139,11 @@ async def _start_code(
     business_key: str | None,
     app_target: str | None,
     place: tuple[str | None, int],
+    *,
+    check: bool,
 ) -> dict[str, Any]:
     registry = load_app(app_target).registry if app_target else None
+    warning = None
     queue = check_name(place[0], "--queue") if place[0] is not None else None
     priority = check_priority(place[1])
     async with open_app(dsn, create=True, registry=registry) as app:
@@ -139,8 +155,12 @@ async def _start_code(
             else:
                 text = codec.encode_args((), value or {})
         else:
-            # Without the code, arguments are stored by name as given; the worker checks
-            # them against the signature when it runs the workflow.
+            # Without the code, the names are checked against what live workers registered
+            # (unless --force); the worker checks them again when it runs the workflow.
+            if check:
+                warning = await check_start(
+                    app.store, name, value if isinstance(value, dict) else {}
+                )
             text = dumps(value or {})
         record, created = await start_run(
             app.store,
@@ -151,6 +171,8 @@ async def _start_code(
             queue=queue or DEFAULT_QUEUE,
             priority=priority,
         )
+        if warning is not None and created:
+            typer.echo(warning, err=True)
         return {
             "run_id": record.id,
             "workflow": name,

@@ -30,6 +30,7 @@ from ._protocol import (
     RunStore,
     ScheduleStore,
     Store,
+    WorkerStore,
 )
 from ._records import (
     TERMINAL,
@@ -55,6 +56,7 @@ from ._records import (
     SlotGrant,
     Suspend,
 )
+from ._workers import WorkerInfo, WorkerRecord
 
 DEFAULT_DSN = "sqlite:///durable.db"
 
@@ -135,6 +137,9 @@ __all__ = [
     "Store",
     "Subscription",
     "Suspend",
+    "WorkerInfo",
+    "WorkerRecord",
+    "WorkerStore",
     "event_topic",
     "open_store",
     "queue_topic",

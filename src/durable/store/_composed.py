@@ -10,7 +10,15 @@ class would be: no delegating coroutine on the hot path (``commit``, ``claim``,
 
 from __future__ import annotations
 
-from ._protocol import AdminStore, FlowStore, Notifications, QueueStore, RunStore, ScheduleStore
+from ._protocol import (
+    AdminStore,
+    FlowStore,
+    Notifications,
+    QueueStore,
+    RunStore,
+    ScheduleStore,
+    WorkerStore,
+)
 
 
 class Composed:
@@ -24,6 +32,7 @@ class Composed:
         flows: FlowStore,
         schedules: ScheduleStore,
         admin: AdminStore,
+        workers: WorkerStore,
         notifications: Notifications,
     ) -> None:
         # RunStore
@@ -72,6 +81,11 @@ class Composed:
         self.step_durations = admin.step_durations
         self.ping = admin.ping
         self.unpark = admin.unpark
+        # WorkerStore
+        self.register_worker = workers.register_worker
+        self.heartbeat_worker = workers.heartbeat_worker
+        self.unregister_worker = workers.unregister_worker
+        self.list_workers = workers.list_workers
         # Notifications
         self.publish = notifications.publish
         self.subscribe = notifications.subscribe

@@ -36,6 +36,7 @@ from ._records import (
     SignalRecord,
     SlotGrant,
 )
+from ._workers import WorkerInfo, WorkerRecord
 
 
 class RunStore(Protocol):
@@ -303,6 +304,22 @@ class AdminStore(Protocol):
         """
 
 
+class WorkerStore(Protocol):
+    """The worker registry: which worker processes run, what they serve and know."""
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Insert or replace the worker's row; its start and heartbeat are now."""
+
+    async def heartbeat_worker(self, worker_id: str) -> bool:
+        """Set the worker's heartbeat to now; False if it has no row (register again)."""
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Delete the worker's row (a clean stop); no error if there is none."""
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Every registered worker, oldest first; ``live`` per ``_rules.worker_live``."""
+
+
 class Notifications(Protocol):
     """Wake-ups across processes sharing the database."""
 
@@ -313,7 +330,9 @@ class Notifications(Protocol):
         """A flag set when ``topic`` may have changed: ``WORK``, ``JOBS`` or ``run_topic(id)``."""
 
 
-class Store(RunStore, QueueStore, FlowStore, ScheduleStore, AdminStore, Notifications, Protocol):
+class Store(
+    RunStore, QueueStore, FlowStore, ScheduleStore, AdminStore, WorkerStore, Notifications, Protocol
+):
     """Persistence primitives. Every method is a single transaction."""
 
     location: str

@@ -282,3 +282,8 @@ def paused_next_fire(
     """Where ``next_fire_at`` goes when a schedule that is not so yet is paused (it stays)
     or resumed (planned afresh from now)."""
     return schedule.next_fire_at if paused else replan(schedule, now)
+
+
+def worker_live(heartbeat_at: float, stale_after: float, now: float) -> bool:
+    """A registered worker is live while its last heartbeat is at most ``stale_after`` old."""
+    return now - heartbeat_at <= stale_after

@@ -18,6 +18,7 @@ from ._postgres_flows import PostgresFlows
 from ._postgres_queues import PostgresQueues
 from ._postgres_runs import PostgresRuns
 from ._postgres_schedules import PostgresSchedules
+from ._postgres_workers import PostgresWorkers
 
 
 class PostgresStore(Composed):
@@ -34,6 +35,7 @@ class PostgresStore(Composed):
             flows=PostgresFlows(db),
             schedules=PostgresSchedules(db),
             admin=PostgresAdmin(db),
+            workers=PostgresWorkers(db),
             notifications=db,
         )
 

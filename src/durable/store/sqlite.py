@@ -18,6 +18,7 @@ from ._sqlite_flows import SqliteFlows
 from ._sqlite_queues import SqliteQueues
 from ._sqlite_runs import SqliteRuns
 from ._sqlite_schedules import SqliteSchedules
+from ._sqlite_workers import SqliteWorkers
 
 
 class SqliteStore(Composed):
@@ -36,6 +37,7 @@ class SqliteStore(Composed):
             flows=SqliteFlows(db),
             schedules=SqliteSchedules(db),
             admin=SqliteAdmin(db),
+            workers=SqliteWorkers(db),
             notifications=db,
         )
 

@@ -37,6 +37,7 @@ from ..store import (
 )
 from ..store._notify import WORK
 from ._queues import QueueLimiter, ServedQueues, served_queues
+from ._registration import worker_info
 from ._schedule_loop import schedule_loop
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class Worker:
                     self.metrics.port,
                 )
         await self._declare_queues()
+        await self._register()
         resumed = await self.services.store.unpark()
         if resumed:
             log.info("worker %s: %d parked run(s) made runnable again", self.id, resumed)
@@ -167,6 +169,8 @@ class Worker:
         await self.limiter.close()
         if self.metrics is not None:
             await self.metrics.detach(self._held)
+        with contextlib.suppress(DurableError):  # a crash leaves the row, marked dead later
+            await self.services.store.unregister_worker(self.id)
         log.info("worker %s stopped", self.id)
 
     async def run(self) -> None:
@@ -384,9 +388,19 @@ class Worker:
             except Exception:  # the loop must outlive any one failure, or every lease lapses
                 log.exception("worker %s: heartbeat failed", self.id)
 
+    async def _register(self) -> None:
+        # Live while its heartbeat (every third of a lease) is under a lease old.
+        info = worker_info(
+            self.id, self.services.registry, self.served.names, stale_after=self.lease_seconds
+        )
+        await self.services.store.register_worker(info)
+
     async def _beat(self, *, unpark: bool) -> None:
         with contextlib.suppress(DurableError):  # declarations made since by others
             await self._refresh_queues()
+        with contextlib.suppress(DurableError):  # one statement; a lost row is written again
+            if not await self.services.store.heartbeat_worker(self.id):
+                await self._register()
         if unpark:  # runs parked by a worker that did not know their workflow: take them
             with contextlib.suppress(DurableError):
                 await self.services.store.unpark(list(self.services.registry.workflows))
