@@ -53,6 +53,7 @@ def describe(run: RunRecord) -> RunDescription:
         error=StoredError.loads(run.error).to_dict() if run.error else None,
         parked_reason=parked,
         cancel_requested=run.cancel_requested,
+        tags=dict(run.tags or {}),
     )
 
 
