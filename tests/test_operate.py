@@ -15,7 +15,7 @@ bodies: Counter[str] = Counter()
 
 
 @durable.activity
-async def note(label: str) -> str:
+async def op_note(label: str) -> str:
     bodies[label] += 1
     return label
 
@@ -23,10 +23,10 @@ async def note(label: str) -> str:
 @durable.workflow(name="op-tagger")
 async def tagger(ctx: durable.Context, label: str) -> str:
     ctx.set_tags({"stage": "started", "label": label})
-    await note(f"{label}-a")
+    await op_note(f"{label}-a")
     await ctx.sleep(0.2)  # suspends: the rest runs after a replay of the journal
     ctx.set_tags({"stage": "done", "extra": "yes"})
-    await note(f"{label}-b")
+    await op_note(f"{label}-b")
     return label
 
 
