@@ -147,3 +147,22 @@ async def test_bulk_cancel_ends_runs_that_never_started_at_once(app):
 async def test_bulk_refuses_actions_that_do_not_exist_yet(app):
     with pytest.raises(ValueError, match="supported: 'cancel'"):
         await app.bulk("pause", durable.RunFilter())
+
+
+@durable.workflow(name="op-parent")
+async def parent(ctx: durable.Context) -> str:
+    child = ctx.child(waiter, id=f"{ctx.info.run_id}-child")
+    return await child
+
+
+async def test_bulk_cancel_cancels_the_children_of_the_runs_it_cancels(app, wait_status):
+    async with app.worker():
+        parents = [await app.start(parent, id=f"par{i}", tags={"t": "fam"}) for i in range(2)]
+        for h in parents:
+            await wait_status(h, durable.Status.WAITING)  # its child exists from then on
+        children = [app.handle(f"par{i}-child") for i in range(2)]
+        for h in children:
+            await wait_status(h, durable.Status.WAITING)
+        assert await app.bulk("cancel", durable.RunFilter(tags={"t": "fam"})) == 2
+        for h in [*parents, *children]:
+            await wait_status(h, durable.Status.CANCELLED)

@@ -109,10 +109,11 @@ async def cancel_children(conn: asyncpg.Connection, parents: list[str]) -> set[s
     return _rules.cancelled_topics(row[0] for row in [*ended, *requested])
 
 
-async def cancel_descendants(conn: asyncpg.Connection, run_id: str) -> set[str]:
-    """Request cancellation of every open run below ``run_id``, generation by generation."""
+async def cancel_descendants(conn: asyncpg.Connection, *run_ids: str) -> set[str]:
+    """Request cancellation of every open run below ``run_ids``, generation by generation
+    (two statements per generation, however many runs)."""
     topics: set[str] = set()
-    generation = [run_id]
+    generation = list(run_ids)
     while generation:
         topics |= await cancel_children(conn, generation)
         rows = await conn.fetch("SELECT id FROM runs WHERE parent_id = ANY($1::text[])", generation)

@@ -212,8 +212,8 @@ class PostgresRuns:
                     await conn.execute(CANCEL_OPEN_JOBS_OF_MANY, plan.end)
                 if plan.request:
                     await conn.execute(_REQUEST_MANY, plan.request)
-                for run_id in [*plan.end, *plan.request]:
-                    topics |= await cancel_descendants(conn, run_id)
+                if rows:
+                    topics |= await cancel_descendants(conn, *plan.end, *plan.request)
                 if topics:
                     await self._notify(conn, *sorted(topics))
             for run_id in plan.children:  # parent first: the single cancel's lock order
