@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,17 +10,17 @@ from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from ._clock import REAL, Clock, VirtualClock
-from ._describe import describe
+from ._describe import describe, page_cursor, read_cursor, run_query
 from ._services import Services
 from ._start import start_run
 from .errors import ConfigurationError, DefinitionNotFoundError, InvalidInputError
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle
-from .info import RunDescription, RunFilter, RunPage, Status, check_tags
+from .info import RunDescription, RunFilter, RunPage, Status
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Override, Registry, Workflow, default_registry
 from .schedules import Missed, ScheduleInfo, Schedules
-from .store import RunQuery, Store, open_store, resolve_dsn
+from .store import Store, open_store, resolve_dsn
 from .worker import Worker, WorkerMetrics
 
 R = TypeVar("R")
@@ -347,10 +345,10 @@ class App:
         if limit < 1:
             raise InvalidInputError(f"list_runs(limit=) must be at least 1, got {limit}")
         records = await self.store.list_runs(
-            query=_query(filter), limit=limit, before=_read_cursor(cursor)
+            query=run_query(filter), limit=limit, before=read_cursor(cursor)
         )
         last = records[-1] if len(records) == limit else None
-        next_cursor = None if last is None else _write_cursor(last.created_at, last.id)
+        next_cursor = None if last is None else page_cursor(last.created_at, last.id)
         return RunPage([describe(run) for run in records], next_cursor)
 
     async def bulk(self, action: str, filter: RunFilter, /, *, dry_run: bool = False) -> int:
@@ -375,7 +373,7 @@ class App:
             )
         if not isinstance(filter, RunFilter):
             raise TypeError(f"bulk() takes a durable.RunFilter, got {filter!r}")
-        return await self.store.bulk_cancel(_query(filter), dry_run=dry_run)
+        return await self.store.bulk_cancel(run_query(filter), dry_run=dry_run)
 
     def worker(
         self,
@@ -416,36 +414,6 @@ def _declare(declared: dict[str, Queue], queue: Queue) -> Queue:
             " declare each queue once"
         )
     return known
-
-
-def _query(flt: RunFilter) -> RunQuery:
-    """The store's form of a public filter."""
-    return RunQuery(
-        status=Status(flt.status) if flt.status is not None else None,
-        workflow=flt.workflow,
-        business_key=flt.business_key,
-        queue=flt.queue,
-        tags=check_tags(flt.tags, "the filter"),
-        created_after=flt.created_after.timestamp() if flt.created_after else None,
-        created_before=flt.created_before.timestamp() if flt.created_before else None,
-    )
-
-
-def _write_cursor(created_at: float, run_id: str) -> str:
-    """An opaque page cursor: the (created_at, id) of a page's last run."""
-    raw = json.dumps([created_at, run_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str | None) -> tuple[float, str] | None:
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, run_id = json.loads(raw)
-        return float(created_at), str(run_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"list_runs(cursor={cursor!r:.40}) is not a valid cursor") from exc
 
 
 def load_app(target: str, *, dsn: str | None = None) -> App:
