@@ -61,6 +61,25 @@ async def test_set_tags_is_journaled_and_survives_replay(app, wait_status):
     assert len(kinds) == 2  # each set_tags journaled once, not again on replay
 
 
+@durable.workflow(name="op-tag-then-wait")
+async def tag_then_wait(ctx: durable.Context) -> str:
+    ctx.set_tags({"stage": "waiting"})
+    got = str(await ctx.wait_signal("go"))  # suspends; the signal's delivery replays
+    ctx.set_tags({"stage": got})
+    return got
+
+
+async def test_set_tags_before_a_wait_replays_after_the_signal(app, wait_status):
+    async with app.worker():
+        h = await app.start(tag_then_wait, id="tag-wait")
+        desc = await wait_status(h, durable.Status.WAITING)
+        while desc.tags != {"stage": "waiting"}:
+            desc = await h.describe()
+        await h.signal("go", "done")
+        assert await h.result(timeout=15) == "done"
+    assert (await h.describe()).tags == {"stage": "done"}
+
+
 async def test_invalid_tags_are_refused_naming_the_run_and_key(app):
     with pytest.raises(durable.InvalidInputError, match="'bad key'.*'r-bad'|'r-bad'.*'bad key'"):
         await app.start(quick, "x", id="r-bad", tags={"bad key": "v"})
