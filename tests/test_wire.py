@@ -47,6 +47,7 @@ def test_names_are_the_stored_strings() -> None:
         "event",
         "step",
         "cancel",
+        "tags",
     ]
     assert Kind.STEP == "step" and f"{Kind.STEP}" == "step" and json.dumps(Kind.STEP) == '"step"'
 

@@ -50,7 +50,9 @@ from .errors import WorkflowTimeout as WorkflowTimeout
 from .handle import Handle as Handle
 from .info import HistoryEvent as HistoryEvent
 from .info import RunDescription as RunDescription
+from .info import RunFilter as RunFilter
 from .info import RunInfo as RunInfo
+from .info import RunPage as RunPage
 from .info import Status as Status
 from .info import StepExecution as StepExecution
 from .policy import RetryPolicy as RetryPolicy
@@ -101,8 +103,10 @@ __all__ = [
     "RunClosedError",
     "RunConflictError",
     "RunDescription",
+    "RunFilter",
     "RunInfo",
     "RunNotFoundError",
+    "RunPage",
     "ScheduleInfo",
     "ScheduleNotFoundError",
     "Schedules",

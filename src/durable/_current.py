@@ -10,7 +10,7 @@ activity attempt running in this task or thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -89,6 +89,10 @@ class WorkflowHost(Protocol[A, W]):
 
     def set_event(self, key: str, value: Any) -> None:
         """Publish ``value`` under ``key`` with the next commit, which happens soon."""
+        ...
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set the run's tags with its next commit; replay writes them only once."""
         ...
 
     def patched(self, change_id: str) -> bool:

@@ -1,5 +1,6 @@
 """Store records in their public form: a run as ``RunDescription``, a journal record as
-``HistoryEvent``, a run's stored error or parked reason as the error it stands for.
+``HistoryEvent``, a run's stored error or parked reason as the error it stands for; and
+back: a ``RunFilter`` as the store's ``RunQuery``, a page position as an opaque cursor.
 
 Kept beside ``info`` (the public types), not in it: ``info`` is imported by the store,
 whose records these read.
@@ -7,13 +8,15 @@ whose records these read.
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 
 from ._wire import StoredError
-from .errors import DurableError, WorkflowFailed
-from .info import HistoryEvent, RunDescription
+from .errors import DurableError, InvalidInputError, WorkflowFailed
+from .info import HistoryEvent, RunDescription, RunFilter, Status, check_tags
 from .serde import loads
-from .store import JournalEntry, RunRecord
+from .store import JournalEntry, RunQuery, RunRecord
 
 
 def when(stamp: float) -> datetime:
@@ -53,6 +56,7 @@ def describe(run: RunRecord) -> RunDescription:
         error=StoredError.loads(run.error).to_dict() if run.error else None,
         parked_reason=parked,
         cancel_requested=run.cancel_requested,
+        tags=dict(run.tags or {}),
     )
 
 
@@ -64,3 +68,34 @@ def failure(run: RunRecord) -> WorkflowFailed:
 def parked_error(run: RunRecord) -> DurableError:
     """The error that parked a run, rebuilt from its stored form."""
     return StoredError.loads(run.parked_reason or "{}").parked_error(run.id)
+
+
+def run_query(flt: RunFilter) -> RunQuery:
+    """The store's form of a public filter."""
+    return RunQuery(
+        status=Status(flt.status) if flt.status is not None else None,
+        workflow=flt.workflow,
+        business_key=flt.business_key,
+        queue=flt.queue,
+        tags=check_tags(flt.tags, "the filter"),
+        created_after=flt.created_after.timestamp() if flt.created_after else None,
+        created_before=flt.created_before.timestamp() if flt.created_before else None,
+    )
+
+
+def page_cursor(created_at: float, run_id: str) -> str:
+    """An opaque page cursor: the (created_at, id) of a page's last run."""
+    raw = json.dumps([created_at, run_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_cursor(cursor: str | None) -> tuple[float, str] | None:
+    """The (created_at, id) a ``page_cursor`` holds; InvalidInputError for anything else."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, run_id = json.loads(raw)
+        return float(created_at), str(run_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"list_runs(cursor={cursor!r:.40}) is not a valid cursor") from exc

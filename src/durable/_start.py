@@ -10,11 +10,12 @@ schedule's ticks are created by the store inside its firing transaction instead;
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from . import _tracing
 from .errors import RunConflictError
+from .info import check_tags
 from .queues import DEFAULT_QUEUE
 from .store import RunRecord, Store
 
@@ -29,6 +30,7 @@ async def start_run(
     flow_version: int | None = None,
     queue: str = DEFAULT_QUEUE,
     priority: int = 0,
+    tags: Mapping[str, str] | None = None,
 ) -> tuple[RunRecord, bool]:
     """Create a run of ``workflow`` (a flow definition's id with ``flow_version``) with
     its stored arguments; return it and whether it is new.
@@ -37,10 +39,12 @@ async def start_run(
     under it is returned as it is.
 
     Raises:
+        durable.InvalidInputError: a tag key or value breaks the limits of ``check_tags``.
         durable.RunConflictError: ``run_id`` belongs to a run of another workflow (or,
             for a flow, to a code-first run).
     """
     rid = run_id if run_id is not None else uuid.uuid4().hex
+    pairs = check_tags(tags, f"run {rid!r}")
     run, created = await store.create_run(
         rid,
         workflow,
@@ -50,6 +54,7 @@ async def start_run(
         queue=queue,
         priority=priority,
         trace_context=_tracing.inject(),
+        tags=pairs,
     )
     if run.workflow != workflow or (flow_version is not None and run.flow_version is None):
         raise RunConflictError(

@@ -66,6 +66,8 @@ class Kind(enum.StrEnum):
     """A flow step's start or end (a ``StepRecord``)."""
     CANCEL = "cancel"
     """The run's cancellation (event ``cancel``)."""
+    TAGS = "tags"
+    """Tags set with ``ctx.set_tags`` (the name lists their keys)."""
 
 
 # -- errors -------------------------------------------------------------------------------

@@ -5,18 +5,18 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ._clock import REAL, Clock, VirtualClock
-from ._describe import describe
+from ._describe import describe, page_cursor, read_cursor, run_query
 from ._services import Services
 from ._start import start_run
-from .errors import ConfigurationError, DefinitionNotFoundError
+from .errors import ConfigurationError, DefinitionNotFoundError, InvalidInputError
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle
-from .info import RunDescription, Status
+from .info import RunDescription, RunFilter, RunPage, Status
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Override, Registry, Workflow, default_registry
 from .schedules import Missed, ScheduleInfo, Schedules
@@ -161,6 +161,7 @@ class App:
         id: str | None = None,
         queue: str | Queue | None = None,
         priority: int = 0,
+        tags: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Handle[R]:
         """Start a run of ``workflow`` with the given arguments; return its handle.
@@ -171,9 +172,12 @@ class App:
 
         The run waits in ``queue`` (default: the workflow's queue, else ``"default"``)
         until a worker serving that queue claims it. Among the runs a worker may claim,
-        a higher ``priority`` goes first, then the one runnable longest.
+        a higher ``priority`` goes first, then the one runnable longest. ``tags`` (string
+        keys and values, see ``docs/operating.md``) are stored with the run; filter by them
+        with ``durable.RunFilter``.
 
         Raises:
+            durable.InvalidInputError: a tag key or value is invalid; the message names it.
             durable.NotRegisteredError: no workflow of that name is registered.
             durable.SerializationError: an argument does not match the signature or
                 cannot be stored; the message names the argument.
@@ -184,7 +188,7 @@ class App:
         rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
         run, _ = await start_run(
-            self.store, wf.name, args_text, run_id=id, queue=home, priority=rank
+            self.store, wf.name, args_text, run_id=id, queue=home, priority=rank, tags=tags
         )
         return Handle(self.services, run.id, wf)
 
@@ -198,11 +202,12 @@ class App:
         id: str | None = None,
         queue: str | Queue | None = None,
         priority: int = 0,
+        tags: Mapping[str, str] | None = None,
     ) -> Handle[dict[str, Any]]:
         """Start a run of a stored JSON flow definition (the latest version by default).
 
         The run is pinned to that version; its result is the final variables. Starting is
-        idempotent on ``id``, and ``queue`` and ``priority`` work, like :meth:`start`.
+        idempotent on ``id``, and ``queue``, ``priority`` and ``tags`` work, like :meth:`start`.
 
         Raises:
             durable.DefinitionNotFoundError: no such definition (or version).
@@ -224,6 +229,7 @@ class App:
             flow_version=record.version,
             queue=home,
             priority=rank,
+            tags=tags,
         )
         return Handle(self.services, run.id)
 
@@ -284,21 +290,90 @@ class App:
         """A handle on an existing run (not checked until used)."""
         return Handle(self.services, run_id)
 
+    @overload
     async def list_runs(
         self,
+        /,
         *,
         status: Status | str | None = None,
         workflow: str | None = None,
         business_key: str | None = None,
         limit: int = 100,
-    ) -> list[RunDescription]:
-        """Runs, newest first, filtered by status, workflow name (or flow definition id)
-        and business key."""
-        wanted = Status(status) if status is not None else None
-        runs = await self.store.list_runs(
-            status=wanted, workflow=workflow, limit=limit, business_key=business_key
+    ) -> list[RunDescription]: ...
+    @overload
+    async def list_runs(
+        self, filter: RunFilter, /, *, limit: int = 100, cursor: str | None = None
+    ) -> RunPage: ...
+    async def list_runs(
+        self,
+        filter: RunFilter | None = None,
+        /,
+        *,
+        status: Status | str | None = None,
+        workflow: str | None = None,
+        business_key: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> list[RunDescription] | RunPage:
+        """Runs, newest first.
+
+        With a ``durable.RunFilter``: a ``RunPage`` of at most ``limit`` runs matching it
+        and the ``next_cursor`` to pass as ``cursor=`` for the next page (None after the
+        last). Pages never repeat or skip a run, also while runs are being created.
+        The keyword form (``status=``, ``workflow=``, ``business_key=``) returns a list of
+        the newest ``limit`` matching runs.
+
+        Example::
+
+            page = await app.list_runs(durable.RunFilter(tags={"tenant": "acme"}), limit=50)
+            while page.next_cursor:
+                page = await app.list_runs(flt, limit=50, cursor=page.next_cursor)
+
+        Raises:
+            durable.InvalidInputError: ``cursor`` is not one this method returned.
+        """
+        if filter is None:
+            if cursor is not None:
+                raise TypeError("list_runs(cursor=) needs a durable.RunFilter")
+            wanted = Status(status) if status is not None else None
+            runs = await self.store.list_runs(
+                status=wanted, workflow=workflow, limit=limit, business_key=business_key
+            )
+            return [describe(run) for run in runs]
+        if status is not None or workflow is not None or business_key is not None:
+            raise TypeError("give the filters either as a durable.RunFilter or as keywords")
+        if limit < 1:
+            raise InvalidInputError(f"list_runs(limit=) must be at least 1, got {limit}")
+        records = await self.store.list_runs(
+            query=run_query(filter), limit=limit, before=read_cursor(cursor)
         )
-        return [describe(run) for run in runs]
+        last = records[-1] if len(records) == limit else None
+        next_cursor = None if last is None else page_cursor(last.created_at, last.id)
+        return RunPage([describe(run) for run in records], next_cursor)
+
+    async def bulk(self, action: str, filter: RunFilter, /, *, dry_run: bool = False) -> int:
+        """Apply ``action`` to every run ``filter`` matches, in batches on the store; return
+        how many runs it changed (with ``dry_run``: how many it would, changing nothing).
+
+        ``"cancel"`` does to each open run what ``Handle.cancel`` does (a run that never
+        started ends CANCELLED at once; the others are asked to cancel and woken); runs
+        that ended or were asked to cancel before are left alone and not counted.
+
+        Example::
+
+            n = await app.bulk("cancel", durable.RunFilter(tags={"batch": "b-7"}))
+
+        Raises:
+            ValueError: ``action`` is not supported (only ``"cancel"`` is, for now).
+        """
+        if action != "cancel":
+            raise ValueError(
+                f"bulk action {action!r} is not supported; supported: 'cancel'"
+                " ('pause', 'resume' and 'retry' come with those operations)"
+            )
+        if not isinstance(filter, RunFilter):
+            raise TypeError(f"bulk() takes a durable.RunFilter, got {filter!r}")
+        return await self.store.bulk_cancel(run_query(filter), dry_run=dry_run)
 
     def worker(
         self,

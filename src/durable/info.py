@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from .errors import InvalidInputError
 
 
 class Status(enum.StrEnum):
@@ -74,6 +78,8 @@ class RunDescription:
     """The queue the run waits in for a worker."""
     priority: int = 0
     """Its priority within the queue (higher is claimed first)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """The run's tags (``tags=`` on start, ``ctx.set_tags``)."""
 
     @property
     def failure_reason(self) -> str | None:
@@ -113,3 +119,76 @@ class HistoryEvent:
     at: datetime
     fingerprint: str | None = None
     """A short hash of the call's arguments (activities, children); replay compares it."""
+
+
+# -- tags and filters ---------------------------------------------------------------------
+MAX_TAGS = 32
+"""At most this many tags in one ``tags=`` or ``ctx.set_tags`` call."""
+MAX_TAG_VALUE = 256
+"""A tag value has at most this many characters."""
+_TAG_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}")
+
+
+def check_tags(tags: Mapping[str, str] | None, subject: str) -> tuple[tuple[str, str], ...]:
+    """``tags`` as sorted (key, value) pairs, or InvalidInputError naming ``subject`` and the key.
+
+    A key is 1 to 64 letters, digits and ``_ . : / -`` (not starting with a punctuation
+    mark other than ``_``); a value is a string of at most 256 characters; at most 32 tags.
+    """
+    if not tags:
+        return ()
+    if not isinstance(tags, Mapping):
+        raise InvalidInputError(f"tags of {subject} must be a dict of strings, got {tags!r}")
+    if len(tags) > MAX_TAGS:
+        raise InvalidInputError(f"{subject} has {len(tags)} tags; at most {MAX_TAGS} are allowed")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not _TAG_KEY.fullmatch(key):
+            raise InvalidInputError(
+                f"tag key {key!r} of {subject} is invalid: use 1 to 64 letters, digits"
+                " and _ . : / - (starting with a letter, digit or _)"
+            )
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            raise InvalidInputError(
+                f"tag {key!r} of {subject} must have a string value of at most"
+                f" {MAX_TAG_VALUE} characters, got {value!r:.80}"
+            )
+    return tuple(sorted(tags.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs ``App.list_runs`` and ``App.bulk`` take: every condition given holds.
+
+    Example::
+
+        flt = durable.RunFilter(status="WAITING", tags={"tenant": "acme"})
+        page = await app.list_runs(flt, limit=50)
+    """
+
+    status: Status | str | None = None
+    workflow: str | None = None
+    """A workflow name, or a flow definition id."""
+    tags: Mapping[str, str] | None = None
+    """Tags the run must all carry, with these values."""
+    business_key: str | None = None
+    queue: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is not None:
+            object.__setattr__(self, "status", Status(self.status))
+        check_tags(self.tags, "the filter")
+        for name in ("created_after", "created_before"):
+            when = getattr(self, name)
+            if when is not None and when.tzinfo is None:
+                raise InvalidInputError(f"RunFilter.{name} must be an aware datetime, got {when}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of ``App.list_runs(filter, limit=, cursor=)``, newest first."""
+
+    runs: list[RunDescription]
+    next_cursor: str | None
+    """Pass it as ``cursor=`` for the next page; None when this page is the last."""

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import DurableError
-from . import _defs, _replay, _runs, _schedules, _serve, _workers
+from . import _defs, _operate, _replay, _runs, _schedules, _serve, _workers
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("signal")(_runs.signal)
 app.command("cancel")(_runs.cancel)
 app.command("replay")(_replay.replay)
 _runs.runs.command("export")(_replay.export)
+_runs.runs.command("cancel")(_operate.bulk_cancel)
 app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)

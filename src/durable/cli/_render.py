@@ -70,6 +70,7 @@ def run_json(desc: RunDescription) -> dict[str, Any]:
         "priority": desc.priority,
         "parent_id": desc.parent_id,
         "children": list(desc.children),
+        "tags": desc.tags,
     }
 
 

@@ -8,10 +8,10 @@ import typer
 
 from .._start import start_run
 from ..app import load_app
-from ..info import Status
+from ..info import RunFilter, Status
 from ..queues import DEFAULT_QUEUE, check_name, check_priority
 from ..serde import dumps
-from . import _render
+from . import _operate, _render
 from ._common import (
     AppTarget,
     Dsn,
@@ -77,6 +77,10 @@ def start(
     priority: Annotated[
         int, typer.Option("--priority", help="Higher is claimed first within the queue.")
     ] = 0,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", metavar="KEY=VALUE", help="Tag the run (repeatable)."),
+    ] = None,
     app_target: AppTarget = None,
     force: Annotated[
         bool,
@@ -90,6 +94,7 @@ def start(
     as_json: Json = False,
 ) -> None:
     """Start a run of a workflow by name, or of a JSON flow with --flow."""
+    tags = _operate.parse_tags(tag)
     if (workflow is None) == (flow is None):
         raise usage("name a WORKFLOW or pass --flow DEFINITION_ID (one of the two)")
     if flow is None and (variables is not None or version is not None):
@@ -98,7 +103,7 @@ def start(
         raise usage("--args goes with a WORKFLOW; a flow takes --variables")
     if flow is not None:
         values = parse_object(variables, "--variables")
-        place = (queue, priority)
+        place = (queue, priority, tags)
         body = run(_start_flow(dsn, flow, values, version, run_id, business_key, place))
     else:
         assert workflow is not None
@@ -114,7 +119,7 @@ def start(
                 "positional --args need --app module:attribute to know the parameter names; "
                 'or pass an object by name, e.g. --args \'{"order_id": "o-1"}\''
             )
-        place = (queue, priority)
+        place = (queue, priority, tags)
         body = run(
             _start_code(
                 dsn, workflow, value, run_id, business_key, app_target, place, check=not force
@@ -138,7 +143,7 @@ async def _start_code(
     run_id: str | None,
     business_key: str | None,
     app_target: str | None,
-    place: tuple[str | None, int],
+    place: tuple[str | None, int, dict[str, str]],
     *,
     check: bool,
 ) -> dict[str, Any]:
@@ -170,6 +175,7 @@ async def _start_code(
             business_key=business_key,
             queue=queue or DEFAULT_QUEUE,
             priority=priority,
+            tags=place[2],
         )
         if warning is not None and created:
             typer.echo(warning, err=True)
@@ -188,7 +194,7 @@ async def _start_flow(
     version: int | None,
     run_id: str | None,
     business_key: str | None,
-    place: tuple[str | None, int],
+    place: tuple[str | None, int, dict[str, str]],
 ) -> dict[str, Any]:
     async with open_app(dsn, create=True) as app:
         existed = run_id is not None and await app.store.get_run(run_id) is not None
@@ -200,6 +206,7 @@ async def _start_flow(
             id=run_id,
             queue=place[0],
             priority=place[1],
+            tags=place[2],
         )
         desc = await handle.describe()
         return {
@@ -271,17 +278,28 @@ def list_runs(
     business_key: Annotated[
         str | None, typer.Option("--business-key", help="Only runs with this business key.")
     ] = None,
+    tag: _operate.Tags = None,
+    queue: Annotated[str | None, typer.Option("--queue", help="Only runs of this queue.")] = None,
+    since: _operate.Since = None,
+    until: _operate.Until = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     dsn: Dsn = None,
     as_json: Json = False,
 ) -> None:
     """List runs, newest first."""
+    flt = RunFilter(
+        status=status,
+        workflow=workflow,
+        tags=_operate.parse_tags(tag),
+        business_key=business_key,
+        queue=queue,
+        created_after=_operate.parse_time(since, "--since"),
+        created_before=_operate.parse_time(until, "--until"),
+    )
 
     async def fetch() -> Any:
         async with open_app(dsn) as app:
-            return await app.list_runs(
-                status=status, workflow=workflow, business_key=business_key, limit=limit
-            )
+            return (await app.list_runs(flt, limit=limit)).runs
 
     found = run(fetch())
     if as_json:

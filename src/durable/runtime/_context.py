@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random as _random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, overload
 
@@ -200,6 +200,19 @@ class Context:
         does not publish it again.
         """
         self._host.set_event(key, value)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set tags on this run (``RunDescription.tags``, ``durable.RunFilter(tags=)``).
+
+        A key set before gets the new value; the others stay. The tags are written with
+        the run's next commit, and replay does not write them again. Keys and values are
+        checked as for ``App.start(tags=)``.
+
+        Example::
+
+            ctx.set_tags({"stage": "paid"})
+        """
+        self._host.set_tags(tags)
 
     def patched(self, change_id: str) -> bool:
         """Whether this run takes the new code path of the change ``change_id``.

@@ -8,7 +8,9 @@ from .._wire import Event, Kind, RetryRecord, child_started
 from ..store import JournalEntry
 
 # Kinds answered the moment they are called (no waiting): replay returns them by seq.
-INSTANT_KINDS = frozenset({Kind.NOW, Kind.RANDOM, Kind.UUID4, Kind.STEP, Kind.PATCH, Kind.EVENT})
+INSTANT_KINDS = frozenset(
+    {Kind.NOW, Kind.RANDOM, Kind.UUID4, Kind.STEP, Kind.PATCH, Kind.EVENT, Kind.TAGS}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,14 @@ marker, an event) is buffered as a journal entry that rides along with the next 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from .._clock import Clock
 from .._future import DurableFuture
 from .._wire import Event, Kind, child_signal
 from ..errors import ContinueAsNew
-from ..info import RunInfo
+from ..info import RunInfo, check_tags
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
 from ..serde import dumps, fingerprint, loads
@@ -133,6 +133,14 @@ class Operations:
             return  # published when this point first ran
         text = dumps(value)
         self.outbox.add_event(key, text, self.cursor.entry(seq, Event.RESULT, call, text))
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        pairs = check_tags(tags, f"run {self.fence.run_id!r}")
+        call = Call(Kind.TAGS, ",".join(key for key, _ in pairs))
+        seq = self.cursor.take(call)
+        if seq in self.cursor.journal.final:
+            return  # written when this point first ran
+        self.outbox.add_tags(pairs, self.cursor.entry(seq, Event.RESULT, call, dumps(dict(pairs))))
 
     def patched(self, change_id: str) -> bool:
         known = self.patches.get(change_id)

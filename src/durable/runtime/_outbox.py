@@ -14,12 +14,13 @@ class Outbox:
     the outbox ``urgent``, and the executor commits it before it waits again.
     """
 
-    __slots__ = ("children", "entries", "events", "urgent", "volatile")
+    __slots__ = ("children", "entries", "events", "tags", "urgent", "volatile")
 
     def __init__(self) -> None:
         self.entries: list[JournalEntry] = []
         self.children: list[ChildStart] = []
         self.events: list[tuple[str, str]] = []
+        self.tags: list[tuple[str, str]] = []
         self.urgent = False
         """It holds what must not wait for the next result (see ``RunExecutor._live``)."""
         self.volatile = False
@@ -46,10 +47,17 @@ class Outbox:
         self.events.append((key, text))
         self.add(entry, urgent=True)
 
-    def take(self) -> tuple[list[JournalEntry], list[ChildStart], list[tuple[str, str]]]:
+    def add_tags(self, tags: tuple[tuple[str, str], ...], entry: JournalEntry) -> None:
+        """Tags written with the next commit (no round trip of their own)."""
+        self.tags.extend(tags)
+        self.add(entry)
+
+    def take(
+        self,
+    ) -> tuple[list[JournalEntry], list[ChildStart], list[tuple[str, str]], list[tuple[str, str]]]:
         """Everything buffered, for a commit; the outbox is empty after."""
-        taken = self.entries, self.children, self.events
-        self.entries, self.children, self.events = [], [], []
+        taken = self.entries, self.children, self.events, self.tags
+        self.entries, self.children, self.events, self.tags = [], [], [], []
         self.urgent = self.volatile = False
         return taken
 

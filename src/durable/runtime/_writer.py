@@ -67,15 +67,17 @@ class Writer:
         keep: bool = True,
     ) -> None:
         """Commit ``entry`` after what the outbox holds (nothing of it unless ``keep``)."""
-        entries, children, events = self.outbox.take()
+        entries, children, events, tags = self.outbox.take()
         if not keep:  # a parked run's diverged code writes and publishes nothing
-            entries, children, events = [], [], []
+            entries, children, events, tags = [], [], [], []
         if entry is not None:
             entries.append(entry)
         if isinstance(outcome, Restart):  # the journal is wiped in the same transaction
             entries, children = [], []
         parent = self.parent_id if isinstance(outcome, Finish) else None
-        commit = Commit(self.fence, entries, consumed or [], outcome, children, events, parent)
+        commit = Commit(
+            self.fence, entries, consumed or [], outcome, children, events, tags, parent
+        )
         await self.store.commit(commit)
         if outcome is not None:
             self.outcome = outcome

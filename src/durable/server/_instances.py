@@ -83,6 +83,7 @@ def router(app: App) -> APIRouter:
             variables=body.variables,
             business_key=body.businessKey,
             version=body.definitionVersion,
+            tags=body.tags,
         )
         run = await flow_run(app, handle.run_id)
         return instance_out(run, await state_of(app, run))

@@ -114,6 +114,25 @@ class StartInstanceIn(_Request):
     definitionVersion: int | None = Field(default=None, ge=1, le=MAX_INT)
     variables: Variables | None = None
     businessKey: Text | None = None
+    tags: dict[str, str] | None = None
+    """An addition to the compatible body: the run's tags (docs/operating.md)."""
+
+
+class BulkCancelIn(_Request):
+    status: Literal["PENDING", "RUNNING", "WAITING"] | None = None
+    workflow: Name | None = None
+    tags: dict[str, str] | None = None
+    businessKey: Text | None = None
+    queue: Name | None = None
+    createdAfter: datetime | None = None
+    createdBefore: datetime | None = None
+    dryRun: bool = False
+
+
+class BulkCancelOut(_Response):
+    count: int
+    """How many runs were cancelled (with ``dryRun``: would be)."""
+    dryRun: bool
 
 
 class CancelIn(_Request):

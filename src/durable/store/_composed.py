@@ -39,6 +39,7 @@ class Composed:
         self.create_run = runs.create_run
         self.get_run = runs.get_run
         self.list_runs = runs.list_runs
+        self.bulk_cancel = runs.bulk_cancel
         self.read_journal = runs.read_journal
         self.send_signal = runs.send_signal
         self.request_cancel = runs.request_cancel

@@ -56,6 +56,12 @@ UPDATE jobs SET status = 'CANCELLED', lock_expires_at = NULL, available_at = NUL
 WHERE run_id = $1 AND status IN ('QUEUED', 'RUNNING')
 """
 
+CANCEL_OPEN_JOBS_OF_MANY = f"""
+UPDATE jobs SET status = 'CANCELLED', lock_expires_at = NULL, available_at = NULL,
+    updated_at = {NOW}
+WHERE run_id = ANY($1::text[]) AND status IN ('QUEUED', 'RUNNING')
+"""
+
 _LATEST_MATCHING = """
 FROM definitions d
 WHERE (d.id, d.version) IN (SELECT id, max(version) FROM definitions GROUP BY id)

@@ -36,6 +36,12 @@ ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,
     updated_at = excluded.updated_at
 """
 
+_PUT_TAGS = """
+INSERT INTO run_tags (run_id, key, value)
+SELECT $1, t.key, t.value FROM unnest($2::text[], $3::text[]) AS t(key, value)
+ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
+"""
+
 _END_NEVER_STARTED = f"""
 UPDATE runs SET status = 'CANCELLED', error = $2, cancel_requested = true,
     runnable_at = NULL, updated_at = {NOW}
@@ -78,6 +84,9 @@ async def apply_links(conn: asyncpg.Connection, commit: Commit) -> set[str]:
         values = [value for _, value in commit.events]
         await conn.execute(_PUT_EVENTS, run_id, keys, values)
         topics.add(event_topic(run_id))
+    if commit.tags:
+        tags = dict(commit.tags)  # the latest value of a key wins
+        await conn.execute(_PUT_TAGS, run_id, list(tags), list(tags.values()))
     links = _rules.links(commit)
     if links.restart:
         await conn.execute("DELETE FROM journal WHERE run_id = $1", run_id)
@@ -100,10 +109,11 @@ async def cancel_children(conn: asyncpg.Connection, parents: list[str]) -> set[s
     return _rules.cancelled_topics(row[0] for row in [*ended, *requested])
 
 
-async def cancel_descendants(conn: asyncpg.Connection, run_id: str) -> set[str]:
-    """Request cancellation of every open run below ``run_id``, generation by generation."""
+async def cancel_descendants(conn: asyncpg.Connection, *run_ids: str) -> set[str]:
+    """Request cancellation of every open run below ``run_ids``, generation by generation
+    (two statements per generation, however many runs)."""
     topics: set[str] = set()
-    generation = [run_id]
+    generation = list(run_ids)
     while generation:
         topics |= await cancel_children(conn, generation)
         rows = await conn.fetch("SELECT id FROM runs WHERE parent_id = ANY($1::text[])", generation)

@@ -8,7 +8,9 @@ runs are grouped with other runs' commits (``_postgres_batch``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import RunNotFoundError, StoreError
@@ -17,7 +19,7 @@ from . import _rules
 from ._notify import WORK, run_topic
 from ._postgres_batch import CommitBatcher, batchable
 from ._postgres_db import NOW, PostgresDb, delay_until
-from ._postgres_flows import CANCEL_OPEN_JOBS, has_signal, insert_signal
+from ._postgres_flows import CANCEL_OPEN_JOBS, CANCEL_OPEN_JOBS_OF_MANY, has_signal, insert_signal
 from ._postgres_links import apply_links, cancel_descendants, lock_parent, tell_parent
 from ._records import (
     JOURNAL_COLUMNS,
@@ -30,6 +32,7 @@ from ._records import (
     Park,
     Release,
     Restart,
+    RunQuery,
     RunRecord,
     SignalRecord,
     Suspend,
@@ -90,16 +93,39 @@ _OUTCOMES = {
     Restart: ", args = $13",
 }
 
+# The tags are inserted by the same statement, only when the run is new.
 _CREATE = f"""
 WITH ins AS (
     INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
         business_key, flow_version, queue, priority, trace_context)
     VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6, $7, $8, $9)
     ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}
+), tagged AS (
+    INSERT INTO run_tags (run_id, key, value)
+    SELECT ins.id, t.key, t.value FROM ins, unnest($10::text[], $11::text[]) AS t(key, value)
 )
 SELECT {RUN_COLUMNS}, pg_notify($4, 'work') FROM ins
 """
-_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
+_TAGS = "(SELECT json_object_agg(key, value) FROM run_tags t WHERE t.run_id = runs.id)::text"
+_BY_ID = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs WHERE id = $1"
+
+# One batch of a bulk cancel: open runs not yet asked to cancel, skipping rows a commit
+# holds now (the next batch takes them).
+_CANCEL_BATCH = """
+SELECT id, status, lease_owner, parked_reason, epoch, parent_id FROM runs
+WHERE {where} ORDER BY id LIMIT {limit} FOR UPDATE SKIP LOCKED
+"""
+_END_MANY = f"""
+UPDATE runs SET status = 'CANCELLED', error = $2, cancel_requested = true,
+    runnable_at = NULL, updated_at = {NOW}
+WHERE id = ANY($1::text[])
+"""
+_REQUEST_MANY = f"""
+UPDATE runs SET cancel_requested = true, mailbox_version = mailbox_version + 1,
+    runnable_at = CASE WHEN lease_owner IS NULL THEN {NOW} ELSE runnable_at END,
+    updated_at = {NOW}
+WHERE id = ANY($1::text[])
+"""
 
 
 class PostgresRuns:
@@ -128,14 +154,16 @@ class PostgresRuns:
         queue: str = "default",
         priority: int = 0,
         trace_context: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> tuple[RunRecord, bool]:
+        keys, values = [k for k, _ in tags], [v for _, v in tags]
         extra = (self._channel, business_key, flow_version, queue, priority, trace_context)
         async with self._conn("create run") as conn:
             for _ in range(3):
-                row = await conn.fetchrow(_CREATE, run_id, workflow, args, *extra)
+                row = await conn.fetchrow(_CREATE, run_id, workflow, args, *extra, keys, values)
                 if row is not None:
                     self._notifier.notify(WORK)
-                    return run_from_row(row), True
+                    return replace(run_from_row(row), tags=dict(tags)), True
                 found = await conn.fetchrow(_BY_ID, run_id)
                 if found is not None:
                     return run_from_row(found), False
@@ -149,19 +177,57 @@ class PostgresRuns:
     async def list_runs(
         self,
         *,
-        status: Status | None,
-        workflow: str | None,
+        status: Status | None = None,
+        workflow: str | None = None,
         limit: int,
         business_key: str | None = None,
+        query: RunQuery | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        filters = _rules.run_filters(status, workflow, business_key)
-        where = [f"{column} = ${n}" for n, (column, _) in enumerate(filters, 1)]
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        limit_ = f"LIMIT ${len(filters) + 1}"
-        sql = f"SELECT {RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC {limit_}"
+        query = _rules.merged_query(query, status, workflow, business_key)
+        where, values = _where(_rules.query_conditions(query, before))
+        sql = (
+            f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs {where}"
+            f" ORDER BY created_at DESC, id DESC LIMIT ${len(values) + 1}"
+        )
         async with self._conn("list runs") as conn:
-            rows = await conn.fetch(sql, *(value for _, value in filters), limit)
+            rows = await conn.fetch(sql, *values, limit)
         return [run_from_row(r) for r in rows]
+
+    async def bulk_cancel(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
+        conditions = [*_rules.query_conditions(query), (_rules.BULK_CANCELLABLE, ())]
+        where, values = _where(conditions)
+        if dry_run:
+            async with self._conn("count runs") as conn:
+                return int(await conn.fetchval(f"SELECT count(*) FROM runs {where}", *values))
+        sql = _CANCEL_BATCH.format(where=where.removeprefix("WHERE "), limit=int(batch))
+        done = tries = 0
+        while True:
+            async with self._conn("cancel runs") as conn, conn.transaction():
+                rows = await conn.fetch(sql, *values)
+                plan = _rules.bulk_cancel_plan([tuple(r) for r in rows])
+                topics = _rules.cancelled_topics([*plan.end, *plan.request])
+                if plan.end:
+                    await conn.execute(_END_MANY, plan.end, _rules.ENDED_UNSTARTED.error)
+                    await conn.execute(CANCEL_OPEN_JOBS_OF_MANY, plan.end)
+                if plan.request:
+                    await conn.execute(_REQUEST_MANY, plan.request)
+                if rows:
+                    topics |= await cancel_descendants(conn, *plan.end, *plan.request)
+                if topics:
+                    await self._notify(conn, *sorted(topics))
+            for run_id in plan.children:  # parent first: the single cancel's lock order
+                await self.request_cancel(run_id)
+            done += len(rows)
+            if not rows:
+                if tries >= 50 or not await self._any(where, values):
+                    return done
+                tries += 1  # rows a commit held: take them once it is written
+                await asyncio.sleep(0.02)
+
+    async def _any(self, where: str, values: list[object]) -> bool:
+        async with self._conn("count runs") as conn:
+            return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM runs {where})", *values))
 
     async def read_journal(self, run_id: str) -> list[JournalEntry]:
         async with self._conn("read journal") as conn:
@@ -291,6 +357,17 @@ class PostgresRuns:
             topics = links.union(_rules.outcome_topics(commit.fence.run_id, outcome))
             if topics:
                 await self._notify(conn, *sorted(topics))
+
+
+def _where(conditions: list[tuple[str, tuple[object, ...]]]) -> tuple[str, list[object]]:
+    """A WHERE clause with ``$n`` parameters for ``query_conditions``, and its values."""
+    parts: list[str] = []
+    values: list[object] = []
+    for template, args in conditions:
+        marks = [f"${len(values) + n}" for n in range(1, len(args) + 1)]
+        parts.append(template.format(*marks))
+        values.extend(args)
+    return (f"WHERE {' AND '.join(parts)}" if parts else ""), values
 
 
 def _columns(entries: Sequence[JournalEntry]) -> list[list[Any]]:

@@ -31,6 +31,7 @@ from ._records import (
     LeaseState,
     Planner,
     QueueClaim,
+    RunQuery,
     RunRecord,
     ScheduleRecord,
     SignalRecord,
@@ -53,19 +54,38 @@ class RunStore(Protocol):
         queue: str = "default",
         priority: int = 0,
         trace_context: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> tuple[RunRecord, bool]:
-        """Insert a PENDING run unless the id exists; return the run and whether it is new."""
+        """Insert a PENDING run unless the id exists; return the run and whether it is new.
 
-    async def get_run(self, run_id: str) -> RunRecord | None: ...
+        ``tags`` are stored with a new run in the same statement (an existing run keeps its own).
+        """
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with its ``tags``, or None."""
+
     async def list_runs(
         self,
         *,
-        status: Status | None,
-        workflow: str | None,
+        status: Status | None = None,
+        workflow: str | None = None,
         limit: int,
         business_key: str | None = None,
+        query: RunQuery | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        """Runs matching every filter given, newest first."""
+        """Runs (with their ``tags``) matching ``query`` and every keyword filter given,
+        newest first (by ``created_at``, then id); with ``before``, only the runs after that
+        (created_at, id) in that order: the next page."""
+
+    async def bulk_cancel(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
+        """Cancel the open runs matching ``query`` that were not asked to cancel yet, as
+        ``request_cancel`` does (``_rules.cancel_action``); return how many (with
+        ``dry_run``: how many would be, changing nothing).
+
+        Works through ``batch`` runs per transaction; a run that ends or is cancelled
+        meanwhile is left alone.
+        """
 
     async def read_journal(self, run_id: str) -> list[JournalEntry]: ...
     async def send_signal(

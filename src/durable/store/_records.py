@@ -6,6 +6,7 @@ Times are seconds since the epoch (floats), taken from the store's clock.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,22 @@ class RunRecord:
     """Higher is claimed first within the runs a worker may take."""
     trace_context: str | None = None
     """The OpenTelemetry context of the span that started the run (JSON), if any."""
+    tags: dict[str, str] | None = None
+    """The run's tags, when the query read them (``get_run``, ``list_runs``), else None."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which runs ``list_runs`` and ``bulk_cancel`` take: every condition given holds."""
+
+    status: Status | None = None
+    workflow: str | None = None
+    business_key: str | None = None
+    queue: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    """(key, value) pairs the run must all carry."""
+    created_after: float | None = None
+    created_before: float | None = None
 
 
 RUN_COLUMNS = (
@@ -71,6 +88,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         queue=row[15],
         priority=row[16],
         trace_context=row[17],
+        tags=json.loads(row[18] or "{}") if len(row) > 18 else None,
     )
 
 
@@ -198,6 +216,8 @@ class Commit:
     children: list[ChildStart] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
     """(key, value JSON) pairs published with ``ctx.set_event``; the latest value wins."""
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    """(key, value) pairs set with ``ctx.set_tags``; the latest value of a key wins."""
     parent_id: str | None = None
     """With a Finish: the parent run to tell (``child_signal``)."""
 
@@ -208,6 +228,7 @@ class Commit:
         return bool(
             self.children
             or self.events
+            or self.tags
             or self.parent_id
             or isinstance(outcome, Restart)
             or (isinstance(outcome, Finish) and outcome.cancel_children)

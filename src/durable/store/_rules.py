@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .._wire import CANCELLED_BEFORE_START, child_dedupe_key, child_done_payload, child_signal
 from ..errors import LeaseLostError, RunClosedError, RunNotFoundError
@@ -27,6 +28,7 @@ from ._records import (
     Outcome,
     Release,
     Restart,
+    RunQuery,
     ScheduleRecord,
     Suspend,
 )
@@ -61,6 +63,79 @@ def run_filters(
         "business_key": business_key,
     }
     return [(column, value) for column, value in filters.items() if value is not None]
+
+
+def merged_query(
+    query: RunQuery | None, status: Status | None, workflow: str | None, business_key: str | None
+) -> RunQuery:
+    """``query`` with the keyword filters of the older ``list_runs`` form laid over it."""
+    query = query or RunQuery()
+    return replace(
+        query,
+        status=status or query.status,
+        workflow=workflow or query.workflow,
+        business_key=business_key or query.business_key,
+    )
+
+
+BULK_CANCELLABLE = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED') AND NOT cancel_requested"
+"""The runs a bulk cancel changes: open, and not asked to cancel yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkCancel:
+    """What one batch of a bulk cancel does (``cancel_action`` applied to each row)."""
+
+    end: list[str]
+    """Runs that end CANCELLED at once."""
+    request: list[str]
+    """Runs asked to cancel and woken."""
+    children: list[str]
+    """Children that end at once: cancelled one by one, so their parent is locked first."""
+
+
+def bulk_cancel_plan(rows: Iterable[Sequence[Any]]) -> BulkCancel:
+    """Sort rows (id, status, lease_owner, parked_reason, epoch, parent_id) by ``cancel_action``."""
+    plan = BulkCancel([], [], [])
+    for run_id, status, owner, parked, epoch, parent_id in rows:
+        action = cancel_action(status, owner, parked, epoch)
+        if action is Cancel.END:
+            (plan.end if parent_id is None else plan.children).append(run_id)
+        elif action is Cancel.REQUEST:
+            plan.request.append(run_id)
+    return plan
+
+
+def query_conditions(
+    query: RunQuery, before: tuple[float, str] | None = None
+) -> list[tuple[str, tuple[object, ...]]]:
+    """The SQL conditions of a ``RunQuery`` (``{}`` marks a parameter) and their values.
+
+    Each tag is one ``id IN (...)`` on ``run_tags (key, value, run_id)``; ``before`` is the
+    (created_at, id) of the last run of the previous page (pages go newest first).
+    """
+    conditions: list[tuple[str, tuple[object, ...]]] = [
+        (f"{column} = {{}}", (value,))
+        for column, value in run_filters(query.status, query.workflow, query.business_key)
+    ]
+    if query.queue is not None:
+        conditions.append(("queue = {}", (query.queue,)))
+    if query.created_after is not None:
+        conditions.append(("created_at >= {}", (query.created_after,)))
+    if query.created_before is not None:
+        conditions.append(("created_at < {}", (query.created_before,)))
+    for key, value in query.tags:
+        conditions.append(
+            ("id IN (SELECT run_id FROM run_tags WHERE key = {} AND value = {})", (key, value))
+        )
+    if before is not None:
+        conditions.append(
+            (
+                "(created_at < {} OR (created_at = {} AND id < {}))",
+                (before[0], before[0], before[1]),
+            )
+        )
+    return conditions
 
 
 def signal_target(run_id: str, status: str | None) -> bool:

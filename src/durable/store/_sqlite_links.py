@@ -53,6 +53,12 @@ def apply_links(conn: sqlite3.Connection, commit: Commit, now: float) -> set[str
             [(run_id, key, value, now) for key, value in commit.events],
         )
         topics.add(event_topic(run_id))
+    if commit.tags:
+        conn.executemany(
+            "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            [(run_id, key, value) for key, value in commit.tags],
+        )
     links = _rules.links(commit)
     if links.restart:
         conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))

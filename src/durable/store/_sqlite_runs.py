@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .. import _clock
 from ..errors import RunNotFoundError
@@ -28,6 +28,7 @@ from ._records import (
     Park,
     Release,
     Restart,
+    RunQuery,
     RunRecord,
     SignalRecord,
     Suspend,
@@ -39,7 +40,8 @@ from ._sqlite_db import SqliteDb
 from ._sqlite_flows import cancel_open_jobs, has_signal, insert_signal
 from ._sqlite_links import apply_links, cancel_descendants, tell_parent
 
-_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"
+_TAGS = "(SELECT json_group_object(key, value) FROM run_tags t WHERE t.run_id = runs.id)"
+_BY_ID = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs WHERE id = ?"
 Pending = list[tuple[Commit, "asyncio.Future[None]"]]
 
 
@@ -72,6 +74,7 @@ class SqliteRuns:
         queue: str = "default",
         priority: int = 0,
         trace_context: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> tuple[RunRecord, bool]:
         def insert(conn: sqlite3.Connection, now: float) -> tuple[RunRecord, bool]:
             values = (run_id, workflow, args, now, now, now, business_key, flow_version)
@@ -81,6 +84,11 @@ class SqliteRuns:
                 " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (*values, queue, priority, trace_context),
             )
+            if cur.rowcount == 1 and tags:
+                conn.executemany(
+                    "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
+                    [(run_id, key, value) for key, value in tags],
+                )
             row = conn.execute(_BY_ID, (run_id,)).fetchone()
             return run_from_row(row), cur.rowcount == 1
 
@@ -99,21 +107,51 @@ class SqliteRuns:
     async def list_runs(
         self,
         *,
-        status: Status | None,
-        workflow: str | None,
+        status: Status | None = None,
+        workflow: str | None = None,
         limit: int,
         business_key: str | None = None,
+        query: RunQuery | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        filters = _rules.run_filters(status, workflow, business_key)
-        where = [f"{column} = ?" for column, _ in filters]
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC LIMIT ?"
-        params = (*(value for _, value in filters), limit)
+        query = _rules.merged_query(query, status, workflow, business_key)
+        where, values = _where(_rules.query_conditions(query, before))
+        sql = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs {where} ORDER BY created_at DESC, id DESC"
+        params = (*values, limit)
 
         def select(conn: sqlite3.Connection, _now: float) -> list[RunRecord]:
-            return [run_from_row(r) for r in conn.execute(sql, params)]
+            return [run_from_row(r) for r in conn.execute(f"{sql} LIMIT ?", params)]
 
         return await self._read("list runs", select)
+
+    async def bulk_cancel(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
+        conditions = [*_rules.query_conditions(query), (_rules.BULK_CANCELLABLE, ())]
+        where, values = _where(conditions)
+        if dry_run:
+
+            def count(conn: sqlite3.Connection, _now: float) -> int:
+                return int(conn.execute(f"SELECT count(*) FROM runs {where}", values).fetchone()[0])
+
+            return await self._read("count runs", count)
+        sql = (
+            "SELECT id, status, lease_owner, parked_reason, epoch, parent_id FROM runs"
+            f" {where} ORDER BY id LIMIT {int(batch)}"
+        )
+
+        def cancel(conn: sqlite3.Connection, now: float) -> int:
+            rows = conn.execute(sql, values).fetchall()
+            for run_id, *_ in rows:  # one transaction per batch, no round trips
+                _cancel(conn, run_id, now, topics)
+            return len(rows)
+
+        done = 0
+        while True:
+            topics: set[str] = set()
+            taken = await self._write("cancel runs", cancel)
+            self._notify(topics)
+            done += taken
+            if taken < batch:
+                return done
 
     async def read_journal(self, run_id: str) -> list[JournalEntry]:
         def select(conn: sqlite3.Connection, _now: float) -> list[JournalEntry]:
@@ -143,31 +181,7 @@ class SqliteRuns:
 
     async def request_cancel(self, run_id: str) -> RunRecord:
         def update(conn: sqlite3.Connection, now: float) -> RunRecord:
-            row = conn.execute(
-                "SELECT status, lease_owner, parked_reason, epoch, parent_id FROM runs"
-                " WHERE id = ?",
-                (run_id,),
-            ).fetchone()
-            if row is None:
-                raise RunNotFoundError(run_id)
-            action = _rules.cancel_action(row[0], row[1], row[2], row[3])
-            if action is Cancel.END:
-                cancel_open_jobs(conn, run_id, None, now)
-                conn.execute(
-                    "UPDATE runs SET status = 'CANCELLED', error = ?, cancel_requested = 1,"
-                    " runnable_at = NULL, updated_at = ? WHERE id = ?",
-                    (_rules.ENDED_UNSTARTED.error, now, run_id),
-                )
-                if row[4] is not None:  # a child: its parent waits for its end
-                    topics.update(tell_parent(conn, row[4], run_id, _rules.ENDED_UNSTARTED, now))
-            elif action is Cancel.REQUEST:
-                conn.execute(
-                    "UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
-                    " runnable_at = CASE WHEN lease_owner IS NULL THEN ? ELSE runnable_at END,"
-                    " updated_at = ? WHERE id = ?",
-                    (now, now, run_id),
-                )
-            topics.update(cancel_descendants(conn, run_id, now))
+            _cancel(conn, run_id, now, topics)
             return run_from_row(conn.execute(_BY_ID, (run_id,)).fetchone())
 
         topics: set[str] = {run_topic(run_id), WORK}
@@ -368,3 +382,40 @@ def _apply_outcome(
                 " updated_at = ? WHERE id = ?",
                 (now, now, run_id),
             )
+
+
+def _cancel(conn: sqlite3.Connection, run_id: str, now: float, topics: set[str]) -> None:
+    """Apply ``cancel_action`` to one run inside the caller's transaction."""
+    row = conn.execute(
+        "SELECT status, lease_owner, parked_reason, epoch, parent_id FROM runs WHERE id = ?",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        raise RunNotFoundError(run_id)
+    action = _rules.cancel_action(row[0], row[1], row[2], row[3])
+    if action is not Cancel.NOTHING:
+        topics |= _rules.cancelled_topics([run_id])
+    if action is Cancel.END:
+        cancel_open_jobs(conn, run_id, None, now)
+        conn.execute(
+            "UPDATE runs SET status = 'CANCELLED', error = ?, cancel_requested = 1,"
+            " runnable_at = NULL, updated_at = ? WHERE id = ?",
+            (_rules.ENDED_UNSTARTED.error, now, run_id),
+        )
+        if row[4] is not None:  # a child: its parent waits for its end
+            topics.update(tell_parent(conn, row[4], run_id, _rules.ENDED_UNSTARTED, now))
+    elif action is Cancel.REQUEST:
+        conn.execute(
+            "UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
+            " runnable_at = CASE WHEN lease_owner IS NULL THEN ? ELSE runnable_at END,"
+            " updated_at = ? WHERE id = ?",
+            (now, now, run_id),
+        )
+    topics.update(cancel_descendants(conn, run_id, now))
+
+
+def _where(conditions: list[tuple[str, tuple[object, ...]]]) -> tuple[str, tuple[object, ...]]:
+    """A WHERE clause with ``?`` parameters for ``query_conditions``, and its values."""
+    parts = [template.format(*("?" * len(args))) for template, args in conditions]
+    values = tuple(value for _, args in conditions for value in args)
+    return (f"WHERE {' AND '.join(parts)}" if parts else ""), values
