@@ -39,7 +39,7 @@ def _read(paths: Sequence[Path]) -> list[_File]:
             entry.problems.append(f"cannot read: {exc.strerror or exc}")
             continue
         except json.JSONDecodeError as exc:
-            entry.problems.append(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+            entry.problems.append(f"not JSON: {exc.msg}: line {exc.lineno} column {exc.colno}")
             continue
         except (RecursionError, UnicodeDecodeError, ValueError) as exc:
             entry.problems.append(f"not JSON: {exc}")
