@@ -45,6 +45,10 @@ def test_site_builds_strict_without_warnings(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "api-client" / "index.html").is_file()
 
 
+def test_getting_started_links_the_cli_reference() -> None:
+    assert "](cli.md)" in (DOCS / "getting-started.md").read_text()
+
+
 def _documented() -> set[str]:
     """Every object named by a ``::: durable.X`` block on an API page."""
     text = "\n".join(page.read_text() for page in DOCS.glob("api*.md"))
