@@ -152,7 +152,7 @@ def list_definitions(
     for stored in found:
         item = _summary(stored)
         _render.row(
-            out, item["id"], item["version"], item["name"], item["steps"], when(stored.uploaded_at)
+            out, item["id"], item["version"], item["name"], item["steps"], stored.uploaded_at
         )
     _render.show(out)
     if total > offset + len(found):
