@@ -104,9 +104,14 @@ def _extra(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
-def _stamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
+def iso_time(stamp: float) -> str:
+    """Seconds since the epoch as the UTC time log lines carry (``...T12:00:00.000Z``)."""
+    moment = datetime.fromtimestamp(stamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stamp(record: logging.LogRecord) -> str:
+    return iso_time(record.created)
 
 
 def _quote(value: Any) -> str:

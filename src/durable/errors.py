@@ -19,7 +19,8 @@
     │   ├── ValidationError           a JSON flow definition is invalid (``problems`` lists all)
     │   └── InvalidScheduleError (ValueError) a schedule's cron, timezone or option is invalid
     ├── StoreError                    the database failed; the message names the operation (503)
-    ├── ConfigurationError            a bad DSN, option or setup
+    ├── ConfigurationError            a bad DSN (a database or role the server does not know,
+    │                                 a wrong password), option or setup
     ├── WorkflowFailed                the run ended FAILED or CANCELLED (``error_type`` says why)
     ├── ActivityError                 an activity failed for good; raised inside the workflow
     ├── NonRetryableError             raised by an activity to fail at once, without retries

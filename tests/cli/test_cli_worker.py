@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,51 @@ def test_runs_started_in_a_queue_go_to_workers_serving_it(cli: Cli, worker: Any,
     assert shown["run"]["status"] == "PENDING"  # nobody serves its queue
     bad = one_line_error(cli("start", "crash-steps", "--queue", "q" * 300, "--dsn", dsn), 1)
     assert "queue" in bad
+
+
+def test_a_dsn_the_server_refuses_is_a_configuration_error_not_retried(cli: Cli, postgres_dsn: str):
+    server = postgres_dsn.split("?")[0].rsplit("/", 1)[0]
+    no_db = f"{server}/no_such_db"
+    verbs = (["worker", "crash_app:app"], ["runs", "ls"], ["serve", "--port", "0"], ["start", "x"])
+    for verb in verbs:
+        message = one_line_error(cli(*verb, "--dsn", no_db), 2)
+        assert 'database "no_such_db" does not exist' in message, message
+        assert "retrying" not in message
+    no_role = "postgresql://no_such_role_x@" + server.split("@", 1)[-1].split("://")[-1] + "/test"
+    message = one_line_error(cli("start", "crash-steps", "--dsn", no_role), 2)
+    assert 'role "no_such_role_x" does not exist' in message, message
+
+
+def test_an_unreachable_server_is_retried_and_logged_as_unreachable(worker: Any):
+    log = worker("postgresql://root@127.0.0.1:1/test")
+    deadline = time.monotonic() + 20
+    while log.read_text().count("unreachable") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker keeps going: a second attempt is logged
+    text = log.read_text()
+    assert text.count("the store is unreachable") >= 2 and "retrying in" in text, text
+    assert "Traceback" not in text
+
+
+def test_runs_show_says_what_a_run_waits_for_with_local_times(cli: Cli, worker: Any, dsn: str):
+    nap = '{"seconds": 7200}'
+    assert cli.json("start", "crash-sleep", "--args", nap, "--id", "nap", "--dsn", dsn)
+    queued = cli("runs", "show", "nap", "--dsn", dsn).stdout
+    assert "waits for:  a worker serving queue 'default' (queued)" in queued, queued
+    assert cli.json("start", "crash-backoff", "--id", "flaky", "--dsn", dsn)
+    worker(dsn)
+    wait_for(cli, dsn, "nap", "WAITING")
+    shown = cli("runs", "show", "nap", "--dsn", dsn).stdout
+    local_time = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
+    assert re.search(rf"waits for:  timer due at {local_time} \(in 2 h\)", shown), shown
+    assert re.search(rf"created:    {local_time} \(\d+ s ago\)", shown), shown
+    timer_line = next(line for line in shown.splitlines() if " timer  " in line)
+    for text in (shown.split("journal")[0], timer_line):  # no epoch floats (the activity's
+        assert not re.search(r"\d{10}\.\d+", text), shown  # own result is one: not these)
+    assert re.search(rf"timer +due {local_time} \(in 2 h\)", timer_line), timer_line
+    for _ in range(100):
+        history = cli.json("runs", "show", "flaky", "--dsn", dsn)["history"]
+        if any(event["event"] == "retry" for event in history):
+            break
+    shown = cli("runs", "show", "flaky", "--dsn", dsn).stdout
+    assert "waits for:  retry of activity 'flaky' (attempt 2) at " in shown, shown
+    assert "after RuntimeError: the first attempt always fails" in shown, shown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 import durable
@@ -43,6 +45,32 @@ async def test_failed_attempts_are_retried_and_journaled(app):
     assert [r["attempt"] for r in retries] == [2, 3]
     assert retries[0]["error"]["type"] == "ConnectionError"
     assert retries[1]["at"] > retries[0]["at"]
+
+
+async def test_every_failed_attempt_logs_a_warning(app, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.WARNING, logger="durable.runtime")
+    async with app.worker():
+        handle = await app.start(retried, "b", id="retry-logged")
+        assert await handle.result(timeout=10) == "b ok on 3"
+    lines = [r.getMessage() for r in caplog.records if "attempt" in r.getMessage()]
+    assert len(lines) == 2, lines
+    first, second = lines
+    assert first.startswith("run retry-logged: activity ")
+    assert "fails_twice attempt 1/4 failed: ConnectionError: attempt 1 of b failed" in first
+    assert "; next attempt at 20" in first and first.endswith("Z")
+    assert "attempt 2/4 failed" in second
+    assert all(r.levelno == logging.WARNING for r in caplog.records if "attempt" in r.getMessage())
+
+
+async def test_a_last_failed_attempt_logs_that_it_is_not_retried(
+    app, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.WARNING, logger="durable.runtime")
+    async with app.worker():
+        handle = await app.start(catches, id="retry-last-logged")
+        await handle.result(timeout=10)
+    last = [r.getMessage() for r in caplog.records if "attempt 4/4" in r.getMessage()]
+    assert last and last[0].endswith("ValueError: lookup failed; not retried"), last
 
 
 @durable.activity(retry=FAST)

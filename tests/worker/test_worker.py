@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 
 import pytest
 
 import durable
-from durable.registry import Registry
+from durable.registry import Registry, Workflow
+from durable.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.anyio
 
@@ -120,3 +122,26 @@ async def test_runs_cut_off_by_the_grace_period_are_released_at_once(app):
     await worker.stop()
     # released for the next worker now, not after the 60 s lease
     assert (await handle.describe()).status is durable.Status.PENDING
+
+
+async def test_the_start_line_names_the_store_queues_and_what_the_worker_serves(
+    dsn: str, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="durable.worker")
+    served = Registry()
+    for name in ("w-order", "w-refund", "w-audit", "w-ship"):
+        served.add_workflow(Workflow(busy_flow.fn, name, None))
+    served.add_activity(busy)
+    app = durable.App(dsn, registry=served)
+    async with app, app.worker(concurrency=7, queues=["default", "bulk"]):
+        pass
+    line = next(r.getMessage() for r in caplog.records if " started: " in r.getMessage())
+    assert f"started: store {dsn.split('?')[0]}" in line
+    assert ", queues default, bulk, " in line
+    assert "4 workflows (w-audit, w-order, w-refund, …)" in line
+    assert "1 activity (" in line and line.endswith(", concurrency 7")
+
+
+def test_a_postgres_store_names_itself_without_its_password():
+    store = PostgresStore("postgresql://root:s3cret@db.example:5432/prod?schema=app")
+    assert store.location == "postgresql://root:***@db.example:5432/prod?schema=app"

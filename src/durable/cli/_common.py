@@ -28,7 +28,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 """A user error: not found, refused by the store, validation failed, unreachable database."""
 EXIT_USAGE = 2
-"""The command line is wrong: an unknown option, a missing argument, malformed JSON."""
+"""The command line or configuration is wrong: an unknown option, a missing argument,
+malformed JSON, a DSN whose database, role or password the server refuses."""
 
 Dsn = Annotated[
     str | None,
@@ -91,8 +92,22 @@ async def open_app(
     resolved = resolve_dsn(dsn)
     if not create:
         _check_exists(resolved, dsn is not None)
-    async with App(resolved, registry=registry) as app:
+    app = App(resolved, registry=registry)
+    await open_or_exit(app)
+    try:
         yield app
+    finally:
+        await app.close()
+
+
+async def open_or_exit(app: App) -> None:
+    """Open the App's store; a configuration error (a database, role or password the
+    server refuses) ends the command with exit 2, as retrying or another verb cannot help."""
+    try:
+        await app.open()
+    except ConfigurationError as exc:
+        typer.echo(f"durable: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _check_exists(dsn: str, given: bool) -> None:

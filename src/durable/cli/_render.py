@@ -7,6 +7,7 @@ enough not to wrap ids, so ``grep`` and ``awk`` work on them.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -18,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..info import HistoryEvent, RunDescription, StepExecution
-from ._common import compact, plain, when
+from ..info import HistoryEvent, RunDescription, Status, StepExecution
+from ._common import compact, plain
 
 
 def console() -> Console:
@@ -133,16 +134,96 @@ def runs_table(runs: Sequence[RunDescription]) -> Table:
     return out
 
 
-def summary(desc: RunDescription) -> list[str]:
+_UNITS = ((60.0, "s", 1.0), (3600.0, "min", 60.0), (86400.0, "h", 3600.0), (math.inf, "d", 86400.0))
+
+
+def relative(seconds: float) -> str:
+    """A distance from now in words: ``in 2 h`` (ahead), ``3 min ago`` (past) or ``now``."""
+    size = abs(seconds)
+    if size < 1:
+        return "now"
+    unit, span = next((unit, span) for limit, unit, span in _UNITS if size < limit)
+    amount = f"{round(size / span)} {unit}"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
+def local(moment: datetime | float, now: datetime) -> str:
+    """A time as a local ISO time and how far it is from ``now``."""
+    if not isinstance(moment, datetime):  # seconds since the epoch, as the journal holds them
+        moment = datetime.fromtimestamp(moment, UTC)
+    seconds = (moment - now).total_seconds()
+    return f"{moment.astimezone().isoformat(timespec='seconds')} ({relative(seconds)})"
+
+
+def _pending(history: Sequence[HistoryEvent]) -> list[HistoryEvent]:
+    """The journal's operations that have begun (a timer armed, a retry planned, a child
+    started) and not ended: what the run waits on, as far as its journal says."""
+    open_ops: dict[int, HistoryEvent] = {}
+    for event in history:
+        if event.event in ("timer", "retry", "start"):
+            open_ops[event.seq] = event
+        else:
+            open_ops.pop(event.seq, None)
+    return list(open_ops.values())
+
+
+def _wait(event: HistoryEvent, now: datetime) -> str:
+    if event.event == "start":
+        return f"child run {event.payload!r}"
+    if event.event == "retry":
+        retry = event.payload if isinstance(event.payload, dict) else {}
+        attempt = retry.get("attempt", "?")
+        return f"retry of activity {event.name!r} (attempt {attempt}) at {local(retry['at'], now)}"
+    if event.kind == "signal":
+        return f"signal {event.name!r} until {local(float(event.payload), now)}"
+    return f"timer due at {local(float(event.payload), now)}"
+
+
+def waits_for(
+    desc: RunDescription,
+    history: Sequence[HistoryEvent],
+    steps: Sequence[StepExecution] = (),
+    now: datetime | None = None,
+) -> list[str]:
+    """What an unfinished run waits for, in words, from its row and its journal."""
+    if desc.status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+        return []
+    if desc.parked_reason:
+        return [f"parked: {desc.parked_reason} (a worker with fixed code resumes it)"]
+    now = now or datetime.now(UTC)
+    waits = [_wait(event, now) for event in _pending(history)]
+    waits += [
+        f"step {step.step_id!r} ({'a job' if step.step_type == 'SERVICE_TASK' else step.step_type})"
+        for step in steps
+        if step.ended_at is None and step.step_id in desc.current_steps
+    ]
+    if desc.status == Status.PENDING and not any(w.startswith("retry") for w in waits):
+        waits.append(f"a worker serving queue {desc.queue!r} (queued)")
+    elif desc.status == Status.RUNNING and not waits:
+        waits.append("its worker (running)")
+    elif not waits:
+        waits.append("a signal (it waits without a timeout)")
+    if desc.cancel_requested:
+        waits.append("its cancellation to be carried out")
+    return waits
+
+
+def summary(
+    desc: RunDescription, waits: Sequence[str] = (), now: datetime | None = None
+) -> list[str]:
     """The head of ``runs show``: one ``label: value`` line each."""
+    now = now or datetime.now(UTC)
     lines = [
         f"run:        {desc.run_id}",
         f"workflow:   {desc.workflow}"
         + (f" (flow version {desc.flow_version})" if desc.flow_version is not None else ""),
         f"status:     {desc.status}" + (" (cancel requested)" if desc.cancel_requested else ""),
-        f"created:    {when(desc.created_at)}",
-        f"updated:    {when(desc.updated_at)}",
+        f"created:    {local(desc.created_at, now)}",
+        f"updated:    {local(desc.updated_at, now)}",
     ]
+    if waits:
+        lines.append(f"waits for:  {waits[0]}")
+        lines.extend(f"            {wait}" for wait in waits[1:])
     if desc.business_key is not None:
         lines.append(f"key:        {desc.business_key}")
     if desc.queue != "default" or desc.priority:
@@ -151,8 +232,6 @@ def summary(desc: RunDescription) -> list[str]:
         lines.append(f"parent:     {desc.parent_id}")
     if desc.children:
         lines.append(f"children:   {', '.join(desc.children)}")
-    if desc.parked_reason:
-        lines.append(f"parked:     {desc.parked_reason}")
     if desc.current_steps:
         lines.append(f"at steps:   {', '.join(desc.current_steps)}")
     if desc.result is not None or desc.status == "COMPLETED":
@@ -166,8 +245,27 @@ def _offset(start: datetime, moment: datetime) -> str:
     return f"+{(moment - start).total_seconds():.3f}s"
 
 
-def timeline(desc: RunDescription, events: Sequence[HistoryEvent]) -> Table:
+def _payload(event: HistoryEvent, now: datetime) -> str:
+    """A journal record's payload for people: due times as local times, errors whole."""
+    payload = event.payload
+    if event.event == "timer":
+        return f"due {local(float(payload), now)}"
+    error = payload.get("error") if event.event == "retry" and isinstance(payload, dict) else None
+    if event.event == "error" and isinstance(payload, dict):
+        error = payload
+    if isinstance(error, dict):
+        said = f"{error.get('type', 'Error')}: {error.get('message')}"
+        if event.event == "retry":
+            return f"attempt {payload['attempt']} at {local(payload['at'], now)} after {said}"
+        return said
+    return compact(payload, 60)
+
+
+def timeline(
+    desc: RunDescription, events: Sequence[HistoryEvent], now: datetime | None = None
+) -> Table:
     """The journal, oldest first, with times relative to the run's start."""
+    now = now or datetime.now(UTC)
     out = table("AT", "SEQ", "KIND", "NAME", "EVENT", "PAYLOAD")
     for event in events:
         row(
@@ -177,7 +275,7 @@ def timeline(desc: RunDescription, events: Sequence[HistoryEvent]) -> Table:
             event.kind,
             event.name or "-",
             event.event,
-            compact(event.payload, 60),
+            _payload(event, now),
         )
     return out
 

@@ -296,7 +296,7 @@ def show_run(
             }
         )
         return
-    for line in _render.summary(desc):
+    for line in _render.summary(desc, _render.waits_for(desc, history, steps)):
         typer.echo(line)
     if desc.variables is not None:
         typer.echo("variables:")

@@ -15,7 +15,7 @@ from .. import _logging
 from ..app import App, load_app
 from ..errors import StoreError
 from ..worker import WorkerMetrics
-from ._common import fail, run
+from ._common import fail, open_or_exit, run
 
 log = logging.getLogger("durable.cli")
 
@@ -130,14 +130,15 @@ async def _run_worker(
 
 
 async def _open_with_retry(app: App) -> None:
-    """Wait for the database: a worker may start while it is still coming up."""
+    """Wait for the database: a worker may start while it is still coming up. A DSN the
+    server refuses (no such database or role, a wrong password) exits 2 at once."""
     delay = 0.2
     while True:
         try:
-            await app.open()
+            await open_or_exit(app)
             return
         except StoreError as exc:
-            log.warning("cannot reach the store (%s); retrying in %.1f s", exc, delay)
+            log.warning("the store is unreachable (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -185,10 +186,23 @@ def serve(
             "pip install 'durable[server]'"
         ) from None
     _logging.configure(log_level, log_format)
+    served = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
+    run(_check_store(served.dsn))
     outcome: Any = serve_api(dsn=dsn, host=host, port=port, token=token, app_target=app_target)
     if inspect.isawaitable(outcome):
         with contextlib.suppress(KeyboardInterrupt):
             run(_wait(outcome))
+
+
+async def _check_store(dsn: str) -> None:
+    """Open the store once before serving: a DSN the server refuses exits 2 here, not as a
+    failed server start-up (the server opens its own App on its event loop)."""
+    probe = App(dsn)
+    try:
+        await open_or_exit(probe)
+    except StoreError:
+        return  # unreachable: the server's own start-up reports it, as it always did
+    await probe.close()
 
 
 async def _wait(awaitable: Any) -> None:

@@ -9,6 +9,7 @@ the event loop; signals and finished children come from the run's mailbox.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -28,6 +29,8 @@ from ._cursor import Cursor
 from ._mailbox import Mailbox
 from ._outbox import Outbox
 from ._state import Delivery, Op, SlotLimiter
+
+log = logging.getLogger("durable.runtime")
 
 KEEP_LOADED_FOR = 60.0
 """A run whose only wait is a retry backoff this short stays in memory; longer, it suspends."""
@@ -284,8 +287,10 @@ class Dispatch:
             span.finish(verdict, outcome.error)
         if self.observer is not None:
             self.observer.observe_attempt(workflow, act.name, verdict, time.perf_counter() - began)
-        if outcome.retry_in is not None:
-            at = self.clock.now() + outcome.retry_in
+        at = None if outcome.retry_in is None else self.clock.now() + outcome.retry_in
+        if outcome.error is not None:
+            _log_failed_attempt(self.run.id, act.name, op, policy.max_attempts, outcome.error, at)
+        if at is not None:
             retry = RetryRecord(op.attempt + 1, at, outcome.error)
             self.queue.put_nowait(Delivery(op, Event.RETRY, retry.dumps()))
         elif outcome.error is not None:
@@ -332,6 +337,24 @@ class Dispatch:
             if op.task is not None:
                 op.task.cancel()
             op.future.set_exception(Cancelled(f"run {self.run.id!r} was cancelled"))
+
+
+def _log_failed_attempt(
+    run_id: str, activity: str, op: Op, attempts: int, error: StoredError, at: float | None
+) -> None:
+    """One WARNING line per failed attempt: what failed, and whether and when it is tried
+    again (the journal keeps the error; this is what an operator watching the log sees)."""
+    with _logging.bind(step=activity, seq=op.seq, attempt=op.attempt):
+        log.warning(
+            "run %s: activity %s attempt %d/%d failed: %s: %s; %s",
+            run_id,
+            activity,
+            op.attempt,
+            attempts,
+            error.type,
+            error.message,
+            "not retried" if at is None else f"next attempt at {_logging.iso_time(at)}",
+        )
 
 
 def resolve(op: Op, event: Event, payload: str | None) -> None:

@@ -33,6 +33,9 @@ NOW = "extract(epoch from clock_timestamp())"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+REFUSED = (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError)
+"""A database or role that does not exist, a wrong password (``InvalidPasswordError`` is
+one of the latter): a configuration error, where an unreachable server is a StoreError."""
 
 
 def parse_dsn(dsn: str) -> tuple[str, str]:
@@ -87,8 +90,12 @@ class PostgresDb:
                 server_settings=settings,
                 reset=_keep_session,
             )
+        except REFUSED as exc:  # retrying cannot fix these: the DSN must change
+            raise ConfigurationError(
+                f"the Postgres server at {safe_dsn(self.dsn)} refused the DSN: {exc}"
+            ) from exc
         except DRIVER_ERRORS as exc:
-            raise StoreError(f"cannot open Postgres store at {_safe(self.dsn)}: {exc}") from exc
+            raise StoreError(f"cannot open Postgres store at {safe_dsn(self.dsn)}: {exc}") from exc
         self._listener = asyncio.create_task(self._listen(), name="durable-listen")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
@@ -197,7 +204,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-def _safe(dsn: str) -> str:
+def safe_dsn(dsn: str) -> str:
     """The DSN without its password, for messages."""
     parts = urlsplit(dsn)
     netloc = parts.netloc.rsplit("@", 1)

@@ -316,6 +316,9 @@ class Notifications(Protocol):
 class Store(RunStore, QueueStore, FlowStore, ScheduleStore, AdminStore, Notifications, Protocol):
     """Persistence primitives. Every method is a single transaction."""
 
+    location: str
+    """Where the store lives, for people: its DSN without the password."""
+
     async def open(self) -> None:
         """Connect and apply pending migrations."""
 

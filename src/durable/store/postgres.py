@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ._composed import Composed
 from ._postgres_admin import PostgresAdmin
-from ._postgres_db import PostgresDb, parse_dsn
+from ._postgres_db import PostgresDb, parse_dsn, safe_dsn
 from ._postgres_flows import PostgresFlows
 from ._postgres_queues import PostgresQueues
 from ._postgres_runs import PostgresRuns
@@ -26,6 +26,7 @@ class PostgresStore(Composed):
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
         self._db = db = PostgresDb(dsn, pool_size=pool_size)
         self.schema = db.schema
+        self.location = safe_dsn(dsn)
         self._runs = PostgresRuns(db)
         super().__init__(
             runs=self._runs,

@@ -28,6 +28,7 @@ class SqliteStore(Composed):
     ) -> None:
         self._db = db = SqliteDb(path, synchronous=synchronous, clock=clock)
         self.path = db.path
+        self.location = f"sqlite:///{db.path}"
         self._runs = SqliteRuns(db)
         super().__init__(
             runs=self._runs,

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _logging, _tracing
@@ -128,11 +128,15 @@ class Worker:
                 schedule_loop(self.services.store, self.id, self.poll_interval), name="durable-cron"
             ),
         ]
+        registry = self.services.registry
         log.info(
-            "worker %s started (concurrency %d, queues %s)",
+            "worker %s started: store %s, queues %s, %s, %s, concurrency %d",
             self.id,
-            self.concurrency,
+            self.services.store.location,
             ", ".join(self.served.names),
+            _some(len(registry.workflows), "workflow", registry.workflows),
+            _some(len(registry.activities), "activity", registry.activities),
+            self.concurrency,
         )
 
     async def stop(self, grace_period: float | None = None) -> None:
@@ -420,3 +424,10 @@ async def _first(*aws: Any) -> None:
     finally:
         for task in tasks:
             task.cancel()
+
+
+def _some(count: int, noun: str, names: Iterable[str], shown: int = 3) -> str:
+    """``3 workflows (order, refund, …)``: a count and the first few names."""
+    plural = noun if count == 1 else ("activities" if noun == "activity" else noun + "s")
+    listed = sorted(names)[:shown] + (["…"] if count > shown else [])
+    return f"{count} {plural}" + (f" ({', '.join(listed)})" if listed else "")
