@@ -45,6 +45,18 @@ def test_site_builds_strict_without_warnings(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "api-client" / "index.html").is_file()
 
 
+def test_getting_started_links_the_cli_reference() -> None:
+    assert "](cli.md)" in (DOCS / "getting-started.md").read_text()
+
+
+def test_readme_says_what_the_test_command_needs_and_gives_a_fast_subset() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "DURABLE_TEST_DSN" in readme and "pgserver" in readme
+    subsets = re.findall(r"^\.venv/bin/python -m pytest -q (tests/\S+)", readme, flags=re.M)
+    assert subsets, "the README shows a command that runs a subset of the tests"
+    assert all((ROOT / path).exists() for path in subsets), subsets
+
+
 def _documented() -> set[str]:
     """Every object named by a ``::: durable.X`` block on an API page."""
     text = "\n".join(page.read_text() for page in DOCS.glob("api*.md"))

@@ -36,8 +36,9 @@ FORMATS = ("text", "json")
 
 _bound: ContextVar[Mapping[str, Any] | None] = ContextVar("durable_log_fields", default=None)
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else on a record came from ``extra=``. uvicorn
+# adds ``color_message``, the message with ANSI colour codes: the plain one is printed.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 _PLAIN = re.compile(r"^[^\s\"=\\]+$")
 
 

@@ -434,11 +434,15 @@ def load_app(target: str, *, dsn: str | None = None) -> App:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
-    found = getattr(module, attribute or "app", None)
+    attribute = attribute or "app"
+    apps = sorted(name for name, value in vars(module).items() if isinstance(value, App))
+    known = f"; its Apps: {', '.join(apps)}" if apps else "; it defines no durable.App"
+    if not hasattr(module, attribute):
+        raise ConfigurationError(f"module {module_name!r} has no attribute {attribute!r}{known}")
+    found = getattr(module, attribute)
     if not isinstance(found, App):
         raise ConfigurationError(
-            f"{target!r} is not a durable.App (found {type(found).__name__}); "
-            "name one as module:attribute"
+            f"{module_name}:{attribute} is a {type(found).__name__}, not a durable.App{known}"
         )
     if dsn is None:
         return found

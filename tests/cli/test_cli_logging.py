@@ -107,3 +107,37 @@ async def test_records_made_in_a_run_carry_its_run_workflow_and_step(
         assert (mine[msg]["run_id"], mine[msg]["workflow"], mine[msg]["step"]) == (
             "log-1", "log-run", step
         )  # fmt: skip
+
+
+def test_uvicorn_colour_messages_never_reach_the_lines(captured: io.StringIO):
+    colour = {"color_message": "Started server process [\x1b[36m%d\x1b[0m]"}
+    for fmt in ("json", "text"):
+        _logging.configure("INFO", fmt, stream=captured)
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 42, extra=colour)
+    json_line, text_line = captured.getvalue().splitlines()
+    assert json.loads(json_line)["msg"] == "Started server process [42]"
+    assert "color_message" not in json_line and "color_message" not in text_line
+    assert "\\u001b" not in json_line and "\x1b" not in text_line
+    assert text_line.endswith('msg="Started server process [42]"')
+
+
+@durable.activity(name="log-flow-job")
+async def log_flow_job(task: dict[str, object]) -> dict[str, object]:
+    log.info("flow job")
+    return {}
+
+
+async def test_flow_runs_are_logged_with_their_definition_id(captured: io.StringIO, tmp_path: Path):
+    _logging.configure("INFO", "json", stream=captured)
+    job = {"id": "job", "name": "Job", "type": "SERVICE_TASK", "jobType": "log-flow-job"}
+    steps = [{**job, "nextStep": "done"}, {"id": "done", "name": "Done", "type": "END"}]
+    async with durable.App(f"sqlite:///{tmp_path / 'flow.db'}") as app, app.worker():
+        await app.definitions.upload({"id": "LOG::flow", "name": "Log flow", "steps": steps})
+        handle = await app.start_flow("LOG::flow", id="flow-1")
+        await handle.result(timeout=30)
+    mine = [r for r in records(captured) if r["run_id"] == "flow-1"]
+    assert {r["workflow"] for r in mine} == {"LOG::flow"}, mine
+    states = [r["msg"] for r in mine if r["logger"] == "durable.runtime"]
+    assert any("workflow=LOG::flow" in msg and "state=COMPLETED" in msg for msg in states)
+    job = next(r for r in mine if r["msg"] == "flow job")
+    assert (job["step"], job["job_type"]) == ("job", "log-flow-job")

@@ -187,6 +187,32 @@ def test_every_problem_is_reported_at_once_with_step_ids():
     assert "steps[0].nextStep (step 'score')" in str(caught.value)
 
 
+def test_shape_and_semantic_problems_are_reported_together():
+    document = good()
+    del document["name"]
+    transform = document["steps"][6]
+    del transform["name"]
+    transform["nextStep"] = "nowhere"
+    transform["transformations"] = {"x": "${a +}"}
+    found = problems(document)
+    assert found["name"] == "Field required"
+    assert found["steps[6].name"] == "Field required"
+    assert "unknown step 'nowhere'" in found["steps[6].nextStep"]
+    assert "syntax error" in found["steps[6].transformations.x"]
+
+
+def test_a_step_whose_links_are_broken_hides_no_guess_about_reachability():
+    document = good()
+    document["steps"][6]["nextStep"] = 7
+    assert set(problems(document)) == {"steps[6].nextStep"}
+
+
+def test_a_broken_step_keeps_its_known_links_for_reachability():
+    document = good()
+    del document["steps"][5]["name"]  # the join: its nextStep is still readable
+    assert set(problems(document)) == {"steps[5].name"}
+
+
 def test_no_reachable_end_is_a_problem():
     document = {
         "id": "X",

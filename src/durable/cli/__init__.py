@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import Annotated, Any
 
 import typer
 
@@ -24,11 +26,30 @@ from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
     name="durable",
-    help="Durable workflows for Python: run workers, start and inspect runs, manage flows.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"durable {metadata.version('durable')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Durable workflows for Python: run workers, start and inspect runs, manage flows."""
+
+
 app.command("worker")(_serve.worker)
 app.command("serve")(_serve.serve)
 app.command("start")(_runs.start)
@@ -49,9 +70,20 @@ def _is_usage_error(exc: Exception) -> bool:
     return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
 
 
+def _untyped_flags(command: Any) -> None:
+    """Flags take no value, so their help shows no type (typer would print ``<bool>``)."""
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, help_option]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _untyped_flags(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     command = typer.main.get_command(app)
+    _untyped_flags(command)
     try:
         code = command.main(
             args=list(argv) if argv is not None else None,

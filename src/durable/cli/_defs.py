@@ -39,7 +39,7 @@ def _read(paths: Sequence[Path]) -> list[_File]:
             entry.problems.append(f"cannot read: {exc.strerror or exc}")
             continue
         except json.JSONDecodeError as exc:
-            entry.problems.append(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+            entry.problems.append(f"not JSON: {exc.msg}: line {exc.lineno} column {exc.colno}")
             continue
         except (RecursionError, UnicodeDecodeError, ValueError) as exc:
             entry.problems.append(f"not JSON: {exc}")
@@ -152,7 +152,7 @@ def list_definitions(
     for stored in found:
         item = _summary(stored)
         _render.row(
-            out, item["id"], item["version"], item["name"], item["steps"], when(stored.uploaded_at)
+            out, item["id"], item["version"], item["name"], item["steps"], stored.uploaded_at
         )
     _render.show(out)
     if total > offset + len(found):

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..info import HistoryEvent, RunDescription, Status, StepExecution
-from ._common import compact, plain, when
+from ._common import compact, plain
 
 
 def console() -> Console:
@@ -38,15 +38,29 @@ def show(renderable: Table) -> None:
         print(line.rstrip())
 
 
+# Columns of times never wrap (an 80-column terminal would leave a lone "Z" on a line of
+# its own); ids and names fold instead.
+_TIMES = frozenset({"CREATED", "UPDATED", "UPLOADED", "NEXT", "LAST"})
+
+
 def table(*columns: str) -> Table:
     out = Table(box=box.SIMPLE_HEAD if os.isatty(1) else None, pad_edge=False)
     for name in columns:
-        out.add_column(name, overflow="fold")
+        out.add_column(name, overflow="fold", no_wrap=name in _TIMES)
     return out
 
 
 def row(out: Table, *cells: Any) -> None:
-    out.add_row(*(Text("-" if cell is None else str(cell)) for cell in cells))
+    """A row; a datetime cell is shown compactly, in UTC to the second."""
+    out.add_row(*(Text(_cell(cell)) for cell in cells))
+
+
+def _cell(cell: Any) -> str:
+    if cell is None:
+        return "-"
+    if isinstance(cell, datetime):
+        return cell.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return str(cell)
 
 
 # -- JSON shapes --------------------------------------------------------------------
@@ -114,8 +128,8 @@ def runs_table(runs: Sequence[RunDescription]) -> Table:
             desc.run_id,
             workflow,
             status,
-            when(desc.created_at),
-            when(desc.updated_at),
+            desc.created_at,
+            desc.updated_at,
             desc.business_key,
         )
     return out

@@ -67,7 +67,9 @@ class _Checker:
     def __init__(self, document: Any) -> None:
         self.document = document
         self.problems: list[Problem] = []
-        self.steps: dict[str, _model.StepModel] = {}
+        self.kinds: dict[str, str] = {}
+        self.links: dict[str, list[tuple[str, str]]] = {}
+        self.opaque: set[str] = set()  # steps whose references cannot be read
         self.paths: dict[str, str] = {}
         self.nodes: dict[str, Node] = {}
 
@@ -87,9 +89,9 @@ class _Checker:
         elif isinstance(steps, list):
             for index, raw in enumerate(steps):
                 self._check_step(index, raw)
-            for step_id, step in self.steps.items():
-                self._check_links(step_id, step)
-            if steps and self.steps:
+            for step_id, links in self.links.items():
+                self._check_links(step_id, links)
+            if steps and self.kinds:
                 self._check_reachability(steps[0])
         if self.problems or definition is None:
             raise ValidationError(self.problems, _subject(self.document))
@@ -121,119 +123,134 @@ class _Checker:
             self.add(path, "a step must be a JSON object")
             return
         step_id = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else None
-        kind = raw.get("type")
+        kind: Any = raw.get("type")
         if isinstance(step_id, str) and step_id in self.paths:
             self.add(f"{path}.id", f"duplicate step id (also {self.paths[step_id]})", step_id)
             step_id = None
         model = _model.STEP_MODELS.get(kind) if isinstance(kind, str) else None
+        if step_id is not None:
+            self.paths[step_id] = path  # a valid target for references, even if broken
         if model is None:
             known = ", ".join(_model.STEP_TYPES)
             self.add(f"{path}.type", f"unknown step type {kind!r} (known: {known})", step_id)
             if step_id is not None:
-                self.paths[step_id] = path  # still a valid target for references
+                self.opaque.add(step_id)
             return
-        if step_id is not None:
-            self.paths[step_id] = path
+        count = len(self.problems)
+        step = None
         try:
             step = model.model_validate(raw)
         except PydanticError as exc:
             for error in exc.errors():
                 self.add(f"{path}{_loc(error['loc'])}", error["msg"], step_id)
+                if error["loc"] and error["loc"][0] in _LINK_FIELDS and step_id is not None:
+                    self.opaque.add(step_id)  # its links are unknown: reachability is too
+        # The rules beyond the shape run on the raw step, so a missing field does not hide
+        # a bad expression or reference of the same step.
+        fields = self._compile_parts(path, kind, raw, step_id)
+        if step_id is None:
             return
-        if step_id is not None:
-            self.steps[step_id] = step
-            node = self._compile_step(path, step, raw)
-            if node is not None:
-                self.nodes[step_id] = node
+        self.kinds[step_id] = kind
+        self.links[step_id] = list(_links(kind, raw))
+        if step is not None and len(self.problems) == count:
+            self.nodes[step_id] = Node(
+                id=step.id, name=step.name, type=kind, next=_next_step(kind, raw), **fields
+            )
 
-    def _compile_step(
-        self, path: str, step: _model.StepModel, raw: Mapping[str, Any]
-    ) -> Node | None:
-        count = len(self.problems)
-        timers = tuple(self._timers(path, step))
-        fields: dict[str, Any] = {"next": _next_step(step), "timers": timers}
-        if isinstance(step, _model.ServiceTaskModel):
-            fields.update(job_type=step.jobType, retries=step.retryCount)
-        elif isinstance(step, _model.DecisionModel):
+    def _compile_parts(
+        self, path: str, kind: str, raw: Mapping[str, Any], step_id: str | None
+    ) -> dict[str, Any]:
+        """The parsed expressions, table and timers of a step; each bad one is a problem."""
+        fields: dict[str, Any] = {"timers": tuple(self._timers(path, kind, raw, step_id))}
+        if kind == "SERVICE_TASK":
+            fields.update(job_type=raw.get("jobType"), retries=raw.get("retryCount", 0))
+        elif kind == "DECISION":
             branches = []
-            for source, target in step.conditionalNextSteps.items():
+            for source, target in _mapping(raw.get("conditionalNextSteps")).items():
                 try:
                     branches.append((compile_expression(source), target))
                 except ExpressionError as exc:
-                    self.add(f"{path}.conditionalNextSteps[{source!r}]", str(exc), step.id)
+                    self.add(f"{path}.conditionalNextSteps[{source!r}]", str(exc), step_id)
             fields["branches"] = tuple(branches)
-        elif isinstance(step, _model.TransformationModel):
+        elif kind == "TRANSFORMATION":
             assignments = []
-            for name, value in step.transformations.items():
+            for name, value in _mapping(raw.get("transformations")).items():
                 try:
                     assignments.append((name, compile_value(value)))
                 except ExpressionError as exc:
-                    self.add(f"{path}.transformations.{name}", str(exc), step.id)
+                    self.add(f"{path}.transformations.{name}", str(exc), step_id)
             fields["assignments"] = tuple(assignments)
-        elif isinstance(step, _model.DecisionTableModel):
+        elif kind == "DECISION_TABLE":
             table, problems = compile_table(raw, path)
             self.problems.extend(problems)
             fields["table"] = table
-        elif isinstance(step, _model.ParallelGatewayModel):
-            fields.update(parallel=tuple(step.parallelNextSteps), join=step.joinStep)
-        if len(self.problems) > count:
-            return None
-        return Node(id=step.id, name=step.name, type=step.type, **fields)
+        elif kind == "PARALLEL_GATEWAY":
+            fields.update(parallel=tuple(_strings(raw.get("parallelNextSteps"))))
+            fields.update(join=raw.get("joinStep"))
+        return fields
 
-    def _timers(self, path: str, step: _model.StepModel) -> Iterator[Timer]:
-        if step.boundaryEvents and step.type not in _model.TIMER_HOSTS:
+    def _timers(
+        self, path: str, kind: str, raw: Mapping[str, Any], step_id: str | None
+    ) -> Iterator[Timer]:
+        events = raw.get("boundaryEvents")
+        if not isinstance(events, list) or not events:
+            return
+        if kind not in _model.TIMER_HOSTS:
             hosts = ", ".join(_model.TIMER_HOSTS)
             self.add(
-                f"{path}.boundaryEvents", f"boundary events are only allowed on {hosts}", step.id
+                f"{path}.boundaryEvents", f"boundary events are only allowed on {hosts}", step_id
             )
             return
-        for index, event in enumerate(step.boundaryEvents):
+        for index, event in enumerate(events):
             where = f"{path}.boundaryEvents[{index}]"
-            if event.type != "TIMER":
+            if not isinstance(event, Mapping):
+                continue  # a shape problem, reported by the model
+            event_type, text = event.get("type"), event.get("duration")
+            if isinstance(event_type, str) and event_type != "TIMER":
                 self.add(
                     f"{where}.type",
-                    f"unknown boundary event type {event.type!r} (known: TIMER)",
-                    step.id,
+                    f"unknown boundary event type {event_type!r} (known: TIMER)",
+                    step_id,
                 )
+                continue
+            if not isinstance(text, str):
                 continue
             try:
-                duration = _model.parse_duration(event.duration)
+                duration = _model.parse_duration(text)
             except ValueError as exc:
-                self.add(f"{where}.duration", str(exc), step.id)
+                self.add(f"{where}.duration", str(exc), step_id)
                 continue
             if duration.total_seconds() < 0:
-                self.add(f"{where}.duration", "a timer duration cannot be negative", step.id)
+                self.add(f"{where}.duration", "a timer duration cannot be negative", step_id)
                 continue
             yield Timer(
-                event.duration, duration.total_seconds(), event.interrupting, event.targetStepId
+                text,
+                duration.total_seconds(),
+                event.get("interrupting", True),
+                event.get("targetStepId", ""),
             )
 
-    def _check_links(self, step_id: str, step: _model.StepModel) -> None:
+    def _check_links(self, step_id: str, links: list[tuple[str, str]]) -> None:
         path = self.paths[step_id]
-        for where, target in _links(step):
+        for where, target in links:
             if target not in self.paths:
                 self.add(f"{path}.{where}", f"refers to unknown step {target!r}", step_id)
-        if isinstance(step, _model.ParallelGatewayModel):
-            join = self.steps.get(step.joinStep)
-            if step.joinStep in self.paths and (join is None or join.type != "JOIN_GATEWAY"):
-                self.add(
-                    f"{path}.joinStep", f"step {step.joinStep!r} is not a JOIN_GATEWAY", step_id
-                )
+            elif where == "joinStep" and self.kinds.get(target) != "JOIN_GATEWAY":
+                self.add(f"{path}.joinStep", f"step {target!r} is not a JOIN_GATEWAY", step_id)
 
     def _check_reachability(self, first: Any) -> None:
         entry = first.get("id") if isinstance(first, Mapping) else None
-        if not isinstance(entry, str) or entry not in self.steps:
+        if not isinstance(entry, str) or entry not in self.kinds:
             return  # the entry step is broken: that problem is reported already
         seen = {entry}
         queue = deque([entry])
         while queue:
-            step = self.steps.get(queue.popleft())
-            if step is None:
-                continue
-            for _, target in _links(step):
+            for _, target in self.links.get(queue.popleft(), ()):
                 if target not in seen:
                     seen.add(target)
                     queue.append(target)
+        if seen & self.opaque:
+            return  # a reached step's links are unknown: what it reaches is too
         for step_id, path in self.paths.items():
             if step_id not in seen:
                 self.add(
@@ -241,32 +258,49 @@ class _Checker:
                     f"step {step_id!r} is not reachable from the first step {entry!r}",
                     step_id,
                 )
-        if not any(self.steps[s].type == "END" for s in seen if s in self.steps):
+        if not any(self.kinds.get(s) == "END" for s in seen):
             self.add("steps", f"no END step is reachable from the first step {entry!r}")
 
 
-def _links(step: _model.StepModel) -> Iterator[tuple[str, str]]:
-    """Every (field path, target id) reference a step makes."""
-    nxt = _next_step(step)
+_LINK_FIELDS = frozenset(
+    {"nextStep", "conditionalNextSteps", "parallelNextSteps", "joinStep", "boundaryEvents"}
+)
+
+
+def _links(kind: str, raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every (field path, target id) reference a step makes, where the field has its shape."""
+    nxt = _next_step(kind, raw)
     if nxt is not None:
         yield "nextStep", nxt
-    if isinstance(step, _model.DecisionModel):
-        for source, target in step.conditionalNextSteps.items():
-            yield f"conditionalNextSteps[{source!r}]", target
-    if isinstance(step, _model.ParallelGatewayModel):
-        for index, target in enumerate(step.parallelNextSteps):
+    if kind == "DECISION":
+        for source, target in _mapping(raw.get("conditionalNextSteps")).items():
+            if isinstance(target, str):
+                yield f"conditionalNextSteps[{source!r}]", target
+    if kind == "PARALLEL_GATEWAY":
+        for index, target in enumerate(_strings(raw.get("parallelNextSteps"))):
             yield f"parallelNextSteps[{index}]", target
-        yield "joinStep", step.joinStep
-    for index, event in enumerate(step.boundaryEvents):
-        yield f"boundaryEvents[{index}].targetStepId", event.targetStepId
+        if isinstance(raw.get("joinStep"), str):
+            yield "joinStep", raw["joinStep"]
+    events = raw.get("boundaryEvents")
+    for index, event in enumerate(events if isinstance(events, list) else ()):
+        target = event.get("targetStepId") if isinstance(event, Mapping) else None
+        if isinstance(target, str):
+            yield f"boundaryEvents[{index}].targetStepId", target
 
 
-def _next_step(step: _model.StepModel) -> str | None:
+def _next_step(kind: str, raw: Mapping[str, Any]) -> str | None:
     """``nextStep`` where the type declares it; elsewhere it is an unknown field, ignored."""
-    if "nextStep" not in type(step).model_fields:
-        return None
-    value: str | None = getattr(step, "nextStep", None)
-    return value
+    value = raw.get("nextStep")
+    declared = "nextStep" in _model.STEP_MODELS[kind].model_fields
+    return value if declared and isinstance(value, str) else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _subject(document: Mapping[str, Any]) -> str:

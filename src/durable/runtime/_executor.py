@@ -105,7 +105,7 @@ class RunExecutor:
             observer,
         )
         self.writer = _writer.Writer(
-            store, self.fence, run.parent_id, workflow, self.cursor, self.outbox
+            store, self.fence, run.parent_id, workflow, self.cursor, self.outbox, run.workflow
         )
         self.scheduler = Scheduler()
         self.host = Operations(

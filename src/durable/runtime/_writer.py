@@ -46,6 +46,7 @@ class Writer:
         workflow: Workflow[Any, Any],
         cursor: Cursor,
         outbox: Outbox,
+        name: str,
     ) -> None:
         self.store = store
         self.fence = fence
@@ -53,6 +54,8 @@ class Writer:
         self.workflow = workflow
         self.cursor = cursor
         self.outbox = outbox
+        self.name = name
+        """The run's workflow as stored: a flow's definition id, not the flow runner's."""
         self.state = "CLAIMED"
         """The run's state as last logged (``COMPLETED``, ``WAITING``, ``LEASE_LOST`` ...)."""
         self.outcome: Outcome | None = None
@@ -123,7 +126,7 @@ class Writer:
         log.info(
             "run=%s workflow=%s epoch=%d state=%s%s",
             self.fence.run_id,
-            self.workflow.name,
+            self.name,
             self.fence.epoch,
             state,
             extra,

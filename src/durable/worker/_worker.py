@@ -324,7 +324,7 @@ class Worker:
         # Every log line of the run (runtime, activities, user code) carries these fields;
         # the claim is one span, a child of the context stored when the run was started.
         with (
-            _logging.bind(run_id=run.id, workflow=executor.workflow.name, worker=self.id),
+            _logging.bind(run_id=run.id, workflow=run.workflow, worker=self.id),  # a flow's id
             _tracing.run_span(run) as span,
         ):
             state, error = await self._execute_bound(executor)
