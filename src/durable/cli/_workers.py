@@ -47,7 +47,7 @@ def worker_json(worker: WorkerRecord) -> dict[str, Any]:
 
 @workers.command("ls")
 def list_workers(dsn: Dsn = None, as_json: Json = False) -> None:
-    """List registered workers: live ones, and crashed ones (dead) until they are cleared."""
+    """List registered workers: live ones, and dead ones (stopped without a clean stop)."""
 
     async def fetch() -> list[WorkerRecord]:
         async with open_app(dsn) as app:
