@@ -10,6 +10,16 @@ import typer
 from ..info import RunFilter, Status
 from ._common import Dsn, Json, open_app, print_json, run, usage
 
+StatusFilter = Annotated[
+    Status | None, typer.Option("--status", case_sensitive=False, help="Only this status.")
+]
+WorkflowFilter = Annotated[
+    str | None, typer.Option("--workflow", help="Only this workflow (or flow definition id).")
+]
+BusinessKeyFilter = Annotated[
+    str | None, typer.Option("--business-key", help="Only runs with this business key.")
+]
+QueueFilter = Annotated[str | None, typer.Option("--queue", help="Only runs of this queue.")]
 Tags = Annotated[
     list[str] | None,
     typer.Option("--tag", metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."),
@@ -49,18 +59,33 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+def run_filter(
+    status: Status | None,
+    workflow: str | None,
+    tag: list[str] | None,
+    business_key: str | None,
+    queue: str | None,
+    since: str | None,
+    until: str | None,
+) -> RunFilter:
+    """The ``RunFilter`` of the filter options every command over many runs takes."""
+    return RunFilter(
+        status=status,
+        workflow=workflow,
+        tags=parse_tags(tag),
+        business_key=business_key,
+        queue=queue,
+        created_after=parse_time(since, "--since"),
+        created_before=parse_time(until, "--until"),
+    )
+
+
 def bulk_cancel(
-    status: Annotated[
-        Status | None, typer.Option("--status", case_sensitive=False, help="Only this status.")
-    ] = None,
-    workflow: Annotated[
-        str | None, typer.Option("--workflow", help="Only this workflow (or flow definition id).")
-    ] = None,
+    status: StatusFilter = None,
+    workflow: WorkflowFilter = None,
     tag: Tags = None,
-    business_key: Annotated[
-        str | None, typer.Option("--business-key", help="Only runs with this business key.")
-    ] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Only runs of this queue.")] = None,
+    business_key: BusinessKeyFilter = None,
+    queue: QueueFilter = None,
     since: Since = None,
     until: Until = None,
     dry_run: Annotated[
@@ -71,18 +96,9 @@ def bulk_cancel(
     as_json: Json = False,
 ) -> None:
     """Cancel every open run that matches the filters (as ``durable cancel`` does to one)."""
-    tags = parse_tags(tag)
-    if not (status or workflow or tags or business_key or queue or since or until):
+    if not (status or workflow or tag or business_key or queue or since or until):
         raise usage("name the runs to cancel: --status, --workflow, --tag, --business-key, ...")
-    flt = RunFilter(
-        status=status,
-        workflow=workflow,
-        tags=tags,
-        business_key=business_key,
-        queue=queue,
-        created_after=parse_time(since, "--since"),
-        created_before=parse_time(until, "--until"),
-    )
+    flt = run_filter(status, workflow, tag, business_key, queue, since, until)
 
     async def apply(dry: bool) -> int:
         async with open_app(dsn) as app:

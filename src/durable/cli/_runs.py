@@ -8,7 +8,7 @@ import typer
 
 from .._start import start_run
 from ..app import load_app
-from ..info import RunFilter, Status
+from ..info import Status
 from ..queues import DEFAULT_QUEUE, check_name, check_priority
 from ..serde import dumps
 from . import _operate, _render
@@ -269,17 +269,11 @@ def cancel(run_id: RunId, dsn: Dsn = None, as_json: Json = False) -> None:
 
 @runs.command("ls")
 def list_runs(
-    status: Annotated[
-        Status | None, typer.Option("--status", case_sensitive=False, help="Only this status.")
-    ] = None,
-    workflow: Annotated[
-        str | None, typer.Option("--workflow", help="Only this workflow (or flow definition id).")
-    ] = None,
-    business_key: Annotated[
-        str | None, typer.Option("--business-key", help="Only runs with this business key.")
-    ] = None,
+    status: _operate.StatusFilter = None,
+    workflow: _operate.WorkflowFilter = None,
+    business_key: _operate.BusinessKeyFilter = None,
     tag: _operate.Tags = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Only runs of this queue.")] = None,
+    queue: _operate.QueueFilter = None,
     since: _operate.Since = None,
     until: _operate.Until = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
@@ -287,15 +281,7 @@ def list_runs(
     as_json: Json = False,
 ) -> None:
     """List runs, newest first."""
-    flt = RunFilter(
-        status=status,
-        workflow=workflow,
-        tags=_operate.parse_tags(tag),
-        business_key=business_key,
-        queue=queue,
-        created_after=_operate.parse_time(since, "--since"),
-        created_before=_operate.parse_time(until, "--until"),
-    )
+    flt = _operate.run_filter(status, workflow, tag, business_key, queue, since, until)
 
     async def fetch() -> Any:
         async with open_app(dsn) as app:
