@@ -21,6 +21,9 @@ class Status(enum.StrEnum):
     """Held by a worker."""
     WAITING = "WAITING"
     """Suspended on a timer or signal (or parked until fixed code is deployed)."""
+    PAUSED = "PAUSED"
+    """Paused by an operator (``Handle.pause``) or by a retry policy with
+    ``on_exhausted="pause"``: nothing starts until ``Handle.resume``."""
     COMPLETED = "COMPLETED"
     """Ended with a result."""
     FAILED = "FAILED"

@@ -21,6 +21,7 @@ _REST_STATUS: dict[Status, InstanceStatus] = {
     Status.PENDING: "ACTIVE",
     Status.RUNNING: "ACTIVE",
     Status.WAITING: "WAITING",
+    Status.PAUSED: "PAUSED",
     Status.COMPLETED: "COMPLETED",
     Status.FAILED: "FAILED",
     Status.CANCELLED: "CANCELLED",
@@ -29,6 +30,7 @@ _REST_STATUS: dict[Status, InstanceStatus] = {
 STORE_STATUSES: dict[str, tuple[Status, ...]] = {
     "ACTIVE": (Status.PENDING, Status.RUNNING),
     "WAITING": (Status.WAITING,),
+    "PAUSED": (Status.PAUSED,),
     "COMPLETED": (Status.COMPLETED,),
     "FAILED": (Status.FAILED,),
     "CANCELLED": (Status.CANCELLED,),

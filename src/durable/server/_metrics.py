@@ -189,7 +189,7 @@ def _run_families(fleet: FleetMetrics) -> Iterator[Metric]:
         started.add_metric([workflow], total)
         for status, family in ended.items():
             family.add_metric([workflow], per_status.get((workflow, status), 0))
-        for status in (Status.PENDING, Status.RUNNING, Status.WAITING):
+        for status in (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED):
             current.add_metric([workflow, str(status)], per_status.get((workflow, status), 0))
     yield started
     yield from ended.values()

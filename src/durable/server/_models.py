@@ -105,7 +105,7 @@ class DefinitionPage(_Response):
 
 
 # -- instances -------------------------------------------------------------------------
-InstanceStatus = Literal["ACTIVE", "WAITING", "COMPLETED", "FAILED", "CANCELLED"]
+InstanceStatus = Literal["ACTIVE", "WAITING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
 StepStatus = Literal["RUNNING", "COMPLETED", "FAILED", "CANCELLED", "SKIPPED"]
 
 

@@ -42,6 +42,18 @@ class RunRecord:
     """Higher is claimed first within the runs a worker may take."""
     trace_context: str | None = None
     """The OpenTelemetry context of the span that started the run (JSON), if any."""
+    paused_reason: str | None = None
+    """Set while the run is paused or asked to pause (``Handle.pause``)."""
+    forked_from: str | None = None
+    """The run this one was forked from (``Handle.fork``)."""
+    fork_at: str | None = None
+    """Where the fork was cut, as JSON: a journal seq (code-first) or a step id (flows)."""
+    runnable_at: float | None = None
+    """When a worker should look at the run next (a lease's expiry while it is held)."""
+    lease_owner: str | None = None
+    """The worker holding the run, if any."""
+    wait_signals: tuple[str, ...] = ()
+    """The signals whose arrival wakes the suspended run."""
     tags: dict[str, str] | None = None
     """The run's tags, when the query read them (``get_run``, ``list_runs``), else None."""
 
@@ -63,8 +75,10 @@ class RunQuery:
 RUN_COLUMNS = (
     "id, workflow, status, args, result, error, parked_reason, epoch, cancel_requested, "
     "mailbox_version, created_at, updated_at, business_key, flow_version, parent_id, queue, "
-    "priority, trace_context"
+    "priority, trace_context, paused_reason, forked_from, fork_at, runnable_at, lease_owner, "
+    "wait_signals"
 )
+_TAGS_AT = 24
 
 
 def run_from_row(row: Sequence[Any]) -> RunRecord:
@@ -88,8 +102,21 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         queue=row[15],
         priority=row[16],
         trace_context=row[17],
-        tags=json.loads(row[18] or "{}") if len(row) > 18 else None,
+        paused_reason=row[18],
+        forked_from=row[19],
+        fork_at=row[20],
+        runnable_at=row[21],
+        lease_owner=row[22],
+        wait_signals=_names(row[23]),
+        tags=json.loads(row[_TAGS_AT] or "{}") if len(row) > _TAGS_AT else None,
     )
+
+
+def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Signal names as stored: a Postgres array, or JSON text on SQLite."""
+    if value is None:
+        return ()
+    return tuple(json.loads(value) if isinstance(value, str) else value)
 
 
 @dataclass(frozen=True, slots=True)
