@@ -15,6 +15,7 @@ from ._protocol import (
     FlowStore,
     Notifications,
     QueueStore,
+    RetentionStore,
     RunStore,
     ScheduleStore,
     WorkerStore,
@@ -33,6 +34,7 @@ class Composed:
         schedules: ScheduleStore,
         admin: AdminStore,
         workers: WorkerStore,
+        retention: RetentionStore,
         notifications: Notifications,
     ) -> None:
         # RunStore
@@ -87,6 +89,10 @@ class Composed:
         self.heartbeat_worker = workers.heartbeat_worker
         self.unregister_worker = workers.unregister_worker
         self.list_workers = workers.list_workers
+        # RetentionStore
+        self.prune_runs = retention.prune_runs
+        self.take_lease = retention.take_lease
+        self.drop_lease = retention.drop_lease
         # Notifications
         self.publish = notifications.publish
         self.subscribe = notifications.subscribe

@@ -16,6 +16,7 @@ from ._postgres_admin import PostgresAdmin
 from ._postgres_db import PostgresDb, parse_dsn, safe_dsn
 from ._postgres_flows import PostgresFlows
 from ._postgres_queues import PostgresQueues
+from ._postgres_retention import PostgresRetention
 from ._postgres_runs import PostgresRuns
 from ._postgres_schedules import PostgresSchedules
 from ._postgres_workers import PostgresWorkers
@@ -36,6 +37,7 @@ class PostgresStore(Composed):
             schedules=PostgresSchedules(db),
             admin=PostgresAdmin(db),
             workers=PostgresWorkers(db),
+            retention=PostgresRetention(db),
             notifications=db,
         )
 

@@ -16,6 +16,7 @@ from ._sqlite_admin import SqliteAdmin
 from ._sqlite_db import SqliteDb
 from ._sqlite_flows import SqliteFlows
 from ._sqlite_queues import SqliteQueues
+from ._sqlite_retention import SqliteRetention
 from ._sqlite_runs import SqliteRuns
 from ._sqlite_schedules import SqliteSchedules
 from ._sqlite_workers import SqliteWorkers
@@ -38,6 +39,7 @@ class SqliteStore(Composed):
             schedules=SqliteSchedules(db),
             admin=SqliteAdmin(db),
             workers=SqliteWorkers(db),
+            retention=SqliteRetention(db),
             notifications=db,
         )
 
