@@ -4,7 +4,8 @@ Layout: ``_common`` (``--dsn``, ``--json``, opening the store, JSON arguments),
 ``_render`` (the ``--json`` shapes and tables), one module per group of verbs:
 ``_serve`` (worker, serve), ``_runs`` (start, signal, cancel, runs, user-tasks),
 ``_defs`` (defs), ``_schedules`` (schedules), ``_replay`` (runs export, replay),
-``_workers`` (workers ls, and the check ``start`` makes against the worker registry).
+``_workers`` (workers ls, and the check ``start`` makes against the worker registry),
+``_operate`` (filters, bulk verbs), ``_prune`` (runs prune), ``_progress`` (ages, bars).
 
 Exit codes: 0 success; 1 a user error (not found, refused, invalid definition,
 unreachable database); 2 a usage error (unknown option, missing argument, malformed
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import DurableError
-from . import _defs, _operate, _replay, _runs, _schedules, _serve, _workers
+from . import _defs, _operate, _prune, _replay, _runs, _schedules, _serve, _workers
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.command("cancel")(_runs.cancel)
 app.command("replay")(_replay.replay)
 _runs.runs.command("export")(_replay.export)
 _runs.runs.command("cancel")(_operate.bulk_cancel)
+_runs.runs.command("prune")(_prune.prune)
 app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)
