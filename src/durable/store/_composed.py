@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._protocol import (
     AdminStore,
+    DiagnosisStore,
     FlowStore,
     Notifications,
     QueueStore,
@@ -34,6 +35,7 @@ class Composed:
         schedules: ScheduleStore,
         admin: AdminStore,
         workers: WorkerStore,
+        diagnosis: DiagnosisStore,
         retention: RetentionStore,
         notifications: Notifications,
     ) -> None:
@@ -89,6 +91,8 @@ class Composed:
         self.heartbeat_worker = workers.heartbeat_worker
         self.unregister_worker = workers.unregister_worker
         self.list_workers = workers.list_workers
+        # DiagnosisStore
+        self.diagnose = diagnosis.diagnose
         # RetentionStore
         self.prune_runs = retention.prune_runs
         self.take_lease = retention.take_lease

@@ -20,6 +20,7 @@ from typing import Protocol
 from ..info import Status
 from ..queues import Queue
 from ._admin import FleetMetrics, StepDurations
+from ._diagnosis import Diagnosis
 from ._notify import Subscription
 from ._records import (
     Commit,
@@ -340,6 +341,14 @@ class WorkerStore(Protocol):
         """Every registered worker, oldest first; ``live`` per ``_rules.worker_live``."""
 
 
+class DiagnosisStore(Protocol):
+    """Why a run is not progressing: the facts ``Handle.describe`` words as ``blocked_on``."""
+
+    async def diagnose(self, run_id: str) -> Diagnosis | None:
+        """The run (with its tags and children) and, while it is open, what may hold it
+        up (``_diagnosis.Diagnosis``), read at once; None when there is no such run."""
+
+
 class RetentionStore(Protocol):
     """Deleting finished runs (``App.prune``, ``App(retention=)``), and named leases for
     work that one process of many does at a time (the background sweep)."""
@@ -391,6 +400,7 @@ class Store(
     ScheduleStore,
     AdminStore,
     WorkerStore,
+    DiagnosisStore,
     RetentionStore,
     Notifications,
     Protocol,

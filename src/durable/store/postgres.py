@@ -14,6 +14,7 @@ from __future__ import annotations
 from ._composed import Composed
 from ._postgres_admin import PostgresAdmin
 from ._postgres_db import PostgresDb, parse_dsn, safe_dsn
+from ._postgres_diagnosis import PostgresDiagnosis
 from ._postgres_flows import PostgresFlows
 from ._postgres_queues import PostgresQueues
 from ._postgres_retention import PostgresRetention
@@ -37,6 +38,7 @@ class PostgresStore(Composed):
             schedules=PostgresSchedules(db),
             admin=PostgresAdmin(db),
             workers=PostgresWorkers(db),
+            diagnosis=PostgresDiagnosis(db),
             retention=PostgresRetention(db),
             notifications=db,
         )

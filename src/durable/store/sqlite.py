@@ -14,6 +14,7 @@ from .. import _clock
 from ._composed import Composed
 from ._sqlite_admin import SqliteAdmin
 from ._sqlite_db import SqliteDb
+from ._sqlite_diagnosis import SqliteDiagnosis
 from ._sqlite_flows import SqliteFlows
 from ._sqlite_queues import SqliteQueues
 from ._sqlite_retention import SqliteRetention
@@ -39,6 +40,7 @@ class SqliteStore(Composed):
             schedules=SqliteSchedules(db),
             admin=SqliteAdmin(db),
             workers=SqliteWorkers(db),
+            diagnosis=SqliteDiagnosis(db),
             retention=SqliteRetention(db),
             notifications=db,
         )
