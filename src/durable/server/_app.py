@@ -15,7 +15,16 @@ from fastapi.responses import JSONResponse, Response
 
 from ..app import App
 from ..errors import ConfigurationError, StoreError
-from . import _definitions, _errors, _instances, _jobs, _retention, _runs, _workers
+from . import (
+    _definitions,
+    _errors,
+    _instances,
+    _jobs,
+    _retention,
+    _run_views,
+    _runs,
+    _workers,
+)
 from ._guard import Guard
 from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
@@ -70,6 +79,7 @@ def build(
     api.include_router(_instances.router(app))
     api.include_router(_runs.router(app))
     api.include_router(_retention.router(app))
+    api.include_router(_run_views.router(app))
     api.include_router(_jobs.router(app, metrics))
     api.include_router(_workers.router(app))
 
