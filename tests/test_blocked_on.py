@@ -169,18 +169,24 @@ async def test_a_user_task_and_an_external_job_are_named(app):
         assert "taken by job worker 'job-worker-1'" in taken.message
 
 
-async def test_a_paused_run_says_why_and_a_park_names_the_divergence():
-    """The words of the kinds the engine reaches through pause and replay, on the
-    store's facts (the pause operation itself is tested with it)."""
+async def test_a_paused_run_says_why_until_it_is_resumed(app):
+    async with app.worker():
+        h = await app.start(wait_go, id="pz")
+        await until_blocked(h, "signal")
+        await h.pause("bank down: ConnectionError")
+        paused = await until_blocked(h, "paused")
+        assert paused.message == "paused: bank down: ConnectionError (resume it to go on)"
+        await h.resume()
+        await until_blocked(h, "signal")
+
+
+async def test_a_park_names_the_divergence():
+    """The words of a park for code that diverged from its journal (replay parks the run
+    so; the facts are those the store reads)."""
     from durable._blocked import blocked_on
     from durable._wire import StoredError
     from durable.store import Diagnosis, RunRecord
 
-    run = RunRecord("r", "wf", durable.Status.PAUSED, "[]", None, None, None, 1, False, 0,
-                    0.0, 100.0, paused_reason="bank down: ConnectionError")  # fmt: skip
-    paused = blocked_on(Diagnosis(run, 200.0))
-    assert paused is not None and paused.kind == "paused"
-    assert paused.message == "paused: bank down: ConnectionError (resume it to go on)"
     reason = StoredError.nondeterminism(
         durable.NonDeterminismError("r", 4, "activity 'charge'", "activity 'ship'")
     ).dumps_reason()

@@ -3,6 +3,8 @@
 import durable
 
 EXPECTED = {
+    "BlockedOn",
+    "RunStateError",
     "ChildHandle",
     "Queue",
     "WorkflowTimeout",
@@ -84,6 +86,7 @@ def test_status_values() -> None:
         "PENDING",
         "RUNNING",
         "WAITING",
+        "PAUSED",
         "COMPLETED",
         "FAILED",
         "CANCELLED",

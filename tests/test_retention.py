@@ -125,3 +125,14 @@ async def test_only_the_lease_holder_sweeps(app):
             await anyio.sleep(0.05)
     loop.cancel()
     await asyncio.gather(loop, return_exceptions=True)
+
+
+async def test_prune_never_takes_a_paused_run(app, wait_status):
+    async with app.worker():
+        h = await app.start(waits, id="paused-one")
+        await wait_status(h, durable.Status.WAITING)
+        await h.pause("hold on")
+        await wait_status(h, durable.Status.PAUSED)
+        assert await app.prune(timedelta(0), dry_run=True) == 0
+        assert await app.prune(timedelta(0)) == 0
+    assert (await h.describe()).status is durable.Status.PAUSED

@@ -23,7 +23,7 @@ SELECT {_R},
                                       j.payload, j.created_at) ORDER BY j.pos)::text
      FROM journal j WHERE {_OPEN} AND j.run_id = r.id AND (
         (j.event IN ('retry', 'timer', 'start') AND NOT EXISTS (
-            SELECT 1 FROM journal e WHERE e.run_id = j.run_id AND e.seq = j.seq
+            SELECT 1 FROM journal e WHERE e.run_id = j.run_id AND e.seq = j.seq AND e.pos > j.pos
                 AND e.event IN ('result', 'error')))
         OR (j.kind = 'step' AND '{TASK_PREFIX}' || j.seq = ANY(r.wait_signals)))),
     (SELECT json_agg(json_build_array(b.seq, b.step_id, b.job_type, b.status, b.attempt,

@@ -22,7 +22,7 @@ _TAGS = "(SELECT json_group_object(key, value) FROM run_tags t WHERE t.run_id = 
 _OPEN_RECORDS = f"""
 SELECT {JOURNAL_COLUMNS} FROM journal j WHERE j.run_id = ? AND (
     (j.event IN ('retry', 'timer', 'start') AND NOT EXISTS (
-        SELECT 1 FROM journal e WHERE e.run_id = j.run_id AND e.seq = j.seq
+        SELECT 1 FROM journal e WHERE e.run_id = j.run_id AND e.seq = j.seq AND e.pos > j.pos
             AND e.event IN ('result', 'error')))
     OR (j.kind = 'step' AND j.seq IN (SELECT value FROM json_each(?))))
 ORDER BY j.pos

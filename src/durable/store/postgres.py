@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._composed import Composed
 from ._postgres_admin import PostgresAdmin
+from ._postgres_control import PostgresControl
 from ._postgres_db import PostgresDb, parse_dsn, safe_dsn
 from ._postgres_diagnosis import PostgresDiagnosis
 from ._postgres_flows import PostgresFlows
@@ -38,6 +39,7 @@ class PostgresStore(Composed):
             schedules=PostgresSchedules(db),
             admin=PostgresAdmin(db),
             workers=PostgresWorkers(db),
+            control=PostgresControl(db),
             diagnosis=PostgresDiagnosis(db),
             retention=PostgresRetention(db),
             notifications=db,
