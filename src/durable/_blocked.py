@@ -26,8 +26,9 @@ def blocked_on(d: Diagnosis) -> BlockedOn | None:
     if run.status.is_terminal:
         return None
     if run.status is Status.PAUSED or run.paused_reason:
-        reason = f": {run.paused_reason}" if run.paused_reason else ""
-        return BlockedOn("paused", f"paused{reason} (resume it to go on)", _when(run.updated_at))
+        said = run.paused_reason or "paused"
+        said = said if said.lower().startswith("paused") else f"paused: {said}"
+        return BlockedOn("paused", f"{said} (resume it to go on)", _when(run.updated_at))
     if run.parked_reason:
         return BlockedOn("parked", _parked(run.parked_reason), _when(run.updated_at))
     backoff = _backoff(d)
