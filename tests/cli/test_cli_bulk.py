@@ -46,9 +46,7 @@ def test_pause_and_resume_by_tag_and_one_by_id(cli: Cli, dsn: str):
     assert "paused: maintenance" in why, why
     one = cli.json("runs", "resume", "p1", "--dsn", dsn)
     assert one == {"run_id": "p1", "action": "resume", "status": "PENDING"}
-    assert cli.json("runs", "resume", "--status", "paused", "--yes", "--dsn", dsn) == {
-        "resumed": 2
-    }
+    assert cli.json("runs", "resume", "--status", "paused", "--yes", "--dsn", dsn) == {"resumed": 2}
     assert set(statuses(cli, dsn).values()) == {"PENDING"}
     assert cli.json("runs", "cancel", "other", "--dsn", dsn)["status"] == "CANCELLED"
 

@@ -21,6 +21,7 @@ from . import (
     _instances,
     _jobs,
     _retention,
+    _run_control,
     _run_views,
     _runs,
     _workers,
@@ -80,6 +81,7 @@ def build(
     api.include_router(_runs.router(app))
     api.include_router(_retention.router(app))
     api.include_router(_run_views.router(app))
+    api.include_router(_run_control.router(app))
     api.include_router(_jobs.router(app, metrics))
     api.include_router(_workers.router(app))
 
