@@ -134,6 +134,7 @@ async def _w2(dsn: str, n: int) -> float:
 
 _PRUNER = """
 import asyncio, sys, time
+from datetime import timedelta
 import durable
 
 async def main():
