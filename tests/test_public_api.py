@@ -42,6 +42,7 @@ EXPECTED = {
     "NotRegisteredError",
     "RetryPolicy",
     "RunClosedError",
+    "RunStateError",
     "RunConflictError",
     "RunDescription",
     "RunFilter",

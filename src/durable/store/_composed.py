@@ -99,6 +99,7 @@ class Composed:
         self.bulk_pause = control.bulk_pause
         self.bulk_resume = control.bulk_resume
         self.retry_run = control.retry_run
+        self.fork_run = control.fork_run
         self.bulk_retry = control.bulk_retry
         # DiagnosisStore
         self.diagnose = diagnosis.diagnose

@@ -19,6 +19,7 @@ from ..errors import (
     InvalidInputError,
     LeaseLostError,
     RunClosedError,
+    RunConflictError,
     RunNotFoundError,
     RunStateError,
 )
@@ -211,6 +212,11 @@ def resume_target(run_id: str, status: str | None, paused_reason: str | None) ->
     if status in _TERMINAL:
         raise RunClosedError(run_id, status, "cannot be resumed")
     return paused_reason is not None
+
+
+def fork_taken(run_id: str) -> RunConflictError:
+    """The error of a fork into an id that a run has."""
+    return RunConflictError(f"cannot fork into run id {run_id!r}: a run with that id exists")
 
 
 def retry_target(run_id: str, status: str | None) -> None:
