@@ -4,7 +4,6 @@ import durable
 
 EXPECTED = {
     "BlockedOn",
-    "RunStateError",
     "ChildHandle",
     "Queue",
     "WorkflowTimeout",
