@@ -52,3 +52,16 @@ async def test_retry_a_failed_run_and_refusals(client: httpx.AsyncClient, app: d
     assert (await client.post("/v1/runs/resume", json={"dryRun": True})).status_code == 400
     wrong = await client.post("/v1/runs/retry", json={"status": "FAILED", "reason": "x"})
     assert wrong.status_code == 400 and "pause only" in wrong.text
+
+
+async def test_fork_a_run_over_rest(client: httpx.AsyncClient, app: durable.App):
+    await app.store.create_run("src", "wf", "[]")
+    answer = await client.post("/v1/runs/src/fork", json={"at": 1, "id": "src-copy"})
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["id"] == "src-copy" and body["forkedFrom"] == {"runId": "src", "at": 1}
+    taken = await client.post("/v1/runs/src/fork", json={"id": "src-copy"})
+    assert taken.status_code == 409
+    bad = await client.post("/v1/runs/src/fork", json={"at": 50})
+    assert bad.status_code == 400 and "50" in bad.text
+    assert (await client.post("/v1/runs/nope/fork")).status_code == 404

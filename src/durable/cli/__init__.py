@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import DurableError
-from . import _bulk, _defs, _diff, _prune, _replay, _runs, _schedules, _serve, _workers
+from . import _bulk, _defs, _diff, _fork, _prune, _replay, _runs, _schedules, _serve, _workers
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -90,6 +90,7 @@ _runs.runs.command("retry")(
 )
 _runs.runs.command("prune")(_prune.prune)
 _runs.runs.command("diff")(_diff.diff)
+_runs.runs.command("fork")(_fork.fork)
 app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)

@@ -86,6 +86,10 @@ def run_json(desc: RunDescription) -> dict[str, Any]:
         "children": list(desc.children),
         "tags": desc.tags,
         "blocked_on": blocked_json(desc.blocked_on),
+        "paused_reason": desc.paused_reason,
+        "forked_from": None
+        if desc.forked_from is None
+        else {"run_id": desc.forked_from[0], "at": desc.forked_from[1]},
     }
 
 
@@ -247,6 +251,8 @@ def summary(
         lines.append(f"queue:      {desc.queue} (priority {desc.priority})")
     if desc.parent_id is not None:
         lines.append(f"parent:     {desc.parent_id}")
+    if desc.forked_from is not None:
+        lines.append(f"forked:     from {desc.forked_from[0]} at {desc.forked_from[1]}")
     if desc.children:
         lines.append(f"children:   {', '.join(desc.children)}")
     if desc.current_steps:

@@ -1,19 +1,19 @@
-"""Pause, resume and retry over REST: one run (``POST /v1/runs/{id}/pause``) or every
-run a filter matches (``POST /v1/runs/pause``), as ``Handle`` and ``App.bulk`` do."""
+"""Pause, resume, retry and fork over REST: one run (``POST /v1/runs/{id}/pause``) or
+every run a filter matches (``POST /v1/runs/pause``), as ``Handle`` and ``App.bulk`` do."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._describe import run_query
 from ..app import App
 from ..info import RunFilter
 from ._errors import VALIDATION_ERROR, ApiError, responses
-from ._models import BulkCancelOut, Name, Text
+from ._models import MAX_INT, BulkCancelOut, Name, Text
 from ._run_views import RunOut, RunStatus, run_out
 
 Action = Literal["pause", "resume", "retry"]
@@ -25,6 +25,15 @@ class _Request(BaseModel):
 
 class PauseIn(_Request):
     reason: Text | None = None
+
+
+class ForkIn(_Request):
+    at: Annotated[int, Field(ge=1, le=MAX_INT)] | Name | None = None
+    """The first operation that runs again: a seq (code-first) or a step id (flows)."""
+    args: list[Any] | None = None
+    kwargs: dict[str, Any] | None = None
+    variables: dict[str, Any] | None = None
+    id: Name | None = None
 
 
 class BulkIn(_Request):
@@ -79,6 +88,21 @@ def router(app: App) -> APIRouter:
         handle = app.handle(run_id)
         await handle.retry()
         return run_out(await handle.describe(), one=True)
+
+    @api.post(
+        "/{run_id}/fork",
+        response_model=RunOut,
+        response_model_exclude_none=True,
+        status_code=201,
+        responses=responses(400, 404, 409, 415),
+        summary="Start a new run from a copy of this run's journal before `at`",
+    )
+    async def fork(run_id: str, body: ForkIn | None = None) -> RunOut:
+        given = body or ForkIn()
+        forked = await app.handle(run_id).fork(
+            given.at, args=given.args, kwargs=given.kwargs, variables=given.variables, id=given.id
+        )
+        return run_out(await forked.describe(), one=True)
 
     for action in ("pause", "resume", "retry"):
         _bulk_route(api, app, action)

@@ -26,6 +26,12 @@ class BlockedOnOut(BaseModel):
     since: datetime | None = None
 
 
+class ForkedFromOut(BaseModel):
+    runId: str
+    at: int | str | None = None
+    """A seq (code-first) or a step id (flows)."""
+
+
 class RunOut(BaseModel):
     id: str
     workflow: str
@@ -46,6 +52,8 @@ class RunOut(BaseModel):
     parkedReason: str | None = None
     blockedOn: BlockedOnOut | None = None
     """Only for one open run (``GET /v1/runs/{id}``)."""
+    pausedReason: str | None = None
+    forkedFrom: ForkedFromOut | None = None
 
 
 class RunsPage(BaseModel):
@@ -73,6 +81,10 @@ def run_out(desc: RunDescription, *, one: bool = False) -> RunOut:
         error=desc.error,
         parkedReason=desc.parked_reason,
         blockedOn=_blocked(desc.blocked_on),
+        pausedReason=desc.paused_reason,
+        forkedFrom=None
+        if desc.forked_from is None
+        else ForkedFromOut(runId=desc.forked_from[0], at=desc.forked_from[1]),
     )
 
 
