@@ -198,3 +198,18 @@ async def test_a_park_names_the_divergence():
         "parked: the code asks for activity 'ship' where the journal holds activity 'charge'"
         " at seq 4"
     )
+
+
+@durable.workflow(name="bo-rated", queue="bo-rated")
+async def rated(ctx: durable.Context) -> str:
+    return "ok"
+
+
+async def test_a_queue_at_its_rate_limit(dsn):
+    limited = durable.Queue("bo-rated", rate_limit=(1, 3600))
+    async with durable.App(dsn, queues=[limited]) as app, app.worker(queues=["bo-rated"]):
+        first = await app.start(rated, id="rate-1")
+        assert await first.result(timeout=15) == "ok"
+        second = await app.start(rated, id="rate-2")
+        blocked = await until_blocked(second, "queue_limit")
+    assert blocked.message == "queue 'bo-rated' at its rate limit of 1 per 1 h: 0 runs ahead"
