@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from ..app import App
 from ..errors import ConfigurationError, StoreError
 from . import _definitions, _errors, _instances, _jobs, _runs, _workers
+from ._cors import ANY_ORIGIN, Cors
 from ._guard import Guard
 from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
@@ -29,9 +30,15 @@ def resolve_token(token: str | None) -> str | None:
 
 
 def build(
-    app: App, *, token: str | None, worker: bool, metrics_max_age: float = MAX_AGE_SECONDS
+    app: App,
+    *,
+    token: str | None,
+    worker: bool,
+    cors: Sequence[str] | None = (ANY_ORIGIN,),
+    metrics_max_age: float = MAX_AGE_SECONDS,
 ) -> FastAPI:
-    """The server for ``app``; with ``worker`` it also runs an in-process worker."""
+    """The server for ``app``; with ``worker`` it also runs an in-process worker. ``cors``
+    are the origins browsers may call it from (``*``: any), None for no CORS headers."""
     token = resolve_token(token)
     metrics = Metrics(now=app.clock.now, max_age=metrics_max_age)
 
@@ -66,6 +73,8 @@ def build(
     )
     _errors.install(api)
     api.add_middleware(Guard, token=token)
+    if cors is not None:  # added last, so outermost: a preflight never meets the guard
+        api.add_middleware(Cors, origins=cors)
     api.include_router(_definitions.router(app))
     api.include_router(_instances.router(app))
     api.include_router(_runs.router(app))
