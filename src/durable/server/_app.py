@@ -17,6 +17,7 @@ from ..app import App
 from ..errors import ConfigurationError, StoreError
 from . import _definitions, _errors, _instances, _jobs, _runs, _workers
 from ._cors import ANY_ORIGIN, Cors
+from ._engine import Engine
 from ._guard import Guard
 from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
@@ -76,9 +77,10 @@ def build(
     if cors is not None:  # added last, so outermost: a preflight never meets the guard
         api.add_middleware(Cors, origins=cors)
     api.include_router(_definitions.router(app))
-    api.include_router(_instances.router(app))
+    engine = Engine(app, metrics)
+    api.include_router(_instances.router(engine))
     api.include_router(_runs.router(app))
-    api.include_router(_jobs.router(app, metrics))
+    api.include_router(_jobs.router(engine))
     api.include_router(_workers.router(app))
 
     @api.get(

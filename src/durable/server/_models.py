@@ -184,7 +184,9 @@ class HistoryOut(_Response):
 class PollIn(_Request):
     workerId: Name
     jobTypes: list[Name] = Field(min_length=1, max_length=100)
-    maxJobs: int = Field(default=1, ge=1, le=100)
+    maxJobs: int = 1
+    """0 or less means 10; a poll hands out at most 100 whatever it asks (Rochallor's SDKs
+    send their concurrency here)."""
     leaseSeconds: int = Field(default=60, ge=5, le=3600)
 
 
