@@ -195,6 +195,16 @@ def serve(
             "any, 'Access-Control-Allow-Origin: *'); 'none' sends no CORS headers.",
         ),
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=0,
+            max=65535,
+            help="Also serve Rochallor's workflow.v1.WorkflowEngine gRPC API on this port, "
+            "at --host (needs the grpc extra: durable\\[server,grpc]).",
+        ),
+    ] = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
@@ -210,6 +220,14 @@ def serve(
         importlib.import_module("durable.server._cors").cors_origins(cors_origin)
     except ConfigurationError as exc:
         raise usage(str(exc)) from None
+    if grpc_port is not None:
+        try:
+            importlib.import_module("durable.server._grpc")
+        except ImportError as exc:
+            raise fail(
+                f"the gRPC API is not installed ({exc}); install it with: "
+                "pip install 'durable[server,grpc]'"
+            ) from None
     _logging.configure(log_level, log_format)
     served = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
     run(_check_store(served.dsn))
@@ -221,6 +239,7 @@ def serve(
         app_target=app_target,
         worker=worker,
         cors_origin=cors_origin or (),
+        grpc_port=grpc_port,
     )
     if inspect.isawaitable(outcome):
         with contextlib.suppress(KeyboardInterrupt):

@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="an origin browsers may call the API from (repeatable; default any; 'none': off)",
     )
+    parser.add_argument(
+        "--grpc-port", type=int, help="also serve the gRPC API (docs/grpc.md) on this port"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -43,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             app_target=args.app_target,
             worker=args.worker,
             cors_origin=args.cors_origin,
+            grpc_port=args.grpc_port,
         )
     except DurableError as exc:
         print(f"durable: {exc}", file=sys.stderr)

@@ -37,11 +37,15 @@ def build(
     worker: bool,
     cors: Sequence[str] | None = (ANY_ORIGIN,),
     metrics_max_age: float = MAX_AGE_SECONDS,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> FastAPI:
     """The server for ``app``; with ``worker`` it also runs an in-process worker. ``cors``
-    are the origins browsers may call it from (``*``: any), None for no CORS headers."""
+    are the origins browsers may call it from (``*``: any), None for no CORS headers. With
+    ``grpc_port`` it also serves the gRPC API there while it runs (``docs/grpc.md``)."""
     token = resolve_token(token)
     metrics = Metrics(now=app.clock.now, max_age=metrics_max_age)
+    engine = Engine(app, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
@@ -54,9 +58,18 @@ def build(
         runner = app.worker() if worker else None
         if runner is not None:
             await runner.start()
+        grpc_server = None
         try:
+            if grpc_port is not None:
+                from ._grpc import start_grpc  # the grpc extra: imported only when asked
+
+                grpc_server = await start_grpc(
+                    app, engine, host=grpc_host, port=grpc_port, token=token
+                )
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2.0)
             if runner is not None:
                 await runner.stop()
             if opened:
@@ -77,7 +90,6 @@ def build(
     if cors is not None:  # added last, so outermost: a preflight never meets the guard
         api.add_middleware(Cors, origins=cors)
     api.include_router(_definitions.router(app))
-    engine = Engine(app, metrics)
     api.include_router(_instances.router(engine))
     api.include_router(_runs.router(app))
     api.include_router(_jobs.router(engine))

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from ..app import App, load_app
+from ..errors import ConfigurationError
 from ._app import build, resolve_token
 from ._cors import cors_origins
 
@@ -31,6 +32,7 @@ def serve(
     app_target: str | None = None,
     worker: bool = True,
     cors_origin: Sequence[str] = (),
+    grpc_port: int | None = None,
 ) -> None:
     """Run the REST server (``docs/rest.md``) over a store until interrupted; blocks.
 
@@ -54,6 +56,14 @@ def serve(
     import uvicorn
 
     origins = cors_origins(cors_origin)
+    if grpc_port is not None:
+        try:  # fail before serving: the grpc extra is optional
+            import durable.server._grpc  # noqa: F401
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the gRPC API is not installed ({exc}); install it with: "
+                "pip install 'durable[server,grpc]'"
+            ) from None
     app = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
     token = resolve_token(token)
     if token is None and not _is_loopback(host):
@@ -62,7 +72,14 @@ def serve(
             "(pass a token or set DURABLE_API_TOKEN)",
             host,
         )
-    asgi = build(app, token=token, worker=worker, cors=origins)
+    asgi = build(
+        app,
+        token=token,
+        worker=worker,
+        cors=origins,
+        grpc_port=grpc_port,
+        grpc_host=host,
+    )
     # log_config=None: uvicorn logs through the handlers `durable serve` configured.
     config = uvicorn.Config(
         asgi, host=host, port=port, lifespan="on", log_level="info", log_config=None
