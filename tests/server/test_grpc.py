@@ -197,8 +197,39 @@ def test_grpc_errors_have_rochallors_status_codes(engine: tuple[pb_grpc.Workflow
         lambda: stub.SignalWait(pb.SignalWaitRequest(instance_id=iid, wait_step_id="gate"))
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION  # not waiting there yet
-    code, _ = _code(lambda: stub.RetryStep(pb.RetryStepRequest(instance_id=iid, step_id="x")))
-    assert code == grpc.StatusCode.UNIMPLEMENTED
+    code, details = _code(
+        lambda: stub.RetryStep(pb.RetryStepRequest(instance_id=iid, step_id="charge"))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "not FAILED" in details
+
+
+def test_retry_step_runs_the_failed_step_again(engine: tuple[pb_grpc.WorkflowEngineStub, str]):
+    stub, _ = engine
+    flow = _flow()
+    flow.steps[0].retry_count = 0
+    stub.UploadDefinition(pb.UploadDefinitionRequest(definition=flow))
+    iid = stub.StartInstance(pb.StartInstanceRequest(definition_id="GRPC::order")).instance.id
+    job = _poll(stub, "w1")
+    stub.FailJob(pb.FailJobRequest(job_id=job.id, worker_id="w1", error_message="no card"))
+    failed = _until(stub, iid, lambda i: i.status == pb.INSTANCE_STATUS_FAILED)
+    assert "no card" in failed.failure_reason
+
+    def retry(step_id: str, **variables: Any) -> Any:
+        request = pb.RetryStepRequest(instance_id=iid, step_id=step_id)
+        if variables:
+            request.variables.CopyFrom(_struct(**variables))
+        return stub.RetryStep(request)
+
+    code, details = _code(lambda: retry("review"))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "'charge'" in details
+    assert _code(lambda: retry("charge", fixed=True))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    nowhere = pb.RetryStepRequest(instance_id="nope", step_id="charge")
+    assert _code(lambda: stub.RetryStep(nowhere))[0] == grpc.StatusCode.NOT_FOUND
+    assert retry("charge").instance.status != pb.INSTANCE_STATUS_FAILED
+    again = _poll(stub, "w2")
+    assert again.step_id == "charge" and again.instance_id == iid
+    stub.CompleteJob(pb.CompleteJobRequest(job_id=again.id, worker_id="w2"))
+    _until(stub, iid, lambda i: list(i.current_step_ids) == ["review"])
 
 
 @pytest.mark.parametrize("dsn", ["sqlite"], indirect=True)

@@ -121,3 +121,35 @@ async def test_active_while_a_job_is_queued_waiting_at_a_user_task(
     waiting = await client.get("/v1/instances", params={"status": "WAITING"})
     assert [i["id"] for i in waiting.json()["items"]] == [iid] and waiting.json()["total"] == 1
     assert (await client.get("/v1/instances", params={"status": "ACTIVE"})).json()["total"] == 0
+
+
+async def test_retry_step_over_rest(client: httpx.AsyncClient, running: durable.App):
+    assert (await client.post("/v1/definitions", json=TASKED)).status_code == 201
+    iid = await _start(client, "WIRE::tasked", n=1)
+    base = f"/v1/instances/{iid}/steps"
+    early = await client.post(f"{base}/remote/retry")
+    assert early.status_code == 409 and "not FAILED" in early.json()["message"]
+    [job] = await _poll_until(client, "sdk")
+    failed = await client.post(
+        f"/v1/jobs/{job['id']}/fail", json={"workerId": "sdk", "errorMessage": "down"}
+    )
+    assert failed.status_code == 204
+    await _until(client, iid, "FAILED")
+    assert (await client.post(f"{base}/review/retry")).status_code == 409
+    with_variables = await client.post(f"{base}/remote/retry", json={"variables": {"x": 1}})
+    assert with_variables.status_code == 400
+    assert (await client.post("/v1/instances/nope/steps/remote/retry")).status_code == 404
+    retried = await client.post(f"{base}/remote/retry")
+    assert retried.status_code == 200 and retried.json()["id"] == iid
+    [again] = await _poll_until(client, "sdk")
+    assert again["stepId"] == "remote" and again["instanceId"] == iid
+    done = await client.post(f"/v1/jobs/{again['id']}/complete", json={"workerId": "sdk"})
+    assert done.status_code == 204
+    await _until(client, iid, "WAITING", "review")
+
+
+async def _poll_until(client: httpx.AsyncClient, worker: str) -> list[dict[str, Any]]:
+    with anyio.fail_after(15):
+        while not (jobs := await _poll(client, worker, 1)):
+            await anyio.sleep(0.05)
+    return jobs

@@ -150,6 +150,7 @@ _NAMES = {
     "JobsOut": "JobList",
     "PollIn": "PollRequest",
     "ProblemOut": "Problem",
+    "RetryStepIn": "RetryStepRequest",
     "StartInstanceIn": "StartInstanceRequest",
     "StepExecutionOut": "StepExecution",
     "StepIn": "Step",

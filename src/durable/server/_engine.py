@@ -18,7 +18,7 @@ from ..info import Status
 from ..store import RunRecord
 from ..store._notify import run_topic
 from ._convert import STORE_STATUSES, flow_run, instance_out, instances_out, state_of, step_out
-from ._errors import CONFLICT, NOT_FOUND, ApiError
+from ._errors import CONFLICT, NOT_FOUND, VALIDATION_ERROR, ApiError
 from ._models import HistoryOut, InstanceOut, InstancePage, InstanceStatus, JobOut, JobsOut
 
 if TYPE_CHECKING:
@@ -193,6 +193,31 @@ class Engine:
             await self.app.store.send_signal(instance_id, step_id, text)
         except RunClosedError as exc:
             raise ApiError(409, CONFLICT, str(exc)) from None
+
+    async def retry_step(
+        self, instance_id: str, step_id: str, variables: dict[str, Any] | None
+    ) -> InstanceOut:
+        """Run the failed step of a FAILED instance again (``Handle.retry``): the steps
+        before it are not run again. ``variables`` cannot be merged on a retry: fork the
+        instance with them instead (``durable runs fork``)."""
+        run = await flow_run(self.app, instance_id)
+        if variables:
+            raise ApiError(
+                400,
+                VALIDATION_ERROR,
+                "variables cannot be merged on a retry; fork the instance with them instead",
+            )
+        if run.status is not Status.FAILED:
+            raise ApiError(409, CONFLICT, f"instance {instance_id!r} is {run.status}, not FAILED")
+        state = await state_of(self.app, run)
+        failed = [s.step_id for s in state.steps if s.status == "FAILED"]
+        if not failed or failed[-1] != step_id:
+            which = f"step {failed[-1]!r}" if failed else "no step"
+            raise ApiError(
+                409, CONFLICT, f"instance {instance_id!r} failed at {which}, not {step_id!r}"
+            )
+        await self.app.handle(instance_id).retry()
+        return await self.instance(instance_id)
 
     # -- jobs ---------------------------------------------------------------------------
     async def poll(

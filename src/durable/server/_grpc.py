@@ -255,12 +255,12 @@ class WorkflowEngine(pb_grpc.WorkflowEngineServicer):
         await self.engine.signal_wait(request.instance_id, request.wait_step_id, variables)
         return pb.SignalWaitResponse()
 
+    @rpc
     async def RetryStep(self, request: Any, context: Any) -> pb.RetryStepResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "RetryStep is not served by durable",
-        )
-        raise AssertionError("unreachable: abort raises")  # pragma: no cover
+        _required(instance_id=request.instance_id, step_id=request.step_id)
+        variables = convert.struct_in(request, "variables")
+        out = await self.engine.retry_step(request.instance_id, request.step_id, variables)
+        return pb.RetryStepResponse(instance=convert.instance_message(out))
 
 
 async def start_grpc(

@@ -16,6 +16,7 @@ from ._models import (
     InstanceOut,
     InstancePage,
     InstanceStatus,
+    RetryStepIn,
     StartInstanceIn,
     Variables,
 )
@@ -93,6 +94,19 @@ def router(engine: Engine) -> APIRouter:
     )
     async def cancel_instance(instance_id: str, body: CancelIn | None = None) -> InstanceOut:
         return await engine.cancel(instance_id, body.reason if body is not None else None)
+
+    @api.post(
+        "/{instance_id}/steps/{step_id}/retry",
+        response_model=InstanceOut,
+        response_model_exclude_none=True,
+        responses=responses(400, 404, 409, 415),
+        summary="Run the failed step of a FAILED instance again",
+    )
+    async def retry_step(
+        instance_id: str, step_id: str, body: RetryStepIn | None = None
+    ) -> InstanceOut:
+        variables = body.variables if body is not None else None
+        return await engine.retry_step(instance_id, step_id, variables)
 
     @api.post(
         "/{instance_id}/user-tasks/{step_id}/complete",

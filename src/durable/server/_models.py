@@ -139,6 +139,11 @@ class CancelIn(_Request):
     reason: Text | None = None
 
 
+class RetryStepIn(_Request):
+    variables: Variables | None = None
+    """Refused when not empty: a retry cannot merge variables (fork the instance)."""
+
+
 class CompleteUserTaskIn(_Request):
     variables: Variables | None = None
     result: Variables | None = None

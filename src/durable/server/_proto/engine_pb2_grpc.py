@@ -188,7 +188,7 @@ class WorkflowEngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryStep(self, request, context):
-        """Not served by durable (UNIMPLEMENTED); kept so the service matches Rochallor's.
+        """Runs the failed step of a FAILED instance again; variables are not merged (fork).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
