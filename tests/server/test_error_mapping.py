@@ -24,6 +24,7 @@ EXPECTED = {
     "RunClosedError": 409,
     "StepNotWaitingError": 409,
     "JobConflictError": 409,
+    "RunStateError": 409,
     # a request's values are refused
     "InvalidInputError": 400,
     "SerializationError": 400,
