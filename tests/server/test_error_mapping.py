@@ -25,7 +25,6 @@ EXPECTED = {
     "RunStateError": 409,
     "StepNotWaitingError": 409,
     "JobConflictError": 409,
-    "RunStateError": 409,
     # a request's values are refused
     "InvalidInputError": 400,
     "SerializationError": 400,
