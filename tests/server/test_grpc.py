@@ -67,6 +67,10 @@ def _until(
     return found
 
 
+def _at(instance: pb.WorkflowInstance, step: str, status: int) -> bool:
+    return list(instance.current_step_ids) == [step] and instance.status == status
+
+
 def _poll(stub: pb_grpc.WorkflowEngineStub, worker: str) -> pb.Job:
     deadline = time.monotonic() + 30
     while True:
@@ -116,15 +120,14 @@ def test_a_flow_runs_to_completed_over_grpc(engine: tuple[pb_grpc.WorkflowEngine
             job_id=job.id, worker_id="grpc-worker", variables_to_set=_struct(charged=True)
         )
     )
-    at_review = _until(stub, iid, lambda i: list(i.current_step_ids) == ["review"])
-    assert at_review.status == pb.INSTANCE_STATUS_WAITING
+    # WAITING once the run has suspended at the task (what Rochallor's clients wait for)
+    _until(stub, iid, lambda i: _at(i, "review", pb.INSTANCE_STATUS_WAITING))
     stub.CompleteUserTask(
         pb.CompleteUserTaskRequest(
             instance_id=iid, user_task_step_id="review", result=_struct(ok="yes")
         )
     )
-    at_gate = _until(stub, iid, lambda i: list(i.current_step_ids) == ["gate"])
-    assert at_gate.status == pb.INSTANCE_STATUS_WAITING
+    _until(stub, iid, lambda i: _at(i, "gate", pb.INSTANCE_STATUS_WAITING))
     stub.SignalWait(pb.SignalWaitRequest(instance_id=iid, wait_step_id="gate"))
     done = _until(stub, iid, lambda i: i.status == pb.INSTANCE_STATUS_COMPLETED)
     assert json_format.MessageToDict(done.variables) == {"n": 1, "charged": True, "ok": "yes"}
