@@ -99,3 +99,17 @@ def test_cors_origin_and_token_on_a_server_process(dsn: str, tmp_path: Path):
     with engine_process(dsn, tmp_path, "--cors-origin", "none") as base:
         answer = httpx.get(f"{base}/v1/definitions", headers={"Origin": MODELLER})
         assert answer.status_code == 200 and "access-control-allow-origin" not in answer.headers
+
+
+@pytest.mark.parametrize("special", ["none", "*"])
+def test_none_or_any_cannot_be_mixed_with_origins(special: str, tmp_path: Path):
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", "durable.cli", "serve", "--dsn", f"sqlite:///{tmp_path}/x.db",
+        "--port", "0", "--cors-origin", special, "--cors-origin", MODELLER,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"--cors-origin {special} cannot be combined with other origins" in done.stderr
