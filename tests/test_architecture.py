@@ -89,6 +89,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "durable._current",
         "durable._future",
         "durable._logging",
+        "durable._typed",
         "durable._wire",
     ),
     ("durable.store",),  # 1: persistence; all SQL

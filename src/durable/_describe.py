@@ -53,7 +53,7 @@ def describe(run: RunRecord) -> RunDescription:
         created_at=when(run.created_at),
         updated_at=when(run.updated_at),
         result=loads(run.result) if run.result is not None else None,
-        error=StoredError.loads(run.error).to_dict() if run.error else None,
+        error=StoredError.loads(run.error).public_dict() if run.error else None,
         parked_reason=parked,
         cancel_requested=run.cancel_requested,
         tags=dict(run.tags or {}),
