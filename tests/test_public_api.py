@@ -46,6 +46,7 @@ EXPECTED = {
     "RunInfo",
     "RunNotFoundError",
     "RunPage",
+    "PayloadTooLargeError",
     "SerializationError",
     "Status",
     "StoreError",

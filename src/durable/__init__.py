@@ -35,6 +35,7 @@ from .errors import NonDeterminismError as NonDeterminismError
 from .errors import NonRetryableError as NonRetryableError
 from .errors import NotFoundError as NotFoundError
 from .errors import NotRegisteredError as NotRegisteredError
+from .errors import PayloadTooLargeError as PayloadTooLargeError
 from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
 from .errors import RunConflictError as RunConflictError
@@ -97,6 +98,7 @@ __all__ = [
     "NonRetryableError",
     "NotFoundError",
     "NotRegisteredError",
+    "PayloadTooLargeError",
     "Problem",
     "Queue",
     "RetryPolicy",

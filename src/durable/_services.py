@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ._limits import Limits
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -19,10 +20,15 @@ if TYPE_CHECKING:
 
 
 class Services:
-    """The store, registry, clock, declared queues and activity overrides of one App."""
+    """The store, registry, clock, declared queues, limits and activity overrides of one App."""
 
     def __init__(
-        self, store: Store, registry: Registry, clock: Clock, queues: dict[str, Queue]
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        queues: dict[str, Queue],
+        limits: Limits | None = None,
     ) -> None:
         self._store = store
         self.registry = registry
@@ -30,6 +36,8 @@ class Services:
         """The time source of the store and the workers."""
         self.queues = queues
         """The queues declared on the App, by name."""
+        self.limits = limits or Limits()
+        """How large a payload may be and how long a journal grows before a warning."""
         self.activity_overrides: dict[str, Override] = {}
         """Activities replaced by name in the App's workers (``TestEnv.mock_activity``)."""
         self.is_open = False

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 
 from ._clock import REAL, Clock, VirtualClock
 from ._describe import describe, page_cursor, read_cursor, run_query
+from ._limits import DEFAULT_HISTORY_WARNING, DEFAULT_MAX_PAYLOAD_BYTES, Limits
 from ._services import Services
 from ._start import start_run
 from .errors import ConfigurationError, DefinitionNotFoundError, InvalidInputError
@@ -34,6 +35,11 @@ class App:
     ``clock`` is the time source of the store and the workers: real time unless
     ``durable.testing.TestEnv`` passes its virtual clock (SQLite only).
 
+    ``max_payload_bytes`` (default 2 MiB, None for no limit) bounds what one start,
+    signal, event or activity result may store: a larger one fails at once with
+    ``durable.PayloadTooLargeError``. A run whose journal passes ``history_warning``
+    records (default 10,000) logs a warning to continue as new (``docs/values.md``).
+
     Example::
 
         async with durable.App() as app:
@@ -49,7 +55,10 @@ class App:
         registry: Registry | None = None,
         queues: Iterable[Queue] = (),
         clock: Clock | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        history_warning: int | None = DEFAULT_HISTORY_WARNING,
     ) -> None:
+        limits = Limits(max_payload_bytes, history_warning)
         self.dsn = resolve_dsn(dsn)
         declared: dict[str, Queue] = {}
         for queue in queues:
@@ -58,7 +67,7 @@ class App:
         store = open_store(self.dsn, clock=clock)
         if isinstance(clock, VirtualClock):
             self._check_virtual_clock(store)
-        self.services = Services(store, registry or default_registry, clock, declared)
+        self.services = Services(store, registry or default_registry, clock, declared, limits)
         """What the objects this App makes share: store, registry, clock, queues."""
         self.definitions = Definitions(self.services)
         """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
@@ -188,7 +197,14 @@ class App:
         rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
         run, _ = await start_run(
-            self.store, wf.name, args_text, run_id=id, queue=home, priority=rank, tags=tags
+            self.store,
+            wf.name,
+            args_text,
+            run_id=id,
+            queue=home,
+            priority=rank,
+            tags=tags,
+            limits=self.services.limits,
         )
         return Handle(self.services, run.id, wf)
 
@@ -230,6 +246,7 @@ class App:
             queue=home,
             priority=rank,
             tags=tags,
+            limits=self.services.limits,
         )
         return Handle(self.services, run.id)
 
@@ -446,4 +463,11 @@ def load_app(target: str, *, dsn: str | None = None) -> App:
         )
     if dsn is None:
         return found
-    return App(dsn, registry=found.registry, queues=found.queues.values())
+    limits = found.services.limits
+    return App(
+        dsn,
+        registry=found.registry,
+        queues=found.queues.values(),
+        max_payload_bytes=limits.max_payload_bytes,
+        history_warning=limits.history_warning,
+    )

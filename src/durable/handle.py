@@ -93,8 +93,10 @@ class Handle(Generic[R]):
         Raises:
             durable.RunNotFoundError: no such run.
             durable.RunClosedError: the run has already ended.
+            durable.PayloadTooLargeError: the payload is over ``App(max_payload_bytes=)``.
         """
         text = encode_any(payload, f"signal {name!r} payload for run {self.run_id!r}")
+        self._services.limits.check(text, self.run_id, f"signal {name!r} payload")
         await self._services.store.send_signal(self.run_id, name, text)
 
     async def get_event(self, key: str, *, timeout: float | None = None) -> Any:

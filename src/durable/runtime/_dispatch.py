@@ -18,6 +18,7 @@ from .. import _logging, _tracing
 from .._clock import Clock
 from .._current import ActivityInfo
 from .._future import DurableFuture
+from .._limits import Limits
 from .._wire import ChildEnd, Event, Kind, RetryRecord, StoredError, child_start_payload
 from ..errors import Cancelled, SerializationError, WaitTimeout, WorkflowFailed
 from ..policy import DEFAULT_RETRY
@@ -66,6 +67,7 @@ class Dispatch:
         overrides: Mapping[str, Override],
         limiter: SlotLimiter | None,
         observer: AttemptObserver | None,
+        limits: Limits,
     ) -> None:
         self.run = run
         self.workflow_name = workflow_name
@@ -76,6 +78,7 @@ class Dispatch:
         self.overrides = overrides
         self.limiter = limiter
         self.observer = observer
+        self.limits = limits
         self.ops: dict[int, Op] = {}
         self.unstarted: list[Op] = []
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -272,12 +275,12 @@ class Dispatch:
                 with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
                     if act.queue is None or self.limiter is None:
                         outcome = await _activity.run_attempt(
-                            act, op.args_text, info, policy, limit
+                            act, op.args_text, info, policy, limit, self.limits
                         )
                     else:  # the attempt waits for room in its queue; a backoff holds none
                         async with self.limiter.slot(act.queue):
                             outcome = await _activity.run_attempt(
-                                act, op.args_text, info, policy, limit
+                                act, op.args_text, info, policy, limit, self.limits
                             )
             except Exception as exc:  # never leave the workflow waiting on a dead task
                 outcome = _activity.Outcome(op.attempt, error=StoredError.from_exception(exc))

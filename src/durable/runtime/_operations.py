@@ -13,6 +13,7 @@ from typing import Any
 
 from .._clock import Clock
 from .._future import DurableFuture
+from .._limits import Limits
 from .._wire import Event, Kind, child_signal
 from ..errors import ContinueAsNew
 from ..info import RunInfo, check_tags
@@ -43,6 +44,7 @@ class Operations:
         outbox: Outbox,
         dispatch: Dispatch,
         scheduler: Scheduler,
+        limits: Limits,
     ) -> None:
         self.fence = fence
         self.workflow = workflow
@@ -51,6 +53,7 @@ class Operations:
         self.outbox = outbox
         self.dispatch = dispatch
         self.scheduler = scheduler
+        self.limits = limits
         self.replaying = True
         self.prepared: Any = None
         """What the workflow's ``prepare`` hook loaded before replay (a flow's plan)."""
@@ -132,6 +135,7 @@ class Operations:
         if seq in self.cursor.journal.final:
             return  # published when this point first ran
         text = dumps(value)
+        self.limits.check(text, self.fence.run_id, f"event {key!r} value")
         self.outbox.add_event(key, text, self.cursor.entry(seq, Event.RESULT, call, text))
 
     def set_tags(self, tags: Mapping[str, str]) -> None:

@@ -267,6 +267,7 @@ class Worker:
             overrides=self.services.activity_overrides,
             limiter=self.limiter,
             observer=self.metrics,
+            limits=self.services.limits,
         )
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
         self._track(run.id, executor, task)
