@@ -88,7 +88,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "durable._cron",
         "durable._current",
         "durable._future",
-        "durable._limits",
+        "durable._values",
         "durable._logging",
         "durable._typed",
         "durable._wire",

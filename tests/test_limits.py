@@ -120,7 +120,7 @@ async def test_none_means_no_limit(dsn: str) -> None:
 
 
 async def test_the_default_limit_is_two_mib(app: durable.App) -> None:
-    assert app.services.limits.max_payload_bytes == 2 * 1024 * 1024
+    assert app.services.values.max_payload_bytes == 2 * 1024 * 1024
     with pytest.raises(durable.PayloadTooLargeError, match="over the limit of 2,097,152 bytes"):
         await app.start(echo, "a" * (2 * 1024 * 1024), id="default-limit")
 

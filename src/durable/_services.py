@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from ._limits import Limits
+from ._values import Values
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class Services:
         registry: Registry,
         clock: Clock,
         queues: dict[str, Queue],
-        limits: Limits | None = None,
+        values: Values | None = None,
     ) -> None:
         self._store = store
         self.registry = registry
@@ -36,7 +36,7 @@ class Services:
         """The time source of the store and the workers."""
         self.queues = queues
         """The queues declared on the App, by name."""
-        self.limits = limits or Limits()
+        self.values = values or Values()
         """How large a payload may be and how long a journal grows before a warning."""
         self.activity_overrides: dict[str, Override] = {}
         """Activities replaced by name in the App's workers (``TestEnv.mock_activity``)."""

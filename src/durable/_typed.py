@@ -32,6 +32,9 @@ _ADDED = "__durable_added__"
 """On a combined class: the attribute names the durable error contributed."""
 
 _CACHED = 1024
+_MESSAGE = "__durable_message__"
+"""On a rebuilt instance: what ``str()`` returns."""
+
 _combined: dict[tuple[type[BaseException], type[Exception]], type[Exception] | None] = {}
 
 
@@ -56,9 +59,10 @@ def capture(exc: BaseException) -> str | None:
 def rebuild(copy: str, template: E) -> E | None:
     """An instance of the captured class that is also a ``type(template)``.
 
-    It carries the original's ``args`` (so ``str()`` is its message) and attributes, and
-    the attributes of ``template`` the original does not have. None when the copy cannot
-    be loaded or the classes cannot be combined.
+    It carries the original's ``args`` and attributes, the attributes of ``template`` the
+    original does not have, and ``str(template)`` as its ``str()`` (the message that
+    names the activity or run, as the plain error's does). None when the copy cannot be
+    loaded or the classes cannot be combined.
     """
     try:
         original, args, state = pickle.loads(base64.b64decode(copy, validate=True))
@@ -77,6 +81,7 @@ def rebuild(copy: str, template: E) -> E | None:
         obj.args = tuple(args)
         fields = dict(vars(template))
         fields.update(state)
+        fields[_MESSAGE] = str(template)
         obj.__dict__.update(fields)
     except Exception:
         return None
@@ -100,7 +105,8 @@ def _combine(original: type[Exception], base: type[E], added: frozenset[str]) ->
                     "__qualname__": original.__qualname__,
                     "__doc__": original.__doc__,
                     _ORIGINAL: original,
-                    _ADDED: added,
+                    _ADDED: added | {_MESSAGE},
+                    "__str__": _message,
                 },
             )
         except TypeError:  # incompatible layouts (two built-in bases), a metaclass clash
@@ -108,3 +114,8 @@ def _combine(original: type[Exception], base: type[E], added: frozenset[str]) ->
         _combined[key] = combined
     found: type[E] | None = _combined[key]  # type: ignore[assignment]
     return found
+
+
+def _message(self: BaseException) -> str:
+    text: str = self.__dict__.get(_MESSAGE, "")
+    return text

@@ -11,9 +11,9 @@ from typing import Any, TypeVar, overload
 
 from ._clock import REAL, Clock, VirtualClock
 from ._describe import describe, page_cursor, read_cursor, run_query
-from ._limits import DEFAULT_HISTORY_WARNING, DEFAULT_MAX_PAYLOAD_BYTES, Limits
 from ._services import Services
 from ._start import start_run
+from ._values import DEFAULT_HISTORY_WARNING, DEFAULT_MAX_PAYLOAD_BYTES, Serializer, Values
 from .errors import ConfigurationError, DefinitionNotFoundError, InvalidInputError
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle
@@ -39,6 +39,8 @@ class App:
     signal, event or activity result may store: a larger one fails at once with
     ``durable.PayloadTooLargeError``. A run whose journal passes ``history_warning``
     records (default 10,000) logs a warning to continue as new (``docs/values.md``).
+    ``serializer="pickle"`` stores the values of workflows and activities that do not
+    name a serializer with cloudpickle (``@durable.workflow(serializer=)``).
 
     Example::
 
@@ -57,8 +59,9 @@ class App:
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         history_warning: int | None = DEFAULT_HISTORY_WARNING,
+        serializer: Serializer = "json",
     ) -> None:
-        limits = Limits(max_payload_bytes, history_warning)
+        values = Values(max_payload_bytes, history_warning, serializer)
         self.dsn = resolve_dsn(dsn)
         declared: dict[str, Queue] = {}
         for queue in queues:
@@ -67,7 +70,7 @@ class App:
         store = open_store(self.dsn, clock=clock)
         if isinstance(clock, VirtualClock):
             self._check_virtual_clock(store)
-        self.services = Services(store, registry or default_registry, clock, declared, limits)
+        self.services = Services(store, registry or default_registry, clock, declared, values)
         """What the objects this App makes share: store, registry, clock, queues."""
         self.definitions = Definitions(self.services)
         """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
@@ -193,6 +196,7 @@ class App:
             durable.RunConflictError: ``id`` belongs to a run of another workflow.
         """
         wf = self.registry.workflow(workflow) if isinstance(workflow, str) else workflow
+        wf = wf.for_app(self.services.values.serializer)
         home = queue_name(queue) or wf.queue or DEFAULT_QUEUE
         rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
@@ -204,7 +208,7 @@ class App:
             queue=home,
             priority=rank,
             tags=tags,
-            limits=self.services.limits,
+            values=self.services.values,
         )
         return Handle(self.services, run.id, wf)
 
@@ -246,7 +250,7 @@ class App:
             queue=home,
             priority=rank,
             tags=tags,
-            limits=self.services.limits,
+            values=self.services.values,
         )
         return Handle(self.services, run.id)
 
@@ -463,11 +467,12 @@ def load_app(target: str, *, dsn: str | None = None) -> App:
         )
     if dsn is None:
         return found
-    limits = found.services.limits
+    values = found.services.values
     return App(
         dsn,
         registry=found.registry,
         queues=found.queues.values(),
-        max_payload_bytes=limits.max_payload_bytes,
-        history_warning=limits.history_warning,
+        max_payload_bytes=values.max_payload_bytes,
+        history_warning=values.history_warning,
+        serializer=values.serializer,
     )

@@ -63,6 +63,7 @@ async def order(ctx: durable.Context, order_id: str, wait: bool = False) -> dict
         outcome = {
             "type": type(e).__name__,
             "code": e.code,
+            "args": list(e.args),
             "message": str(e),
             "activity_error": isinstance(e, durable.ActivityError),
             "attempts": e.attempts if isinstance(e, durable.ActivityError) else None,
@@ -96,6 +97,7 @@ async def parent(ctx: durable.Context, order_id: str) -> dict[str, Any]:
     except CardDeclined as e:
         return {
             "code": e.code,
+            "args": list(e.args),
             "message": str(e),
             "workflow_failed": isinstance(e, durable.WorkflowFailed),
             "status": e.status if isinstance(e, durable.WorkflowFailed) else None,
@@ -110,7 +112,9 @@ async def test_workflow_catches_the_activitys_own_exception_type(app: durable.Ap
     assert result == {
         "type": "CardDeclined",
         "code": "insufficient-funds",
-        "message": "card for o-1 declined",
+        "args": ["card for o-1 declined"],
+        "message": "activity 'typed.charge' failed after 2 attempts: CardDeclined: "
+        "card for o-1 declined",
         "activity_error": True,
         "attempts": 2,
         "replaying": False,
@@ -182,7 +186,8 @@ async def test_parent_catches_its_childs_exception_type(app: durable.App) -> Non
         result = await handle.result(timeout=20)
     assert result == {
         "code": "expired",
-        "message": "card for o-4 expired",
+        "args": ["card for o-4 expired"],
+        "message": "run 'typed-parent-child' failed: CardDeclined: card for o-4 expired",
         "workflow_failed": True,
         "status": "FAILED",
     }

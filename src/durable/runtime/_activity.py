@@ -17,7 +17,7 @@ import anyio.to_thread
 
 from .. import _current
 from .._current import ActivityInfo, AttemptState
-from .._limits import Limits
+from .._values import Values
 from .._wire import StoredError
 from ..errors import Cancelled, PayloadTooLargeError, SerializationError
 from ..policy import RetryPolicy
@@ -75,11 +75,11 @@ async def run_attempt(
     info: ActivityInfo,
     policy: RetryPolicy,
     limit: float | None,
-    limits: Limits,
+    values: Values,
 ) -> Outcome:
     """Run attempt ``info.attempt`` of an activity call and judge its failure.
 
-    A result that cannot be stored (no JSON form, over ``limits.max_payload_bytes``) fails
+    A result that cannot be stored (no JSON form, over ``values.max_payload_bytes``) fails
     the attempt without a retry: the next attempt would return the same value.
     """
     token = _current.activity_info.set(info)
@@ -87,7 +87,7 @@ async def run_attempt(
         args, kwargs = act.codec.decode_args(args_text)
         value = await _attempt(act, args, kwargs, info, limit)
         result = act.codec.encode_result(value)
-        limits.check(result, info.run_id, f"result of activity {act.name!r}")
+        values.check(result, info.run_id, f"result of activity {act.name!r}")
         return Outcome(info.attempt, result=result)
     except (SerializationError, PayloadTooLargeError) as exc:  # the same value again
         return Outcome(info.attempt, error=StoredError.from_exception(exc))
