@@ -79,6 +79,7 @@ def test_no_code_outside_runtime_and_worker_touches_their_private_members() -> N
 LAYERS: tuple[tuple[str, ...], ...] = (
     # 0: values and context every layer shares; they import nothing of durable above them
     (
+        "durable.codecs",
         "durable.errors",
         "durable.info",
         "durable.policy",

@@ -16,6 +16,7 @@ Layout (where to find things):
 - ``testing``   ``TestEnv`` (a clock that skips idle time), mocks, replay checks
 """
 
+from . import codecs as codecs
 from .app import App as App
 from .errors import ActivityError as ActivityError
 from .errors import Cancelled as Cancelled

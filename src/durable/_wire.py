@@ -28,7 +28,7 @@ from .errors import (
     NotRegisteredError,
     WorkflowFailed,
 )
-from .serde import dumps
+from .serde import ENCODED, dumps, is_encoded
 
 
 class Event(enum.StrEnum):
@@ -144,9 +144,13 @@ class StoredError:
     def loads(cls, text: str) -> StoredError:
         """Read stored text.
 
+        An error stored through a payload codec and read without it is ``encoded``.
+
         Raises:
             ValueError: the text is not a JSON object.
         """
+        if is_encoded(text):
+            return cls(ENCODED, ENCODED)
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError(f"a stored error is a JSON object, not {text[:60]!r}")

@@ -14,6 +14,7 @@ from ._describe import describe, page_cursor, read_cursor, run_query
 from ._services import Services
 from ._start import start_run
 from ._values import DEFAULT_HISTORY_WARNING, DEFAULT_MAX_PAYLOAD_BYTES, Serializer, Values
+from .codecs import Codec, build
 from .errors import ConfigurationError, DefinitionNotFoundError, InvalidInputError
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle
@@ -41,6 +42,8 @@ class App:
     records (default 10,000) logs a warning to continue as new (``docs/values.md``).
     ``serializer="pickle"`` stores the values of workflows and activities that do not
     name a serializer with cloudpickle (``@durable.workflow(serializer=)``).
+    ``codec`` (``durable.codecs.Fernet(keys)``, ``Compress()``, or a list applied in
+    order) encodes every stored argument, result, signal, event, error and flow variable.
 
     Example::
 
@@ -60,6 +63,7 @@ class App:
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         history_warning: int | None = DEFAULT_HISTORY_WARNING,
         serializer: Serializer = "json",
+        codec: Codec | Sequence[Codec] | None = None,
     ) -> None:
         values = Values(max_payload_bytes, history_warning, serializer)
         self.dsn = resolve_dsn(dsn)
@@ -67,7 +71,9 @@ class App:
         for queue in queues:
             _declare(declared, queue)
         clock = clock or REAL
-        store = open_store(self.dsn, clock=clock)
+        self.codec = build(codec)
+        """What every stored payload passes through (``durable.codecs``), or None."""
+        store = open_store(self.dsn, clock=clock, codec=self.codec)
         if isinstance(clock, VirtualClock):
             self._check_virtual_clock(store)
         self.services = Services(store, registry or default_registry, clock, declared, values)
@@ -475,4 +481,5 @@ def load_app(target: str, *, dsn: str | None = None) -> App:
         max_payload_bytes=values.max_payload_bytes,
         history_warning=values.history_warning,
         serializer=values.serializer,
+        codec=found.codec,
     )

@@ -58,6 +58,22 @@ def loads(text: str) -> Any:
     return json.loads(text)
 
 
+ENCODED_PREFIX = '"durable:codec:'
+"""How a payload stored through ``App(codec=)`` starts (``durable.codecs``)."""
+ENCODED = "encoded"
+"""What a reader without the App's codec shows in place of an encoded value."""
+
+
+def is_encoded(text: str | None) -> bool:
+    """Whether ``text`` is a payload stored through a codec (and not decoded)."""
+    return text is not None and text.startswith(ENCODED_PREFIX)
+
+
+def shown(text: str) -> Any:
+    """The value of stored ``text`` for display: ``"encoded"`` when no codec decoded it."""
+    return ENCODED if text.startswith(ENCODED_PREFIX) else json.loads(text)
+
+
 def encode_any(value: Any, what: str) -> str:
     """JSON text of a value with no declared type (signal payloads, untyped results)."""
     try:
@@ -146,6 +162,11 @@ class CallCodec:
 
     def decode_args(self, text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The positional and keyword arguments stored by :meth:`encode_args`."""
+        if is_encoded(text):
+            raise SerializationError(
+                f"{self.owner}: the stored arguments are encoded by a payload codec this "
+                "App does not have: give every worker and client the same App(codec=)"
+            )
         stored = loads(text)
         arguments: dict[str, Any] = {}
         for name, value in stored.items():
