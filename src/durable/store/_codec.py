@@ -27,6 +27,7 @@ from ._composed import Composed
 from ._records import (
     Commit,
     Finish,
+    ForkStart,
     JobAnswer,
     JobRecord,
     JournalEntry,
@@ -66,6 +67,10 @@ def apply_codec(store: Composed, codec: Codec) -> None:
     store.list_schedules = layer.list_schedules
     store.list_flow_runs = layer.list_flow_runs
     store.read_journals = layer.read_journals
+    store.request_pause = layer.request_pause
+    store.resume = layer.resume
+    store.retry_run = layer.retry_run
+    store.fork_run = layer.fork_run
 
 
 class _Layer:
@@ -77,6 +82,7 @@ class _Layer:
                 "request_cancel", "pending_signals", "commit", "get_event", "claim",
                 "enqueue_job", "poll_jobs", "complete_job", "get_job", "put_schedule",
                 "get_schedule", "list_schedules", "list_flow_runs", "read_journals",
+                "request_pause", "resume", "retry_run", "fork_run",
             )
         }  # fmt: skip
         self.codec = codec
@@ -212,7 +218,7 @@ class _Layer:
     async def pending_signals(self, run_id: str, after_id: int) -> list[SignalRecord]:
         return [self.signal_in(s) for s in await self.inner["pending_signals"](run_id, after_id)]
 
-    async def commit(self, commit: Commit) -> None:
+    async def commit(self, commit: Commit) -> bool:
         encoded = replace(
             commit,
             entries=[self.entry_out(e) for e in commit.entries],
@@ -220,7 +226,8 @@ class _Layer:
             children=[replace(c, args=self.enc(c.args)) for c in commit.children],
             events=[(key, self.enc(value)) for key, value in commit.events],
         )
-        await self.inner["commit"](encoded)
+        pause: bool = await self.inner["commit"](encoded)
+        return pause
 
     async def get_event(self, run_id: str, key: str) -> str | None:
         return self.dec_opt(await self.inner["get_event"](run_id, key))
@@ -291,3 +298,21 @@ class _Layer:
     ) -> dict[str, list[JournalEntry]]:
         journals = await self.inner["read_journals"](run_ids, kinds=kinds)
         return {rid: [self.entry_in(e) for e in entries] for rid, entries in journals.items()}
+
+    async def request_pause(self, run_id: str, reason: str | None = None) -> RunRecord:
+        return self.run(await self.inner["request_pause"](run_id, reason))
+
+    async def resume(self, run_id: str) -> RunRecord:
+        return self.run(await self.inner["resume"](run_id))
+
+    async def retry_run(self, run_id: str) -> RunRecord:
+        return self.run(await self.inner["retry_run"](run_id))
+
+    async def fork_run(self, fork: ForkStart) -> RunRecord:
+        encoded = replace(
+            fork,
+            args=self.enc(fork.args),
+            entries=[self.entry_out(e) for e in fork.entries],
+            events=[(key, self.enc(value)) for key, value in fork.events],
+        )
+        return self.run(await self.inner["fork_run"](encoded))
