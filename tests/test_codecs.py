@@ -210,3 +210,12 @@ def test_fernet_refuses_bad_keys_and_foreign_payloads() -> None:
     with pytest.raises(durable.SerializationError, match="not encrypted with any"):
         decode_text(Fernet(K2), text)
     assert decode_text(Fernet([K2, K1]), text) == "secret"
+
+
+async def test_a_fork_of_an_encoded_run_stays_encoded(sealed: durable.App, dsn: str) -> None:
+    async with sealed.worker():
+        handle = await sealed.start(child, f"{MARK}-a", id="sealed-origin")
+        await handle.result(timeout=20)
+        forked = await handle.fork(args=[f"{MARK}-b"], id="sealed-fork")
+        assert await forked.result(timeout=20) == f"{MARK}-b-child-result"
+    assert MARK not in await _stored_text(dsn)

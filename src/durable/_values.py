@@ -51,6 +51,11 @@ class Values:
                     f"App({name}=) must be a positive number or None, got {value!r}"
                 )
 
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` is surely within the payload limit (the cheap test first)."""
+        limit = self.max_payload_bytes
+        return limit is None or len(text) * 4 <= limit
+
     def check(self, text: str, run_id: str, operation: str) -> None:
         """Raise :class:`PayloadTooLargeError` when ``text`` is over the payload limit."""
         limit = self.max_payload_bytes
