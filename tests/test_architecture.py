@@ -79,6 +79,7 @@ def test_no_code_outside_runtime_and_worker_touches_their_private_members() -> N
 LAYERS: tuple[tuple[str, ...], ...] = (
     # 0: values and context every layer shares; they import nothing of durable above them
     (
+        "durable.codecs",
         "durable.errors",
         "durable.info",
         "durable.policy",
@@ -88,7 +89,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "durable._cron",
         "durable._current",
         "durable._future",
+        "durable._values",
         "durable._logging",
+        "durable._typed",
         "durable._wire",
     ),
     ("durable.store",),  # 1: persistence; all SQL

@@ -48,6 +48,7 @@ EXPECTED = {
     "RunInfo",
     "RunNotFoundError",
     "RunPage",
+    "PayloadTooLargeError",
     "SerializationError",
     "Status",
     "StoreError",

@@ -76,10 +76,44 @@ def test_an_exception_is_stored_with_its_traceback_and_causes() -> None:
     stored = StoredError.from_exception(_raised())
     text = stored.dumps()
     assert text.startswith('{"type":"ValueError","message":"bad é","traceback":"Traceback')
-    assert text.endswith(',"causes":[["KeyError","\'k\'"]]}')
+    assert ',"causes":[["KeyError","\'k\'"]],"pickle":"' in text
     assert StoredError.loads(text) == stored
     final = stored.with_attempts(3).dumps()
-    assert final == text[:-1] + ',"attempts":3}'
+    assert final.endswith(',"attempts":3,"pickle":"' + str(stored.pickle) + '"}')
+    assert "pickle" not in stored.public_dict()
+
+
+class Declined(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def test_an_activity_error_is_rebuilt_as_its_own_type_and_an_activity_error() -> None:
+    try:
+        raise Declined("c-1", "declined")
+    except Declined as exc:
+        stored = StoredError.loads(StoredError.from_exception(exc).with_attempts(2).dumps())
+    error = stored.activity_error("charge")
+    assert isinstance(error, Declined) and isinstance(error, durable.ActivityError)
+    assert type(error).__name__ == "Declined"
+    assert (error.code, error.args) == ("c-1", ("declined",))
+    assert str(error) == "activity 'charge' failed after 2 attempts: Declined: declined"
+    assert (error.activity, error.attempts, error.error_type) == ("charge", 2, "Declined")
+    # the copy of a rebuilt error is the original's: a parent gets the same type
+    again = StoredError.from_exception(error).workflow_failed("r", "FAILED", typed=True)
+    assert isinstance(again, Declined) and isinstance(again, durable.WorkflowFailed)
+    assert not isinstance(again, durable.ActivityError) and again.code == "c-1"
+    # callers outside the runtime get the portable form only
+    assert type(stored.workflow_failed("r", "FAILED")) is durable.WorkflowFailed
+
+
+def test_a_copy_that_does_not_load_gives_the_plain_error() -> None:
+    broken = StoredError("Declined", "declined", pickle="bm90IGEgcGlja2xl")
+    assert type(broken.activity_error("charge")) is durable.ActivityError
+    garbage = StoredError("Declined", "declined", pickle="%%%")
+    assert type(garbage.activity_error("charge")) is durable.ActivityError
+    assert StoredError.from_exception(durable.Cancelled("x")).pickle is None
 
 
 def test_short_errors_keep_their_keys() -> None:
@@ -155,7 +189,7 @@ def test_user_tasks_and_jobs() -> None:
 
 
 def test_the_vocabulary_imports_nothing_above_it() -> None:
-    allowed = {"durable.errors", "durable.serde"}
+    allowed = {"durable.errors", "durable.serde", "durable._typed"}
     for node in ast.walk(ast.parse(WIRE.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level:
             assert f"durable.{node.module}" in allowed, node.module

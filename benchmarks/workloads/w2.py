@@ -3,11 +3,15 @@
 The clock runs from the starts to the last result, for both sides: all N starts are
 made at once (``asyncio.gather``), durable's worker running (idle) when they begin,
 DBOS running each workflow as it starts it; then the results are awaited in order.
+
+``DURABLE_BENCH_CODEC=fernet`` or ``=compress`` runs durable's side with that payload
+codec (``docs/performance.md``, payload codecs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -23,7 +27,7 @@ async def durable(config: dict[str, Any]) -> dict[str, Any]:
     import durable as d
 
     n = config["n"]
-    async with d.App(config["dsn"]) as app, app.worker(concurrency=n):
+    async with d.App(config["dsn"], **_codec()) as app, app.worker(concurrency=n):
         await (await app.start(ten_steps)).result(timeout=60)  # warm up
         start = time.perf_counter()
         handles = await asyncio.gather(*(app.start(ten_steps) for _ in range(n)))
@@ -31,6 +35,20 @@ async def durable(config: dict[str, Any]) -> dict[str, Any]:
             await handle.result(timeout=600)
         elapsed = time.perf_counter() - start
     return {"steps_per_s": n * 10 / elapsed, "runs_per_s": n / elapsed, "runs": n}
+
+
+def _codec() -> dict[str, Any]:
+    """The App's ``codec=`` that ``$DURABLE_BENCH_CODEC`` asks for (none when unset)."""
+    name = os.environ.get("DURABLE_BENCH_CODEC", "")
+    if not name:
+        return {}
+    from durable import codecs
+
+    if name == "fernet":
+        return {"codec": codecs.Fernet(b"q8pMd1lC2cMfA1-7tYt2oU0uCzBv8Xg3Lh5y5w4kH0s=")}
+    if name == "compress":
+        return {"codec": codecs.Compress()}
+    raise ValueError(f"DURABLE_BENCH_CODEC must be fernet or compress, not {name!r}")
 
 
 async def dbos(config: dict[str, Any]) -> dict[str, Any]:

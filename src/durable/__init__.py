@@ -16,6 +16,7 @@ Layout (where to find things):
 - ``testing``   ``TestEnv`` (a clock that skips idle time), mocks, replay checks
 """
 
+from . import codecs as codecs
 from .app import App as App
 from .errors import ActivityError as ActivityError
 from .errors import Cancelled as Cancelled
@@ -35,6 +36,7 @@ from .errors import NonDeterminismError as NonDeterminismError
 from .errors import NonRetryableError as NonRetryableError
 from .errors import NotFoundError as NotFoundError
 from .errors import NotRegisteredError as NotRegisteredError
+from .errors import PayloadTooLargeError as PayloadTooLargeError
 from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
 from .errors import RunConflictError as RunConflictError
@@ -100,6 +102,7 @@ __all__ = [
     "NonRetryableError",
     "NotFoundError",
     "NotRegisteredError",
+    "PayloadTooLargeError",
     "Problem",
     "Queue",
     "RetryPolicy",

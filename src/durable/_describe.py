@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from ._wire import StoredError
 from .errors import DurableError, InvalidInputError, WorkflowFailed
 from .info import HistoryEvent, RunDescription, RunFilter, Status, check_tags
-from .serde import loads
+from .serde import shown
 from .store import JournalEntry, RunQuery, RunRecord
 
 
@@ -32,7 +32,7 @@ def history_event(entry: JournalEntry, superseded: bool = False) -> HistoryEvent
         event=entry.event.value,  # the public record holds plain text
         kind=entry.kind.value,
         name=entry.name,
-        payload=loads(entry.payload) if entry.payload is not None else None,
+        payload=shown(entry.payload) if entry.payload is not None else None,
         at=when(entry.created_at),
         fingerprint=entry.fingerprint,
         superseded=superseded,
@@ -53,8 +53,8 @@ def describe(run: RunRecord) -> RunDescription:
         status=run.status,
         created_at=when(run.created_at),
         updated_at=when(run.updated_at),
-        result=loads(run.result) if run.result is not None else None,
-        error=StoredError.loads(run.error).to_dict() if run.error else None,
+        result=shown(run.result) if run.result is not None else None,
+        error=StoredError.loads(run.error).public_dict() if run.error else None,
         parked_reason=parked,
         paused_reason=None if run.status.is_terminal else run.paused_reason,
         forked_from=None if run.forked_from is None else (run.forked_from, fork_at(run)),

@@ -116,4 +116,5 @@ def _code_args(
             f"cannot fork run {run.id!r} with new arguments: workflow {run.workflow!r} is"
             " not registered in this App, so they cannot be checked"
         )
+    workflow = workflow.for_app(services.values.serializer)
     return workflow.codec.encode_args(tuple(args or ()), dict(kwargs or {}))

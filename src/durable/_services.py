@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ._values import Values
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -19,10 +20,15 @@ if TYPE_CHECKING:
 
 
 class Services:
-    """The store, registry, clock, declared queues and activity overrides of one App."""
+    """The store, registry, clock, declared queues, limits and activity overrides of one App."""
 
     def __init__(
-        self, store: Store, registry: Registry, clock: Clock, queues: dict[str, Queue]
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        queues: dict[str, Queue],
+        values: Values | None = None,
     ) -> None:
         self._store = store
         self.registry = registry
@@ -33,6 +39,8 @@ class Services:
         self.retention: float | None = None
         """Seconds after their end that the App's workers delete finished runs
         (``App(retention=)``); None keeps runs until pruned by hand."""
+        self.values = values or Values()
+        """How large a payload may be and how long a journal grows before a warning."""
         self.activity_overrides: dict[str, Override] = {}
         """Activities replaced by name in the App's workers (``TestEnv.mock_activity``)."""
         self.is_open = False

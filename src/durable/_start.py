@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from . import _tracing
+from ._values import Values
 from .errors import RunConflictError
 from .info import check_tags
 from .queues import DEFAULT_QUEUE
@@ -31,6 +32,7 @@ async def start_run(
     queue: str = DEFAULT_QUEUE,
     priority: int = 0,
     tags: Mapping[str, str] | None = None,
+    values: Values | None = None,
 ) -> tuple[RunRecord, bool]:
     """Create a run of ``workflow`` (a flow definition's id with ``flow_version``) with
     its stored arguments; return it and whether it is new.
@@ -40,11 +42,14 @@ async def start_run(
 
     Raises:
         durable.InvalidInputError: a tag key or value breaks the limits of ``check_tags``.
+        durable.PayloadTooLargeError: ``args`` is over ``values.max_payload_bytes``.
         durable.RunConflictError: ``run_id`` belongs to a run of another workflow (or,
             for a flow, to a code-first run).
     """
     rid = run_id if run_id is not None else uuid.uuid4().hex
     pairs = check_tags(tags, f"run {rid!r}")
+    if values is not None:
+        values.check(args, rid, "start arguments")
     run, created = await store.create_run(
         rid,
         workflow,

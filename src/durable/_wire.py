@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
+from ._typed import capture, rebuild
 from .errors import (
     ActivityError,
     DurableError,
@@ -27,7 +28,7 @@ from .errors import (
     NotRegisteredError,
     WorkflowFailed,
 )
-from .serde import dumps
+from .serde import ENCODED, dumps, is_encoded
 
 
 class Event(enum.StrEnum):
@@ -84,8 +85,10 @@ class StoredError:
 
     ``type``, ``message`` and, for an exception, ``traceback`` and ``causes`` (the chain
     behind it, outermost first); ``attempts`` on an activity's final error; ``seq``,
-    ``recorded`` and ``requested`` on the park reason of a ``NonDeterminismError``.
-    Keys that are None (or empty causes) are not written; unknown keys are ignored on read.
+    ``recorded`` and ``requested`` on the park reason of a ``NonDeterminismError``;
+    ``pickle``, the copy of the exception that lets the awaiting workflow catch its own
+    type (``durable._typed``). Keys that are None (or empty causes) are not written;
+    unknown keys are ignored on read.
     """
 
     type: str
@@ -96,6 +99,7 @@ class StoredError:
     seq: int | None = None
     recorded: str | None = None
     requested: str | None = None
+    pickle: str | None = None
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> StoredError:
@@ -112,6 +116,7 @@ class StoredError:
             str(exc),
             "".join(_traceback.format_exception(exc)),
             tuple(causes),
+            pickle=capture(exc) if isinstance(exc, Exception) else None,
         )
 
     @classmethod
@@ -139,15 +144,20 @@ class StoredError:
             None if seq is None else int(seq),
             data.get("recorded"),
             data.get("requested"),
+            data.get("pickle"),
         )
 
     @classmethod
     def loads(cls, text: str) -> StoredError:
         """Read stored text.
 
+        An error stored through a payload codec and read without it is ``encoded``.
+
         Raises:
             ValueError: the text is not a JSON object.
         """
+        if is_encoded(text):
+            return cls(ENCODED, ENCODED)
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError(f"a stored error is a JSON object, not {text[:60]!r}")
@@ -166,6 +176,14 @@ class StoredError:
             data["seq"] = self.seq
             data["recorded"] = self.recorded
             data["requested"] = self.requested
+        if self.pickle is not None:
+            data["pickle"] = self.pickle
+        return data
+
+    def public_dict(self) -> dict[str, Any]:
+        """The JSON object form without the pickled copy: what callers are shown."""
+        data = self.to_dict()
+        data.pop("pickle", None)
         return data
 
     def dumps(self) -> str:
@@ -182,8 +200,10 @@ class StoredError:
 
     # -- the errors it stands for -----------------------------------------------------------
     def activity_error(self, activity: str) -> ActivityError:
-        """The error a workflow receives for an activity that failed for good."""
-        return ActivityError(
+        """The error a workflow receives for an activity that failed for good: an instance
+        of the activity's own exception class that is also an ``ActivityError`` when the
+        pickled copy loads, else the plain ``ActivityError`` naming that class."""
+        error = ActivityError(
             activity,
             self.type,
             self.message,
@@ -191,10 +211,20 @@ class StoredError:
             causes=self.causes,
             traceback=self.traceback or "",
         )
+        if self.pickle is None:
+            return error
+        return rebuild(self.pickle, error) or error
 
-    def workflow_failed(self, run_id: str, status: str) -> WorkflowFailed:
-        """The error a caller receives for a run that ended ``status`` with this error."""
-        return WorkflowFailed(run_id, status, self.type, self.message, self.traceback or "")
+    def workflow_failed(self, run_id: str, status: str, *, typed: bool = False) -> WorkflowFailed:
+        """The error a caller receives for a run that ended ``status`` with this error.
+
+        With ``typed`` (a parent awaiting its child, which runs the same code), it is also
+        an instance of the child's own exception class when the pickled copy loads.
+        """
+        error = WorkflowFailed(run_id, status, self.type, self.message, self.traceback or "")
+        if not typed or self.pickle is None:
+            return error
+        return rebuild(self.pickle, error) or error
 
     def parked_error(self, run_id: str) -> DurableError:
         """The error a caller receives for a run parked with this reason."""
@@ -230,7 +260,7 @@ class RetryRecord:
     def dumps(self) -> str:
         data: dict[str, Any] = {"attempt": self.attempt, "at": self.at}
         if self.error is not None:
-            data["error"] = self.error.to_dict()
+            data["error"] = self.error.public_dict()
         return dumps(data)
 
     @classmethod
@@ -322,7 +352,7 @@ class ChildEnd:
     def failure(self) -> WorkflowFailed:
         """The error the parent receives for a child that did not complete."""
         error = self.error or StoredError.from_dict({})
-        return error.workflow_failed(self.run_id, self.status)
+        return error.workflow_failed(self.run_id, self.status, typed=True)
 
 
 # -- user tasks and external jobs -----------------------------------------------------------

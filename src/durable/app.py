@@ -13,6 +13,8 @@ from ._clock import REAL, Clock, VirtualClock
 from ._describe import describe, page_cursor, read_cursor, run_query
 from ._services import Services
 from ._start import start_run
+from ._values import DEFAULT_HISTORY_WARNING, DEFAULT_MAX_PAYLOAD_BYTES, Serializer, Values
+from .codecs import Codec, build
 from .errors import ConfigurationError, DefinitionNotFoundError, InvalidInputError
 from .flow._client import Definitions, Jobs, variables_text
 from .handle import Handle
@@ -36,6 +38,15 @@ class App:
     ``retention``, the App's workers delete runs that finished longer ago than that, in
     the background, one worker at a time (see :meth:`prune`).
 
+    ``max_payload_bytes`` (default 2 MiB, None for no limit) bounds what one start,
+    signal, event or activity result may store: a larger one fails at once with
+    ``durable.PayloadTooLargeError``. A run whose journal passes ``history_warning``
+    records (default 10,000) logs a warning to continue as new (``docs/values.md``).
+    ``serializer="pickle"`` stores the values of workflows and activities that do not
+    name a serializer with cloudpickle (``@durable.workflow(serializer=)``).
+    ``codec`` (``durable.codecs.Fernet(keys)``, ``Compress()``, or a list applied in
+    order) encodes every stored argument, result, signal, event, error and flow variable.
+
     Example::
 
         async with durable.App() as app:
@@ -52,16 +63,23 @@ class App:
         queues: Iterable[Queue] = (),
         clock: Clock | None = None,
         retention: timedelta | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        history_warning: int | None = DEFAULT_HISTORY_WARNING,
+        serializer: Serializer = "json",
+        codec: Codec | Sequence[Codec] | None = None,
     ) -> None:
+        values = Values(max_payload_bytes, history_warning, serializer)
         self.dsn = resolve_dsn(dsn)
         declared: dict[str, Queue] = {}
         for queue in queues:
             _declare(declared, queue)
         clock = clock or REAL
-        store = open_store(self.dsn, clock=clock)
+        self.codec = build(codec)
+        """What every stored payload passes through (``durable.codecs``), or None."""
+        store = open_store(self.dsn, clock=clock, codec=self.codec)
         if isinstance(clock, VirtualClock):
             self._check_virtual_clock(store)
-        self.services = Services(store, registry or default_registry, clock, declared)
+        self.services = Services(store, registry or default_registry, clock, declared, values)
         """What the objects this App makes share: store, registry, clock, queues."""
         if retention is not None:
             self.services.retention = _seconds(retention, "App(retention=)")
@@ -189,11 +207,19 @@ class App:
             durable.RunConflictError: ``id`` belongs to a run of another workflow.
         """
         wf = self.registry.workflow(workflow) if isinstance(workflow, str) else workflow
+        wf = wf.for_app(self.services.values.serializer)
         home = queue_name(queue) or wf.queue or DEFAULT_QUEUE
         rank = check_priority(priority)
         args_text = wf.codec.encode_args(args, kwargs)
         run, _ = await start_run(
-            self.store, wf.name, args_text, run_id=id, queue=home, priority=rank, tags=tags
+            self.store,
+            wf.name,
+            args_text,
+            run_id=id,
+            queue=home,
+            priority=rank,
+            tags=tags,
+            values=self.services.values,
         )
         return Handle(self.services, run.id, wf)
 
@@ -235,6 +261,7 @@ class App:
             queue=home,
             priority=rank,
             tags=tags,
+            values=self.services.values,
         )
         return Handle(self.services, run.id)
 
@@ -505,4 +532,13 @@ def load_app(target: str, *, dsn: str | None = None) -> App:
         )
     if dsn is None:
         return found
-    return App(dsn, registry=found.registry, queues=found.queues.values())
+    values = found.services.values
+    return App(
+        dsn,
+        registry=found.registry,
+        queues=found.queues.values(),
+        max_payload_bytes=values.max_payload_bytes,
+        history_warning=values.history_warning,
+        serializer=values.serializer,
+        codec=found.codec,
+    )

@@ -16,6 +16,7 @@
     │   └── JobConflictError          the job is held by another worker, or closed otherwise
     ├── InvalidInputError             a value given to durable is refused (REST: 400)
     │   ├── SerializationError        a value cannot be converted to or from its stored form
+    │   ├── PayloadTooLargeError      a payload is over ``App(max_payload_bytes=)``
     │   ├── ValidationError           a JSON flow definition is invalid (``problems`` lists all)
     │   └── InvalidScheduleError (ValueError) a schedule's cron, timezone or option is invalid
     ├── StoreError                    the database failed; the message names the operation (503)
@@ -85,6 +86,31 @@ class SerializationError(InvalidInputError):
 
     The message names the workflow or activity and the argument at fault.
     """
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A start, signal, event or activity result is larger than ``App(max_payload_bytes=)``.
+
+    Nothing was stored. An activity whose result is too large fails that attempt without
+    a retry: the same call would return the same value.
+
+    Attributes:
+        run_id: The run the payload was for.
+        operation: What was stored (``"start arguments"``, ``"signal 'x' payload"``, ...).
+        size: The payload's size in bytes (UTF-8).
+        limit: The App's ``max_payload_bytes``.
+    """
+
+    def __init__(self, run_id: str, operation: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"run {run_id!r}: the {operation} is {size:,} bytes, over the limit of "
+            f"{limit:,} bytes (App(max_payload_bytes=)); store large data elsewhere and "
+            "pass a reference"
+        )
+        self.run_id = run_id
+        self.operation = operation
+        self.size = size
+        self.limit = limit
 
 
 class RunNotFoundError(NotFoundError):

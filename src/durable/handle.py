@@ -18,7 +18,7 @@ from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
 from .runtime import superseded
-from .serde import encode_any, loads
+from .serde import encode_any, is_pickled, loads, pickle_dumps, pickle_loads
 from .store import RunRecord
 from .store._notify import event_topic, run_topic
 
@@ -88,9 +88,19 @@ class Handle(Generic[R]):
 
     def _decode(self, run: RunRecord) -> R:
         workflow = self._workflow or self._services.registry.workflows.get(run.workflow)
+        text = run.result or "null"
         if workflow is None:
-            return loads(run.result or "null")  # type: ignore[no-any-return]
-        return workflow.codec.decode_result(run.result or "null")  # type: ignore[no-any-return]
+            if self._pickled() and is_pickled(text):
+                return pickle_loads(text, f"the result of run {self.run_id!r}")  # type: ignore[no-any-return]
+            return loads(text)  # type: ignore[no-any-return]
+        workflow = workflow.for_app(self._services.values.serializer)
+        return workflow.codec.decode_result(text)  # type: ignore[no-any-return]
+
+    def _pickled(self) -> bool:
+        """Whether this handle stores and reads values with cloudpickle: its workflow says
+        so, or the App does and the workflow (if known) names no serializer."""
+        declared = None if self._workflow is None else self._workflow.serializer
+        return (declared or self._services.values.serializer) == "pickle"
 
     async def signal(self, name: str, payload: Any = None) -> None:
         """Send a signal. Buffered until the workflow waits for ``name``; never lost.
@@ -98,8 +108,11 @@ class Handle(Generic[R]):
         Raises:
             durable.RunNotFoundError: no such run.
             durable.RunClosedError: the run has already ended.
+            durable.PayloadTooLargeError: the payload is over ``App(max_payload_bytes=)``.
         """
-        text = encode_any(payload, f"signal {name!r} payload for run {self.run_id!r}")
+        what = f"signal {name!r} payload for run {self.run_id!r}"
+        text = pickle_dumps(payload, what) if self._pickled() else encode_any(payload, what)
+        self._services.values.check(text, self.run_id, f"signal {name!r} payload")
         await self._services.store.send_signal(self.run_id, name, text)
 
     async def get_event(self, key: str, *, timeout: float | None = None) -> Any:
@@ -119,6 +132,8 @@ class Handle(Generic[R]):
                 changed.clear()
                 value = await store.get_event(self.run_id, key)
                 if value is not None:
+                    if self._pickled() and is_pickled(value):
+                        return pickle_loads(value, f"event {key!r} of run {self.run_id!r}")
                     return loads(value)
                 left = 0.0 if deadline is None else deadline - time.monotonic()
                 if left <= 0 or (await self._get()).status.is_terminal:

@@ -8,6 +8,7 @@ so the registry keeps them only for introspection and for the JSON flows' ``jobT
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
@@ -16,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, c
 
 from . import _current
 from ._current import WorkflowHost
+from ._values import Serializer, check_serializer
 from .errors import ConfigurationError, NotRegisteredError
 from .policy import RetryPolicy, to_seconds
 from .queues import Queue, queue_name
-from .serde import CallCodec
+from .serde import CallCodec, PickleCodec
 
 if TYPE_CHECKING:
     from .store import RunRecord, Store
@@ -43,6 +45,7 @@ class Workflow(Generic[P, R]):
         name: str,
         version: str | None,
         execution_timeout: float | None = None,
+        serializer: Serializer | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigurationError(f"workflow {name!r} must be an 'async def' function")
@@ -57,7 +60,9 @@ class Workflow(Generic[P, R]):
         """Seconds from the start of a run (across continue-as-new) until it fails."""
         self.queue: str | None = None
         """The queue its runs go to unless ``App.start`` names one (None: ``"default"``)."""
-        self.codec = CallCodec(fn, f"workflow {name!r}", skip_first=True)
+        self.serializer = serializer
+        """``"pickle"`` or ``"json"`` as declared; None: the App's ``serializer``."""
+        self.codec = _codec(fn, f"workflow {name!r}", serializer, skip_first=True)
         self.prepare: Prepare | None = None
         """Loads what a run needs before replay (``WorkflowHost.prepared``: the built-in
         flow workflow's graph and store actions)."""
@@ -65,6 +70,10 @@ class Workflow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<durable.Workflow {self.name!r}>"
+
+    def for_app(self, serializer: Serializer) -> Workflow[P, R]:
+        """Itself, or a copy storing values with the App's ``serializer`` if it names none."""
+        return _for_app(self, serializer, skip_first=True)
 
 
 class Activity(Generic[P, R]):
@@ -81,6 +90,7 @@ class Activity(Generic[P, R]):
         retry: RetryPolicy | None,
         timeout: float | None,
         heartbeat_timeout: float | None = None,
+        serializer: Serializer | None = None,
     ) -> None:
         self.fn = fn
         self.name = name
@@ -90,7 +100,9 @@ class Activity(Generic[P, R]):
         self.queue: str | None = None
         """Its attempts run only while they hold a slot of this queue's limits."""
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.codec = CallCodec(fn, f"activity {name!r}", skip_first=False)
+        self.serializer = serializer
+        """``"pickle"`` or ``"json"`` as declared; None: the App's ``serializer``."""
+        self.codec = _codec(fn, f"activity {name!r}", serializer, skip_first=False)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
@@ -101,6 +113,37 @@ class Activity(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<durable.Activity {self.name!r}>"
+
+    def for_app(self, serializer: Serializer) -> Activity[P, R]:
+        """Itself, or a copy storing values with the App's ``serializer`` if it names none."""
+        return _for_app(self, serializer, skip_first=False)
+
+
+def _codec(
+    fn: Callable[..., Any], owner: str, serializer: Serializer | None, *, skip_first: bool
+) -> CallCodec:
+    if serializer is None or serializer == "json":
+        return CallCodec(fn, owner, skip_first=skip_first)
+    return PickleCodec(fn, owner, skip_first=skip_first)
+
+
+_T = TypeVar("_T")
+
+
+def _for_app(obj: _T, serializer: Serializer, *, skip_first: bool) -> _T:
+    """``obj`` (a Workflow or Activity), or its cached copy with the App's serializer."""
+    declared: Any = obj
+    if declared.serializer is not None or serializer == "json":
+        return obj
+    variants: dict[str, Any] = declared.__dict__.setdefault("_app_variants", {})
+    found = variants.get(serializer)
+    if found is None:
+        found = copy.copy(declared)
+        found.__dict__.pop("_app_variants", None)
+        found.serializer = serializer
+        found.codec = _codec(declared.fn, declared.codec.owner, serializer, skip_first=skip_first)
+        variants[serializer] = found
+    return cast(_T, found)
 
 
 Host: TypeAlias = WorkflowHost[Activity[Any, Any], Workflow[Any, Any]]
@@ -158,6 +201,7 @@ def workflow(
     version: str | None = None,
     execution_timeout: float | timedelta | None = None,
     queue: str | Queue | None = None,
+    serializer: Serializer | None = None,
 ) -> Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]: ...
 def workflow(
     fn: Callable[..., Coroutine[Any, Any, R]] | None = None,
@@ -167,6 +211,7 @@ def workflow(
     version: str | None = None,
     execution_timeout: float | timedelta | None = None,
     queue: str | Queue | None = None,
+    serializer: Serializer | None = None,
 ) -> Workflow[..., R] | Callable[[Callable[..., Coroutine[Any, Any, R]]], Workflow[..., R]]:
     """Register an ``async def`` as a workflow. Its first parameter is the ``durable.Context``.
 
@@ -184,15 +229,21 @@ def workflow(
 
     ``queue`` (a name or a ``durable.Queue``) is where its runs wait to be claimed,
     ``"default"`` unless given here or to ``App.start``.
-    """
 
+    ``serializer="pickle"`` stores its arguments, result and events with cloudpickle
+    instead of the typed JSON codec, and reads pickled signals sent to it (values without
+    a JSON form); default: the App's ``serializer``, ``"json"`` unless set. Pickled values
+    are loaded by this App's workers and clients only (``docs/values.md``).
+    """
+    if serializer is not None:
+        check_serializer(serializer, "@durable.workflow(serializer=)")
     limit = (
         None if execution_timeout is None else to_seconds(execution_timeout, "execution_timeout")
     )
     home = queue_name(queue)
 
     def register(f: Callable[..., Coroutine[Any, Any, R]]) -> Workflow[..., R]:
-        wf: Workflow[..., R] = Workflow(f, name or f.__qualname__, version, limit)
+        wf: Workflow[..., R] = Workflow(f, name or f.__qualname__, version, limit, serializer)
         wf.queue = home
         default_registry.add_workflow(wf)
         return wf
@@ -210,6 +261,7 @@ def activity(
     timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
     queue: str | Queue | None = None,
+    serializer: Serializer | None = None,
 ) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
 def activity(
     fn: Callable[P, R] | None = None,
@@ -220,6 +272,7 @@ def activity(
     timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
     queue: str | Queue | None = None,
+    serializer: Serializer | None = None,
 ) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
     """Register a function (``def`` or ``async def``) as an activity.
 
@@ -231,18 +284,22 @@ def activity(
     ``heartbeat_timeout`` must call :func:`durable.heartbeat` at least that often, or the
     attempt is abandoned and counts as failed. With ``queue``, each attempt waits for a
     slot of that queue's limits (declared on the App) and holds it while it runs.
+    ``serializer="pickle"`` stores its arguments and result with cloudpickle (see
+    :func:`workflow`); default: the App's ``serializer``.
 
     Example::
 
         @durable.activity(name="charge-payment", retry=durable.RetryPolicy(max_attempts=5))
         def charge(order_id: str) -> str: ...
     """
+    if serializer is not None:
+        check_serializer(serializer, "@durable.activity(serializer=)")
     seconds = None if timeout is None else to_seconds(timeout, "timeout")
     beat = None if heartbeat_timeout is None else to_seconds(heartbeat_timeout, "heartbeat_timeout")
     home = queue_name(queue)
 
     def register(f: Callable[P, R]) -> Activity[P, R]:
-        act: Activity[P, R] = Activity(f, name or f.__qualname__, retry, seconds, beat)
+        act: Activity[P, R] = Activity(f, name or f.__qualname__, retry, seconds, beat, serializer)
         act.queue = home
         default_registry.add_activity(act)
         return act

@@ -5,10 +5,17 @@ validated and converted by pydantic (models, dataclasses, datetimes, UUIDs round
 stored as JSON text (readable in the database), and converted back to the annotated types
 when read. A value that cannot be stored raises :class:`SerializationError` naming the
 workflow or activity and the argument, before anything runs.
+
+A workflow or activity declared with ``serializer="pickle"`` gets a :class:`PickleCodec`
+instead: values are stored with cloudpickle, wrapped in a JSON object
+(``{"durable:pickle": "<base64>"}``) so that every stored text stays JSON. Pickled text is
+loaded only by a codec of a workflow or activity that opted in; JSON text still reads.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import inspect
 import json
@@ -23,6 +30,12 @@ from pydantic_core import PydanticSerializationError
 from .errors import SerializationError
 
 _ANY: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Any)
+
+PICKLE_HINT = (
+    "; values without a JSON form can be stored with cloudpickle: pass serializer='pickle' "
+    "to @durable.workflow, @durable.activity or durable.App (docs/values.md)"
+)
+_PICKLED = '{"durable:pickle":"'
 
 
 def dumps(value: Any) -> str:
@@ -45,12 +58,28 @@ def loads(text: str) -> Any:
     return json.loads(text)
 
 
+ENCODED_PREFIX = '"durable:codec:'
+"""How a payload stored through ``App(codec=)`` starts (``durable.codecs``)."""
+ENCODED = "encoded"
+"""What a reader without the App's codec shows in place of an encoded value."""
+
+
+def is_encoded(text: str | None) -> bool:
+    """Whether ``text`` is a payload stored through a codec (and not decoded)."""
+    return text is not None and text.startswith(ENCODED_PREFIX)
+
+
+def shown(text: str) -> Any:
+    """The value of stored ``text`` for display: ``"encoded"`` when no codec decoded it."""
+    return ENCODED if text.startswith(ENCODED_PREFIX) else json.loads(text)
+
+
 def encode_any(value: Any, what: str) -> str:
     """JSON text of a value with no declared type (signal payloads, untyped results)."""
     try:
         return dumps(_ANY.dump_python(value, mode="json"))
     except (PydanticSerializationError, ValueError, TypeError) as exc:
-        raise SerializationError(f"{what} cannot be stored as JSON: {exc}") from None
+        raise SerializationError(f"{what} cannot be stored as JSON: {exc}{PICKLE_HINT}") from None
 
 
 def fingerprint(text: str) -> str:
@@ -103,6 +132,10 @@ class CallCodec:
         hint = self._hints.get("return", Any)
         return _ANY if hint is Any else pydantic.TypeAdapter(hint)
 
+    def fingerprint(self, text: str) -> str | None:
+        """The digest replay compares the arguments ``text`` by (None: not compared)."""
+        return fingerprint(text)
+
     def encode_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """Validate a call's arguments against the signature; return their JSON text."""
         try:
@@ -123,12 +156,17 @@ class CallCodec:
             except (PydanticSerializationError, ValueError, TypeError) as exc:
                 raise SerializationError(
                     f"{self.owner}: argument {name!r} = {_describe(value)} cannot be stored "
-                    f"as JSON: {exc}"
+                    f"as JSON: {exc}{PICKLE_HINT}"
                 ) from None
         return dumps(stored)
 
     def decode_args(self, text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The positional and keyword arguments stored by :meth:`encode_args`."""
+        if is_encoded(text):
+            raise SerializationError(
+                f"{self.owner}: the stored arguments are encoded by a payload codec this "
+                "App does not have: give every worker and client the same App(codec=)"
+            )
         stored = loads(text)
         arguments: dict[str, Any] = {}
         for name, value in stored.items():
@@ -150,7 +188,8 @@ class CallCodec:
             return dumps(self._result_adapter.dump_python(value, mode="json"))
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SerializationError(
-                f"{self.owner}: result {_describe(value)} cannot be stored as JSON: {exc}"
+                f"{self.owner}: result {_describe(value)} cannot be stored as JSON: "
+                f"{exc}{PICKLE_HINT}"
             ) from None
 
     def decode_result(self, text: str) -> Any:
@@ -160,3 +199,67 @@ class CallCodec:
             raise SerializationError(
                 f"{self.owner}: stored result does not match the return type: {_first_problem(exc)}"
             ) from None
+
+
+def pickle_dumps(value: Any, what: str) -> str:
+    """The stored text of ``value`` pickled with cloudpickle (a JSON object)."""
+    try:
+        import cloudpickle
+
+        data: bytes = cloudpickle.dumps(value)
+    except Exception as exc:
+        raise SerializationError(f"{what} cannot be pickled: {exc}") from None
+    return _PICKLED + base64.b64encode(data).decode("ascii") + '"}'
+
+
+def is_pickled(text: str) -> bool:
+    """Whether ``text`` was written by :func:`pickle_dumps`."""
+    return text.startswith(_PICKLED)
+
+
+def pickle_loads(text: str, what: str) -> Any:
+    """The value of a :func:`pickle_dumps` text. Only for text of a trusted store."""
+    import pickle
+
+    try:
+        data = base64.b64decode(text[len(_PICKLED) : -2], validate=True)
+        return pickle.loads(data)
+    except (binascii.Error, ValueError) as exc:
+        raise SerializationError(f"{what}: the stored pickle is damaged: {exc}") from None
+    except Exception as exc:  # a class that is gone, a module that fails to import
+        raise SerializationError(f"{what}: the stored pickle cannot be loaded: {exc}") from None
+
+
+class PickleCodec(CallCodec):
+    """Stores arguments and results with cloudpickle (``serializer="pickle"``).
+
+    Arguments are still bound to the signature (a missing or unknown argument fails at
+    the call), but not validated against their annotations. Text stored as JSON (a run
+    started from the CLI, a result written before the switch) is read as JSON. Pickled
+    arguments are not fingerprinted: their bytes may differ between processes.
+    """
+
+    def fingerprint(self, text: str) -> str | None:
+        return None if is_pickled(text) else fingerprint(text)
+
+    def encode_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise SerializationError(f"{self.owner}: {exc}; it takes {self.signature}") from None
+        return pickle_dumps(dict(bound.arguments), f"{self.owner}: the arguments")
+
+    def decode_args(self, text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not is_pickled(text):
+            return super().decode_args(text)
+        arguments = pickle_loads(text, f"{self.owner}: the stored arguments")
+        bound = inspect.BoundArguments(self.signature, arguments)
+        return bound.args, bound.kwargs
+
+    def encode_result(self, value: Any) -> str:
+        return pickle_dumps(value, f"{self.owner}: the result")
+
+    def decode_result(self, text: str) -> Any:
+        if not is_pickled(text):
+            return super().decode_result(text)
+        return pickle_loads(text, f"{self.owner}: the stored result")

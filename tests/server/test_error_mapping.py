@@ -28,6 +28,7 @@ EXPECTED = {
     # a request's values are refused
     "InvalidInputError": 400,
     "SerializationError": 400,
+    "PayloadTooLargeError": 400,
     "ValidationError": 400,
     "InvalidScheduleError": 400,
     "StoreError": 503,

@@ -86,3 +86,31 @@ async def flaky(run: str) -> int:
 @durable.workflow(name="crash-backoff")
 async def backoff(ctx: durable.Context) -> int:
     return await flaky(ctx.info.run_id)
+
+
+class CardDeclined(Exception):
+    """An activity's own exception, caught by type in the workflow (tests/worker)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@durable.activity(retry=durable.RetryPolicy(max_attempts=1))
+def decline(run: str) -> None:
+    _log(f"{run}:decline")
+    raise CardDeclined("stolen-card", f"card of {run} declined")
+
+
+@durable.workflow(name="crash-typed")
+async def typed(ctx: durable.Context, count: int) -> str:
+    """Catches ``CardDeclined`` by type, then runs ``count`` steps: killed among them, the
+    next worker replays the journaled failure and must catch it by type again."""
+    try:
+        await decline(ctx.info.run_id)
+        code = "none"
+    except CardDeclined as e:
+        code = e.code
+    for index in range(count):
+        await step(ctx.info.run_id, index)
+    return code

@@ -82,3 +82,17 @@ async def test_sigterm_drains_and_hands_the_run_over_without_repeating_a_step(ap
     assert await handle.result(timeout=60) == sum(i * i for i in range(20))
     counts = Counter(log_lines(env))
     assert len(counts) == 20 and set(counts.values()) == {1}
+
+
+async def test_sigkill_after_a_typed_failure_the_next_worker_catches_it_by_type(app, env, spawn):
+    handle = await app.start(crash_app.typed, 20, id="crash-typed")
+    first = spawn()
+    await wait_until(lambda: len(log_lines(env)) >= 6)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert len(log_lines(env)) < 21, "the worker must die in the middle of the run"
+
+    spawn()
+    assert await handle.result(timeout=60) == "stolen-card"
+    # the failure was replayed from the journal, not raised again
+    assert log_lines(env).count("crash-typed:decline") == 1

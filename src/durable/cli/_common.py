@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from ..app import App
+from ..app import App, load_app
 from ..errors import ConfigurationError
 from ..registry import Registry
 from ..store import resolve_dsn
@@ -88,11 +89,15 @@ async def open_app(
     Verbs that only read or address existing runs pass ``create=False``: a SQLite file
     that does not exist is then an error instead of a new, empty database (a typo in
     ``--dsn`` should not look like "no runs").
+
+    With ``$DURABLE_APP`` set, the App is the one it names, on ``dsn``: its payload codec
+    decodes what the verb reads (without it, encoded values show as ``"encoded"``).
     """
     resolved = resolve_dsn(dsn)
     if not create:
         _check_exists(resolved, dsn is not None)
-    app = App(resolved, registry=registry)
+    target = os.environ.get("DURABLE_APP")
+    app = load_app(target, dsn=resolved) if target else App(resolved, registry=registry)
     await open_or_exit(app)
     try:
         yield app

@@ -17,8 +17,9 @@ import anyio.to_thread
 
 from .. import _current
 from .._current import ActivityInfo, AttemptState
+from .._values import Values
 from .._wire import StoredError
-from ..errors import Cancelled, SerializationError
+from ..errors import Cancelled, PayloadTooLargeError, SerializationError
 from ..policy import RetryPolicy
 from ..registry import Activity
 
@@ -76,14 +77,22 @@ async def run_attempt(
     info: ActivityInfo,
     policy: RetryPolicy,
     limit: float | None,
+    values: Values,
 ) -> Outcome:
-    """Run attempt ``info.attempt`` of an activity call and judge its failure."""
+    """Run attempt ``info.attempt`` of an activity call and judge its failure.
+
+    A result that cannot be stored (no JSON form, over ``values.max_payload_bytes``) fails
+    the attempt without a retry: the next attempt would return the same value.
+    """
     token = _current.activity_info.set(info)
     try:
         args, kwargs = act.codec.decode_args(args_text)
         value = await _attempt(act, args, kwargs, info, limit)
-        return Outcome(info.attempt, result=act.codec.encode_result(value))
-    except SerializationError as exc:  # retrying cannot change how a value converts
+        result = act.codec.encode_result(value)
+        if not values.fits(result):
+            values.check(result, info.run_id, f"result of activity {act.name!r}")
+        return Outcome(info.attempt, result=result)
+    except (SerializationError, PayloadTooLargeError) as exc:  # the same value again
         return Outcome(info.attempt, error=StoredError.from_exception(exc))
     except Exception as exc:
         return _judge(exc, info.attempt, policy)

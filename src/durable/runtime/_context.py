@@ -198,6 +198,9 @@ class Context:
 
         The value is written with the run's next commit, which follows promptly; replay
         does not publish it again.
+
+        Raises:
+            durable.PayloadTooLargeError: the value is over ``App(max_payload_bytes=)``.
         """
         self._host.set_event(key, value)
 

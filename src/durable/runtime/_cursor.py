@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from .._clock import Clock
 from .._wire import Event, Kind
 from ..errors import NonDeterminismError
 from ..store import JournalEntry
 from ._journal import Call, Journal, describe_entry
 from ._state import Abort
+
+log = logging.getLogger("durable.runtime")
 
 
 class Cursor:
@@ -18,9 +22,11 @@ class Cursor:
     operation unwinds the workflow with :class:`Abort`.
     """
 
-    def __init__(self, run_id: str, clock: Clock) -> None:
+    def __init__(self, run_id: str, clock: Clock, history_warning: int | None = None) -> None:
         self.run_id = run_id
         self.clock = clock
+        self.history_warning = history_warning
+        """Warn once when the journal reaches this many records (``App(history_warning=)``)."""
         self.journal = Journal([])
         self.next_seq = 1
         self.next_pos = 0
@@ -55,6 +61,13 @@ class Cursor:
             self.next_pos, seq, event, call.kind, call.name, call.fingerprint, payload, at
         )
         self.next_pos += 1
+        if self.next_pos == self.history_warning:
+            log.warning(
+                "run %s: its journal has reached %d records; a long-lived workflow should "
+                "call ctx.continue_as_new to start a fresh journal (App(history_warning=))",
+                self.run_id,
+                self.next_pos,
+            )
         return made
 
     def flag(self, seq: int, recorded: str, requested: str) -> None:

@@ -18,11 +18,12 @@ from .. import _logging, _tracing
 from .._clock import Clock
 from .._current import ActivityInfo
 from .._future import DurableFuture
+from .._values import Values
 from .._wire import ChildEnd, Event, Kind, RetryRecord, StoredError, child_start_payload
 from ..errors import Cancelled, SerializationError, WaitTimeout, WorkflowFailed
 from ..policy import DEFAULT_RETRY
 from ..registry import Override
-from ..serde import dumps, loads
+from ..serde import dumps, is_pickled, loads, pickle_loads
 from ..store import ChildStart, RunRecord
 from . import _activity
 from ._cursor import Cursor
@@ -66,6 +67,7 @@ class Dispatch:
         overrides: Mapping[str, Override],
         limiter: SlotLimiter | None,
         observer: AttemptObserver | None,
+        values: Values,
     ) -> None:
         self.run = run
         self.workflow_name = workflow_name
@@ -76,6 +78,7 @@ class Dispatch:
         self.overrides = overrides
         self.limiter = limiter
         self.observer = observer
+        self.values = values
         self.ops: dict[int, Op] = {}
         self.unstarted: list[Op] = []
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -284,12 +287,12 @@ class Dispatch:
                 with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
                     if act.queue is None or self.limiter is None:
                         outcome = await _activity.run_attempt(
-                            act, op.args_text, info, policy, limit
+                            act, op.args_text, info, policy, limit, self.values
                         )
                     else:  # the attempt waits for room in its queue; a backoff holds none
                         async with self.limiter.slot(act.queue):
                             outcome = await _activity.run_attempt(
-                                act, op.args_text, info, policy, limit
+                                act, op.args_text, info, policy, limit, self.values
                             )
             except Exception as exc:  # never leave the workflow waiting on a dead task
                 outcome = _activity.Outcome(op.attempt, error=StoredError.from_exception(exc))
@@ -400,7 +403,12 @@ def resolve(op: Op, event: Event, payload: str | None) -> None:
             op.future.set_result(_child_result(op, ChildEnd.loads(text)))
         elif event == Event.RESULT:
             codec = op.activity.codec if op.activity is not None else None
-            op.future.set_result(codec.decode_result(text) if codec else loads(text))
+            if codec is not None:
+                op.future.set_result(codec.decode_result(text))
+            elif op.pickled and is_pickled(text):
+                op.future.set_result(pickle_loads(text, f"signal {op.call.name!r}"))
+            else:
+                op.future.set_result(loads(text))
         elif kind == Kind.SIGNAL:
             op.future.set_exception(WaitTimeout(StoredError.loads(text).message))
         else:

@@ -31,6 +31,7 @@ from typing import Any
 from .. import _current
 from .._clock import REAL, Clock, Timer
 from .._future import DurableFuture
+from .._values import UNLIMITED, Values
 from .._wire import Event, Kind, RetryRecord
 from ..errors import DurableError, SerializationError
 from ..registry import Override, Workflow
@@ -76,6 +77,7 @@ class RunExecutor:
         overrides: Mapping[str, Override] | None = None,
         limiter: SlotLimiter | None = None,
         observer: AttemptObserver | None = None,
+        values: Values = UNLIMITED,
     ) -> None:
         self.store = store
         self.run_record = run
@@ -88,9 +90,11 @@ class RunExecutor:
         self.limiter = limiter
         """The worker's queue limits for activities that name a queue."""
         self.observer = observer
+        self.values = values
+        """The App's payload size limit and journal length warning."""
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
-        self.cursor = Cursor(run.id, self.clock)
+        self.cursor = Cursor(run.id, self.clock, values.history_warning)
         self.outbox = Outbox()
         self.mailbox = Mailbox(
             run.mailbox_version, run.cancel_requested, run.paused_reason is not None
@@ -105,6 +109,7 @@ class RunExecutor:
             self.overrides,
             limiter,
             observer,
+            values,
         )
         self.writer = _writer.Writer(
             store, self.fence, run.parent_id, workflow, self.cursor, self.outbox, run.workflow
@@ -118,6 +123,7 @@ class RunExecutor:
             self.outbox,
             self.dispatch,
             self.scheduler,
+            values,
         )
         self.ctx = Context(self.host)
         self.main: DurableFuture[Any] = DurableFuture("main")
@@ -422,6 +428,7 @@ class RunExecutor:
             overrides=self.overrides,
             limiter=self.limiter,
             observer=self.observer,
+            values=self.values,
         )
         self.successor.dispatch.draining = self.dispatch.draining
         if self.dispatch.pausing:

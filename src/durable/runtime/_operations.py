@@ -13,12 +13,13 @@ from typing import Any
 
 from .._clock import Clock
 from .._future import DurableFuture
+from .._values import Values
 from .._wire import Event, Kind, child_signal
 from ..errors import ContinueAsNew
 from ..info import RunInfo, check_tags
 from ..policy import RetryPolicy
 from ..registry import Activity, Workflow
-from ..serde import dumps, fingerprint, loads
+from ..serde import dumps, loads, pickle_dumps
 from ..store import Fence
 from ._cursor import Cursor
 from ._dispatch import Dispatch
@@ -43,6 +44,7 @@ class Operations:
         outbox: Outbox,
         dispatch: Dispatch,
         scheduler: Scheduler,
+        values: Values,
     ) -> None:
         self.fence = fence
         self.workflow = workflow
@@ -51,6 +53,7 @@ class Operations:
         self.outbox = outbox
         self.dispatch = dispatch
         self.scheduler = scheduler
+        self.values = values
         self.replaying = True
         self.prepared: Any = None
         """What the workflow's ``prepare`` hook loaded before replay (a flow's plan)."""
@@ -77,8 +80,9 @@ class Operations:
         retry: RetryPolicy | None,
         timeout: float | None,
     ) -> DurableFuture[Any]:
+        act = act.for_app(self.values.serializer)
         args_text = act.codec.encode_args(args, kwargs)
-        call = Call(Kind.ACTIVITY, act.name, fingerprint(args_text))
+        call = Call(Kind.ACTIVITY, act.name, act.codec.fingerprint(args_text))
         seq = self.cursor.take(call)
         future: DurableFuture[Any] = DurableFuture(f"activity {act.name!r} #{seq}")
         return self.dispatch.issue(Op(seq, call, future, act, args_text, retry, timeout))
@@ -92,7 +96,9 @@ class Operations:
         call = Call(Kind.SIGNAL, name)
         seq = self.cursor.take(call)
         future: DurableFuture[Any] = DurableFuture(f"signal {name!r} #{seq}")
-        return self.dispatch.issue(Op(seq, call, future, delay=timeout, wait=name))
+        pickled = self.workflow.serializer == "pickle"
+        op = Op(seq, call, future, delay=timeout, wait=name, pickled=pickled)
+        return self.dispatch.issue(op)
 
     def start_child(
         self,
@@ -102,8 +108,9 @@ class Operations:
         child_id: str | None,
     ) -> tuple[str, DurableFuture[Any]]:
         """Number a child run; it is created with the commit that journals its start."""
+        workflow = workflow.for_app(self.values.serializer)
         args_text = workflow.codec.encode_args(args, kwargs)
-        call = Call(Kind.CHILD, workflow.name, fingerprint(args_text))
+        call = Call(Kind.CHILD, workflow.name, workflow.codec.fingerprint(args_text))
         seq = self.cursor.take(call)
         run_id = (
             child_id
@@ -131,7 +138,11 @@ class Operations:
         seq = self.cursor.take(call)
         if seq in self.cursor.journal.final:
             return  # published when this point first ran
-        text = dumps(value)
+        if self.workflow.serializer == "pickle":
+            text = pickle_dumps(value, f"event {key!r} of run {self.fence.run_id!r}")
+        else:
+            text = dumps(value)
+        self.values.check(text, self.fence.run_id, f"event {key!r} value")
         self.outbox.add_event(key, text, self.cursor.entry(seq, Event.RESULT, call, text))
 
     def set_tags(self, tags: Mapping[str, str]) -> None:

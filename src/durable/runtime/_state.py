@@ -41,6 +41,7 @@ class Op:
     attempt: int = 1  # an activity's current attempt
     workflow: Workflow[Any, Any] | None = None  # a child's workflow
     child_id: str = ""
+    pickled: bool = False  # a signal wait whose workflow reads pickled payloads
 
 
 @dataclass(slots=True)

@@ -16,9 +16,11 @@ Nothing outside this package writes SQL. The layout:
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from .. import _clock
+from ..codecs import Codec
 from ..errors import ConfigurationError
 from ._admin import FleetMetrics, JobQueue, StepDurations, StepLatency
 from ._diagnosis import Diagnosis, WaitingJob
@@ -63,6 +65,10 @@ from ._records import (
 )
 from ._workers import WorkerInfo, WorkerRecord
 
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+    from .sqlite import SqliteStore
+
 DEFAULT_DSN = "sqlite:///durable.db"
 
 
@@ -71,15 +77,25 @@ def resolve_dsn(dsn: str | None) -> str:
     return dsn or os.environ.get("DURABLE_DSN") or DEFAULT_DSN
 
 
-def open_store(dsn: str, *, clock: _clock.Clock | None = None) -> Store:
+def open_store(dsn: str, *, clock: _clock.Clock | None = None, codec: Codec | None = None) -> Store:
     """A (not yet opened) store for a DSN.
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (add
     ``?synchronous=normal`` to trade power-loss durability for speed), or
     ``postgresql://user@host:port/database`` (add ``?schema=name`` to use a schema other
     than ``durable``). ``clock`` is the App's clock, where the SQLite store reads every
-    time; Postgres compares times with the database server's clock.
+    time; Postgres compares times with the database server's clock. With ``codec``,
+    every payload is encoded on its way in and decoded on its way out (``_codec``).
     """
+    store = _open(dsn, clock)
+    if codec is not None:
+        from ._codec import apply_codec
+
+        apply_codec(store, codec)
+    return store
+
+
+def _open(dsn: str, clock: _clock.Clock | None) -> SqliteStore | PostgresStore:
     parts = urlsplit(dsn)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":

@@ -256,7 +256,9 @@ class Worker:
             workflow = (
                 self.flows.workflow
                 if run.flow_version is not None
-                else self.services.registry.workflow(run.workflow)
+                else self.services.registry.workflow(run.workflow).for_app(
+                    self.services.values.serializer
+                )
             )
         except NotRegisteredError as exc:
             task = asyncio.create_task(self._park_unknown(run, exc))
@@ -271,6 +273,7 @@ class Worker:
             overrides=self.services.activity_overrides,
             limiter=self.limiter,
             observer=self.metrics,
+            values=self.services.values,
         )
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
         self._track(run.id, executor, task)
