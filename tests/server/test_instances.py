@@ -183,6 +183,21 @@ async def test_a_signal_body_may_be_empty(client: httpx.AsyncClient, running: du
     assert (await _until(client, iid, status="COMPLETED"))["variables"] == {}
 
 
+async def test_a_signal_over_the_payload_limit_is_400_and_changes_nothing(
+    client: httpx.AsyncClient, running: durable.App
+):
+    await client.post(
+        "/v1/definitions", json=definition("TEST::flow", step("pause", "WAIT", nextStep="done"))
+    )
+    iid = (await _start(client))["id"]
+    await _until(client, iid, currentStepIds=["pause"], status="WAITING")
+    huge = {"blob": "x" * (running.services.values.max_payload_bytes or 0)}
+    answer = await client.post(f"/v1/instances/{iid}/signals/pause", json={"variables": huge})
+    assert answer.status_code == 400, answer.text
+    assert "bytes" in answer.json()["message"] and iid in answer.json()["message"]
+    assert (await running.handle(iid).describe()).status is durable.Status.WAITING
+
+
 async def test_a_user_task_that_never_waited_is_409(client: httpx.AsyncClient, app: durable.App):
     await client.post("/v1/definitions", json=REVIEW)
     iid = (await _start(client))["id"]  # no worker: the run never reaches the task

@@ -189,6 +189,7 @@ class Engine:
                 f"(status {run.status})",
             )
         text = variables_text(variables, f"signal {step_id!r} of instance {instance_id!r}")
+        self.app.services.values.check(text, instance_id, f"signal {step_id!r} payload")
         try:
             await self.app.store.send_signal(instance_id, step_id, text)
         except RunClosedError as exc:
