@@ -144,3 +144,24 @@ async def test_a_long_journal_logs_a_warning_naming_continue_as_new(
         "run long-journal: its journal has reached 4 records; a long-lived workflow should "
         "call ctx.continue_as_new to start a fresh journal (App(history_warning=))"
     ]
+
+
+@durable.workflow(name="limits.parent")
+async def parent(ctx: durable.Context, size: int) -> str:
+    try:
+        await ctx.child(echo, "z" * size)
+    except durable.PayloadTooLargeError as e:
+        return str(e)
+    return "started"
+
+
+async def test_a_child_start_over_the_limit_fails_at_once_in_the_parent(
+    small: durable.App,
+) -> None:
+    async with small.worker():
+        handle = await small.start(parent, 3_000, id="child-limit")
+        message = await handle.result(timeout=20)
+    assert "run 'child-limit': the start arguments of child workflow 'limits.echo'" in message
+    assert "3,0" in message and "1,000" in message
+    assert await handle.describe() is not None
+    assert (await handle.describe()).children == ()

@@ -110,6 +110,9 @@ class Operations:
         """Number a child run; it is created with the commit that journals its start."""
         workflow = workflow.for_app(self.values.serializer)
         args_text = workflow.codec.encode_args(args, kwargs)
+        self.values.check(
+            args_text, self.fence.run_id, f"start arguments of child workflow {workflow.name!r}"
+        )
         call = Call(Kind.CHILD, workflow.name, workflow.codec.fingerprint(args_text))
         seq = self.cursor.take(call)
         run_id = (
