@@ -54,6 +54,9 @@ async def test_changed_code_parks_run_with_details_and_fixed_code_resumes(app, w
     desc = await handle.describe()
     assert desc.status is durable.Status.WAITING  # parked, not failed
     assert desc.parked_reason is not None and "charge" in desc.parked_reason
+    assert desc.blocked_on is not None and desc.blocked_on.kind == "parked"
+    assert "activity 'charge'" in desc.blocked_on.message
+    assert "activity 'reserve'" in desc.blocked_on.message
 
     define(1)  # deploy the fix: a new worker picks the parked run up again
     async with app.worker():
