@@ -86,3 +86,18 @@ async def flaky(run: str) -> int:
 @durable.workflow(name="crash-backoff")
 async def backoff(ctx: durable.Context) -> int:
     return await flaky(ctx.info.run_id)
+
+
+@durable.activity(retry=durable.RetryPolicy(max_attempts=3, initial_interval=2.5))
+async def flaky_pid(run: str) -> int:
+    """Fails its first attempt; logs ``run:attempt:pid`` for every attempt."""
+    attempt = durable.activity_info().attempt
+    _log(f"{run}:{attempt}:{os.getpid()}")
+    if attempt == 1:
+        raise RuntimeError("the first attempt always fails")
+    return attempt
+
+
+@durable.workflow(name="crash-retry")
+async def retried(ctx: durable.Context) -> int:
+    return await flaky_pid(ctx.info.run_id)

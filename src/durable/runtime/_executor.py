@@ -55,7 +55,7 @@ from ._mailbox import Mailbox
 from ._operations import Operations
 from ._outbox import Outbox
 from ._scheduler import Scheduler
-from ._state import Delivery, ReplayReport, SlotLimiter
+from ._state import Delivery, LeaseView, ReplayReport, SlotLimiter
 
 log = logging.getLogger("durable.runtime")
 
@@ -76,6 +76,7 @@ class RunExecutor:
         overrides: Mapping[str, Override] | None = None,
         limiter: SlotLimiter | None = None,
         observer: AttemptObserver | None = None,
+        lease: LeaseView | None = None,
     ) -> None:
         self.store = store
         self.run_record = run
@@ -88,6 +89,8 @@ class RunExecutor:
         self.limiter = limiter
         """The worker's queue limits for activities that name a queue."""
         self.observer = observer
+        self.lease = lease
+        """The run's lease as the worker knows it: no attempt starts while it is not valid."""
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
         self.cursor = Cursor(run.id, self.clock)
@@ -103,6 +106,7 @@ class RunExecutor:
             self.overrides,
             limiter,
             observer,
+            lease,
         )
         self.writer = _writer.Writer(
             store, self.fence, run.parent_id, workflow, self.cursor, self.outbox, run.workflow
@@ -400,6 +404,7 @@ class RunExecutor:
             overrides=self.overrides,
             limiter=self.limiter,
             observer=self.observer,
+            lease=self.lease,
         )
         self.successor.dispatch.draining = self.dispatch.draining
 

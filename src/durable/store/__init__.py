@@ -57,7 +57,7 @@ from ._records import (
     SlotGrant,
     Suspend,
 )
-from ._workers import WorkerInfo, WorkerRecord
+from ._workers import LivenessLock, WorkerInfo, WorkerRecord
 
 DEFAULT_DSN = "sqlite:///durable.db"
 
@@ -119,6 +119,7 @@ __all__ = [
     "JobRecord",
     "JournalEntry",
     "LeaseState",
+    "LivenessLock",
     "Notifications",
     "Outcome",
     "Park",

@@ -87,6 +87,8 @@ class Composed:
         self.heartbeat_worker = workers.heartbeat_worker
         self.unregister_worker = workers.unregister_worker
         self.list_workers = workers.list_workers
+        self.liveness_lock = workers.liveness_lock
+        self.take_over = workers.take_over
         # Notifications
         self.publish = notifications.publish
         self.subscribe = notifications.subscribe

@@ -362,3 +362,8 @@ def paused_next_fire(
 def worker_live(heartbeat_at: float, stale_after: float, now: float) -> bool:
     """A registered worker is live while its last heartbeat is at most ``stale_after`` old."""
     return now - heartbeat_at <= stale_after
+
+
+TAKEN_OVER_AT = 0.0
+"""The ``runnable_at`` a run taken over from a dead worker gets: due, and ahead of every run
+of its priority that has not started yet (the claim takes a band's runs by due time)."""
