@@ -33,6 +33,7 @@ from ._protocol import (
     WorkerStore,
 )
 from ._records import (
+    LATEST_VERSION,
     TERMINAL,
     ChildStart,
     Commit,
@@ -102,6 +103,7 @@ def open_store(dsn: str, *, clock: _clock.Clock | None = None) -> Store:
 __all__ = [
     "DEFAULT_DSN",
     "JOBS",
+    "LATEST_VERSION",
     "SCHEDULES",
     "TERMINAL",
     "WORK",

@@ -59,6 +59,9 @@ class RunStore(Protocol):
         """Insert a PENDING run unless the id exists; return the run and whether it is new.
 
         ``tags`` are stored with a new run in the same statement (an existing run keeps its own).
+        A ``flow_version`` of ``LATEST_VERSION`` pins a new flow run to the latest stored
+        version of the definition ``workflow``, read in the same statement; raises
+        DefinitionNotFoundError when none is stored (and no run has the id).
         """
 
     async def get_run(self, run_id: str) -> RunRecord | None:
