@@ -134,6 +134,8 @@ class Liveness:
         self.lock = store.liveness_lock(worker_id)
         self._lost = asyncio.Event()
         self._held = asyncio.Event()
+        self._retry_in = 0.0
+        """While the lock cannot be taken again: seconds until the next try (backs off)."""
 
     @property
     def held(self) -> bool:
@@ -192,12 +194,15 @@ class Liveness:
         try:
             got = await self.lock.acquire(self._on_lost)
         except DurableError as exc:
-            log.warning("worker %s: cannot take its liveness lock: %s", self.worker_id, exc)
+            if not self._retry_in:  # once per outage, not at every try
+                log.warning("worker %s: cannot take its liveness lock: %s", self.worker_id, exc)
             got = False
         if not got:
-            await asyncio.sleep(0.1)
+            self._retry_in = min(2.0, max(0.05, self._retry_in * 2))
+            await asyncio.sleep(self._retry_in)
             self._lost.set()  # try again soon, not only at the next check
             return
+        self._retry_in = 0.0
         self._held.set()
         self.leases.resume()
         log.warning("worker %s: liveness lock held again", self.worker_id)

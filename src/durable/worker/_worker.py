@@ -126,7 +126,11 @@ class Worker:
                 )
         await self._declare_queues()
         await self.liveness.start()  # before the row: a row without its lock reads as dead
-        await self._register()
+        try:
+            await self._register()
+        except BaseException:
+            await self.liveness.stop()
+            raise
         resumed = await self.services.store.unpark()
         if resumed:
             log.info("worker %s: %d parked run(s) made runnable again", self.id, resumed)
