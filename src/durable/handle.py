@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from ._describe import describe, failure, history_event, parked_error
+from ._fork import fork_run
 from ._services import HasServices
+from ._wire import Event
 from .errors import RunNotFoundError
 from .flow._client import complete_user_task
 from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
+from .runtime import superseded
 from .serde import encode_any, loads
 from .store import RunRecord
 from .store._notify import event_topic, run_topic
@@ -124,6 +128,80 @@ class Handle(Generic[R]):
         """Ask the run to stop: ``durable.Cancelled`` is raised at its next durable await."""
         await self._services.store.request_cancel(self.run_id)
 
+    async def pause(self, reason: str | None = None) -> None:
+        """Pause the run: the activities in flight finish and are journaled, then nothing
+        starts until ``resume()``. Signals and timers that come due meanwhile are kept and
+        take effect after the resume, in order. A paused run holds no worker and no queue
+        slot, and stays paused across worker restarts; ``cancel()`` still works.
+
+        Pausing a paused run changes nothing. ``reason`` shows in ``describe()``.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunClosedError: the run has ended.
+        """
+        await self._services.store.request_pause(self.run_id, reason)
+
+    async def resume(self) -> None:
+        """Let a paused run go on where it stopped (a no-op for a run that is not paused).
+
+        A run paused by its retry policy (``on_exhausted="pause"``) runs the activity
+        that ran out of attempts again, with a fresh budget.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunClosedError: the run has ended.
+        """
+        await self._services.store.resume(self.run_id)
+
+    async def retry(self) -> None:
+        """Run a FAILED run again from where it failed, under the same id, with the code
+        deployed now.
+
+        Completed activities are not run again: the failed activity (or, for a flow, the
+        failed step) runs again with a fresh budget of attempts, or, when the workflow
+        code itself raised, that code runs again. The earlier failure stays in
+        ``history()``, marked ``superseded``. An execution timeout counts anew.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunStateError: the run is not FAILED.
+        """
+        await self._services.store.retry_run(self.run_id)
+
+    async def fork(
+        self,
+        at: int | str | None = None,
+        *,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> Handle[R]:
+        """Start a new run that copies this run's journal before ``at`` and executes from
+        ``at`` on, with the code deployed now; return its handle. This run is untouched.
+
+        ``at`` is the first operation that runs again: a seq as ``history()`` shows it
+        (code-first), or a step id (flows: that step's latest start). None: where the run
+        failed, or its end. No operation before ``at`` runs again. ``args``/``kwargs``
+        replace a code-first run's arguments; ``variables`` are merged over a flow run's
+        variables at ``at``. The fork gets this run's tags, queue and priority, and the
+        events published before ``at``; not its signals still unread, children still open
+        at ``at`` are started again as its own. ``describe().forked_from`` says
+        ``(run id, at)``.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.InvalidInputError: ``at`` is not in the run's history, or the
+                arguments do not fit the kind of run; the message names them.
+            durable.RunConflictError: ``id`` is taken.
+        """
+        run = await self._get()
+        forked = await fork_run(
+            self._services, run, at, args=args, kwargs=kwargs, variables=variables, fork_id=id
+        )
+        return Handle(self._services, forked.id, self._workflow)
+
     async def describe(self) -> RunDescription:
         """Status, result or error, and parked reason of the run.
 
@@ -162,4 +240,6 @@ class Handle(Generic[R]):
     async def history(self) -> list[HistoryEvent]:
         """The run's journal, oldest first."""
         await self._get()
-        return [history_event(e) for e in await self._services.store.read_journal(self.run_id)]
+        entries = await self._services.store.read_journal(self.run_id)
+        gone = superseded(entries)
+        return [history_event(e, e.pos in gone and e.event != Event.RETRIED) for e in entries]

@@ -125,6 +125,22 @@ def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ForkStart:
+    """A run forked from ``origin`` (``Handle.fork``): created with a copy of a journal."""
+
+    run_id: str
+    origin: RunRecord
+    """The run forked (its workflow, business key, version, queue, priority and tags)."""
+    fork_at: str
+    """Where it was cut, as JSON: a seq, or a flow step id."""
+    args: str
+    entries: Sequence[JournalEntry]
+    """The copied records, numbered from position 0."""
+    events: Sequence[tuple[str, str]] = ()
+    """(key, value JSON) of the events the copied records published."""
+
+
+@dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One journal row. ``pos`` orders the rows of a run; ``seq`` names the operation."""
 
@@ -178,7 +194,8 @@ class Fence:
 
 @dataclass(frozen=True, slots=True)
 class Suspend:
-    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives.
+    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives
+    (or, if it is to pause, PAUSED until resumed: ``resume`` makes it runnable).
 
     ``mailbox_version`` is the version the executor last read: if a signal or a
     cancellation arrived since (the run's version moved on), the run stays runnable, so a
@@ -218,7 +235,7 @@ class Park:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """Give the run back at once (a worker shutting down)."""
+    """Give the run back at once (a worker shutting down), or PAUSED if it is to pause."""
 
 
 Outcome = Suspend | Finish | Park | Release | Restart
@@ -252,6 +269,9 @@ class Commit:
     """(key, value) pairs set with ``ctx.set_tags``; the latest value of a key wins."""
     parent_id: str | None = None
     """With a Finish: the parent run to tell (``child_signal``)."""
+    pause: str | None = None
+    """Pause the run with this reason (a retry policy's ``on_exhausted="pause"``): it is
+    given back PAUSED by its next Suspend or Release, like a run paused by hand."""
 
     @property
     def has_links(self) -> bool:
@@ -262,6 +282,7 @@ class Commit:
             or self.events
             or self.tags
             or self.parent_id
+            or self.pause is not None
             or isinstance(outcome, Restart)
             or (isinstance(outcome, Finish) and outcome.cancel_children)
         )
