@@ -105,16 +105,21 @@ async def _terminate_lock_connection(dsn: str, pid: int) -> int:
 
 @pytest.mark.parametrize("dsn", ["postgres"], indirect=True)
 async def test_a_worker_whose_connection_is_cut_runs_no_step_twice(app, dsn, env, spawn):
-    handle = await app.start(crash_app.chaos, STEPS, 0.3, id="cut")
-    worker = spawn(lease=LONG_LEASE)
-    await wait_until(lambda: len(log_lines(env)) >= 2)
     peer = spawn(lease=LONG_LEASE)  # looks for dead peers every second
     await wait_until(lambda: "started" in worker_log(peer))
+    worker = spawn(lease=LONG_LEASE)
+    await wait_until(lambda: "started" in worker_log(worker))
+    peer.send_signal(signal.SIGSTOP)  # the run goes to the worker, not to the peer
+    try:
+        handle = await app.start(crash_app.chaos, STEPS, 0.5, id="cut")
+        await wait_until(lambda: len(log_lines(env)) >= 1)
+    finally:
+        peer.send_signal(signal.SIGCONT)
     for cut in range(1, 4):  # the worker's lock connection, cut while its process lives
         assert await _terminate_lock_connection(dsn, worker.pid) == 1
         await wait_until(lambda n=cut: worker_log(worker).count("liveness lock held again") == n)
         await anyio.sleep(1.2)  # the peer looks at least once meanwhile
-    assert len(log_lines(env)) < STEPS, "the cuts must come while the run steps"
+        assert len(log_lines(env)) < STEPS, "the cuts must come while the run steps"
     assert await handle.result(timeout=60) == sum(i * i for i in range(STEPS))
     runs = executions(env)
     assert {step: pids for step, pids in runs.items()} == {
