@@ -6,11 +6,13 @@ Install the extra: ``pip install 'durable[server]'``; run it with ``durable serv
 - ``_definitions``, ``_instances``, ``_jobs``  the ``/v1`` routes of each resource
 - ``_models``       the wire shapes (pydantic);  ``_convert``  records to wire shapes
 - ``_errors``       the error body of every failure;  ``_guard``  token, 415, size
+- ``_cors``         CORS headers and preflights, as the Rochallor engine answers them
 - ``_metrics``      Prometheus figures read from the database;  ``_serve``  uvicorn
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._serve import serve
@@ -21,7 +23,13 @@ if TYPE_CHECKING:
     from ..app import App
 
 
-def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5.0) -> FastAPI:
+def create_app(
+    app: App,
+    *,
+    token: str | None = None,
+    metrics_max_age: float = 5.0,
+    cors_origins: Sequence[str] | None = ("*",),
+) -> FastAPI:
     """The ASGI application serving the REST API over ``app``'s store.
 
     It runs no worker. If ``app`` is not open when the server starts (ASGI lifespan), it is
@@ -34,6 +42,8 @@ def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5
         metrics_max_age: Seconds one read of the store answers ``/metrics`` for, so
             scrapes within that time (from several Prometheus servers, say) cost one
             read; 0 reads at every scrape.
+        cors_origins: The origins browsers may call the API from (``"*"``: any, the
+            default); None sends no CORS headers.
 
     Example::
 
@@ -43,7 +53,7 @@ def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5
     """
     from ._app import build
 
-    return build(app, token=token, worker=False, metrics_max_age=metrics_max_age)
+    return build(app, token=token, worker=False, cors=cors_origins, metrics_max_age=metrics_max_age)
 
 
 __all__ = ["create_app", "serve"]

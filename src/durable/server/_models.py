@@ -139,6 +139,11 @@ class CancelIn(_Request):
     reason: Text | None = None
 
 
+class RetryStepIn(_Request):
+    variables: Variables | None = None
+    """Refused when not empty: a retry cannot merge variables (fork the instance)."""
+
+
 class CompleteUserTaskIn(_Request):
     variables: Variables | None = None
     result: Variables | None = None
@@ -184,7 +189,9 @@ class HistoryOut(_Response):
 class PollIn(_Request):
     workerId: Name
     jobTypes: list[Name] = Field(min_length=1, max_length=100)
-    maxJobs: int = Field(default=1, ge=1, le=100)
+    maxJobs: int = 1
+    """0 or less means 10; a poll hands out at most 100 whatever it asks (Rochallor's SDKs
+    send their concurrency here)."""
     leaseSeconds: int = Field(default=60, ge=5, le=3600)
 
 
@@ -216,3 +223,20 @@ class JobsOut(_Response):
 
 class HealthOut(_Response):
     status: Literal["ok", "unavailable"]
+
+
+MAX_AGE = 100 * 366 * 86400.0
+"""The largest age a prune takes, in seconds (a century)."""
+
+
+class PruneIn(_Request):
+    olderThanSeconds: Annotated[float, Field(ge=0, le=MAX_AGE, allow_inf_nan=False)]
+    """Delete runs that finished longer ago than this."""
+    status: list[Literal["COMPLETED", "FAILED", "CANCELLED"]] | None = None
+    dryRun: bool = False
+
+
+class PruneOut(_Response):
+    count: int
+    """How many runs were deleted (with ``dryRun``: would be)."""
+    dryRun: bool
