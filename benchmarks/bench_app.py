@@ -87,3 +87,25 @@ async def long_journal(ctx: durable.Context, n: int) -> float:
 async def parked(ctx: durable.Context) -> None:
     """W6: a run that sleeps for an hour."""
     await ctx.sleep(3600)
+
+
+@durable.activity(name="bench-failover-step")
+async def failover_step(run: str, index: int) -> int:
+    """W9: log ``run:index:pid:time`` to ``$BENCH_STEP_LOG`` as the step begins."""
+    line = f"{run}:{index}:{os.getpid()}:{time.time()}\n"
+    fd = os.open(os.environ["BENCH_STEP_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    await asyncio.sleep(0.1)
+    return index
+
+
+@durable.workflow(name="bench-failover")
+async def failover(ctx: durable.Context, steps: int) -> int:
+    """W9: ``steps`` short steps, each logged where and when it began."""
+    total = 0
+    for i in range(steps):
+        total += await failover_step(ctx.info.run_id, i)
+    return total

@@ -28,6 +28,7 @@ FIGURES = {
     "W4": ("p50_ms", "p50 ms"),
     "W5": ("ms", "ms"),
     "W8": ("steps_per_s", "steps/s"),
+    "W9": ("p50_s", "p50 s"),
 }
 
 

@@ -81,3 +81,24 @@ async def long_journal(n: int) -> float:
 @DBOS.workflow(name="bench_parked")
 async def parked() -> None:
     await DBOS.sleep_async(3600)
+
+
+@DBOS.step()
+async def failover_step(run: str, index: int) -> int:
+    """W9: log ``run:index:pid:time`` to ``$BENCH_STEP_LOG`` as the step begins."""
+    line = f"{run}:{index}:{os.getpid()}:{time.time()}\n"
+    fd = os.open(os.environ["BENCH_STEP_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    await asyncio.sleep(0.1)
+    return index
+
+
+@DBOS.workflow(name="bench_failover")
+async def failover(steps: int) -> int:
+    total = 0
+    for i in range(steps):
+        total += await failover_step(DBOS.workflow_id or "", i)
+    return total

@@ -35,7 +35,7 @@ from _harness import DEFAULT_DSN, HERE, child_env, plain_dsn, with_schema
 from floor import postgres_floor, sqlite_floor
 from report import print_table
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

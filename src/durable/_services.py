@@ -43,6 +43,9 @@ class Services:
         """How large a payload may be and how long a journal grows before a warning."""
         self.activity_overrides: dict[str, Override] = {}
         """Activities replaced by name in the App's workers (``TestEnv.mock_activity``)."""
+        self.pinned: set[tuple[str, int]] = set()
+        """Definition versions known to be stored (a stored version never changes or goes
+        away): a start pinned to one of them reads nothing first."""
         self.is_open = False
 
     @property

@@ -22,7 +22,7 @@ from .info import RunDescription, RunFilter, RunPage, Status
 from .queues import DEFAULT_QUEUE, Queue, check_priority, queue_name
 from .registry import Override, Registry, Workflow, default_registry
 from .schedules import Missed, ScheduleInfo, Schedules
-from .store import Store, open_store, resolve_dsn
+from .store import LATEST_VERSION, Store, open_store, resolve_dsn
 from .worker import Worker, WorkerMetrics
 
 R = TypeVar("R")
@@ -244,20 +244,26 @@ class App:
             durable.DefinitionNotFoundError: no such definition (or version).
             durable.ValidationError: ``variables`` is not a JSON object.
         """
-        record = await self.store.get_definition(definition_id, version)
-        if record is None:
-            which = f"version {version} of " if version is not None else ""
-            raise DefinitionNotFoundError(f"no {which}definition {definition_id!r} is stored")
         text = variables_text(variables, f"variables of a run of {definition_id!r}")
         home = queue_name(queue) or DEFAULT_QUEUE
         rank = check_priority(priority)
+        pinned = LATEST_VERSION  # the latest version, read by the start's own statement
+        if version is not None:
+            pinned = version
+            if (definition_id, version) not in self.services.pinned:
+                record = await self.store.get_definition(definition_id, version)
+                if record is None:
+                    raise DefinitionNotFoundError(
+                        f"no version {version} of definition {definition_id!r} is stored"
+                    )
+                self.services.pinned.add((definition_id, version))
         run, _ = await start_run(
             self.store,
-            record.id,
+            definition_id,
             f'{{"variables":{text}}}',
             run_id=id,
             business_key=business_key,
-            flow_version=record.version,
+            flow_version=pinned,
             queue=home,
             priority=rank,
             tags=tags,

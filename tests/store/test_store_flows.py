@@ -413,3 +413,20 @@ async def test_queued_and_requeued_jobs_wake_pollers_in_other_processes(dsn: str
             await store.poll_jobs("w1", ["score"], 1, 30)
             assert await store.fail_job(job.id, "w1", retryable=True, message="x") is JobAnswer.DONE
             assert await jobs.wait(5)
+
+
+async def test_a_flow_run_started_at_the_latest_version_is_pinned_by_the_insert(store: Store):
+    from durable.store import LATEST_VERSION
+
+    with pytest.raises(durable.DefinitionNotFoundError, match="LOS::loan"):
+        await store.create_run("r-0", "LOS::loan", "{}", flow_version=LATEST_VERSION)
+    assert await store.get_run("r-0") is None
+    await store.put_definition("LOS::loan", "Loan", "{}")
+    await store.put_definition("LOS::loan", "Loan v2", "{}")
+    run, created = await store.create_run("r-1", "LOS::loan", "{}", flow_version=LATEST_VERSION)
+    assert created and run.flow_version == 2
+    await store.put_definition("LOS::loan", "Loan v3", "{}")
+    again, created = await store.create_run("r-1", "LOS::loan", "{}", flow_version=LATEST_VERSION)
+    assert not created and again.flow_version == 2  # the stored run, as it was pinned
+    code, _ = await store.create_run("r-2", "LOS::loan", "[]")  # no version: not a flow run
+    assert code.flow_version is None

@@ -114,3 +114,18 @@ async def typed(ctx: durable.Context, count: int) -> str:
     for index in range(count):
         await step(ctx.info.run_id, index)
     return code
+
+
+@durable.activity(retry=durable.RetryPolicy(max_attempts=3, initial_interval=2.5))
+async def flaky_pid(run: str) -> int:
+    """Fails its first attempt; logs ``run:attempt:pid`` for every attempt."""
+    attempt = durable.activity_info().attempt
+    _log(f"{run}:{attempt}:{os.getpid()}")
+    if attempt == 1:
+        raise RuntimeError("the first attempt always fails")
+    return attempt
+
+
+@durable.workflow(name="crash-retry")
+async def retried(ctx: durable.Context) -> int:
+    return await flaky_pid(ctx.info.run_id)

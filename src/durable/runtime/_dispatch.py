@@ -29,7 +29,7 @@ from . import _activity
 from ._cursor import Cursor
 from ._mailbox import Mailbox
 from ._outbox import Outbox
-from ._state import Delivery, Op, SlotLimiter
+from ._state import Delivery, LeaseView, Op, SlotLimiter
 
 log = logging.getLogger("durable.runtime")
 
@@ -68,6 +68,7 @@ class Dispatch:
         limiter: SlotLimiter | None,
         observer: AttemptObserver | None,
         values: Values,
+        lease: LeaseView | None = None,
     ) -> None:
         self.run = run
         self.workflow_name = workflow_name
@@ -79,6 +80,9 @@ class Dispatch:
         self.limiter = limiter
         self.observer = observer
         self.values = values
+        self.lease = lease
+        """Checked before each attempt starts: a process frozen past its lease (SIGSTOP,
+        a long pause) starts nothing for a run it may no longer hold until it renewed."""
         self.ops: dict[int, Op] = {}
         self.unstarted: list[Op] = []
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -286,11 +290,13 @@ class Dispatch:
             try:
                 with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
                     if act.queue is None or self.limiter is None:
+                        await self._check_lease()
                         outcome = await _activity.run_attempt(
                             act, op.args_text, info, policy, limit, self.values
                         )
                     else:  # the attempt waits for room in its queue; a backoff holds none
                         async with self.limiter.slot(act.queue):
+                            await self._check_lease()
                             outcome = await _activity.run_attempt(
                                 act, op.args_text, info, policy, limit, self.values
                             )
@@ -322,6 +328,11 @@ class Dispatch:
             self.queue.put_nowait(Delivery(op, Event.ERROR, payload))
         else:
             self.queue.put_nowait(Delivery(op, Event.RESULT, outcome.result))
+
+    async def _check_lease(self) -> None:
+        lease = self.lease
+        if lease is not None and not lease.valid():
+            await lease.wait_valid()
 
     # -- signals, children and cancellation -----------------------------------------
     def _match_signal(self, op: Op) -> bool:

@@ -56,7 +56,7 @@ from ._mailbox import Mailbox
 from ._operations import Operations
 from ._outbox import Outbox
 from ._scheduler import Scheduler
-from ._state import Delivery, ReplayReport, SlotLimiter
+from ._state import Delivery, LeaseView, ReplayReport, SlotLimiter
 
 log = logging.getLogger("durable.runtime")
 
@@ -78,6 +78,7 @@ class RunExecutor:
         limiter: SlotLimiter | None = None,
         observer: AttemptObserver | None = None,
         values: Values = UNLIMITED,
+        lease: LeaseView | None = None,
     ) -> None:
         self.store = store
         self.run_record = run
@@ -92,6 +93,8 @@ class RunExecutor:
         self.observer = observer
         self.values = values
         """The App's payload size limit and journal length warning."""
+        self.lease = lease
+        """The run's lease as the worker knows it: no attempt starts while it is not valid."""
         self.fresh = fresh
         """The run just continued as new: its journal is known to be empty."""
         self.cursor = Cursor(run.id, self.clock, values.history_warning)
@@ -110,6 +113,7 @@ class RunExecutor:
             limiter,
             observer,
             values,
+            lease,
         )
         self.writer = _writer.Writer(
             store, self.fence, run.parent_id, workflow, self.cursor, self.outbox, run.workflow
@@ -429,6 +433,7 @@ class RunExecutor:
             limiter=self.limiter,
             observer=self.observer,
             values=self.values,
+            lease=self.lease,
         )
         self.successor.dispatch.draining = self.dispatch.draining
         if self.dispatch.pausing:

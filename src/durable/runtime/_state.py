@@ -58,6 +58,17 @@ class Delivery:
     pause: str | None = None  # with a RETRY: the attempts ran out; pause with this reason
 
 
+class LeaseView(Protocol):
+    """The run's lease as the worker's process knows it (the worker's ``RunLease``)."""
+
+    def valid(self) -> bool:
+        """Whether the process may still act for the run: its lease has not passed by the
+        process's own clock and the worker holds its liveness lock."""
+
+    async def wait_valid(self) -> None:
+        """Return once a renewal confirmed the lease (a lost run is unloaded instead)."""
+
+
 class SlotLimiter(Protocol):
     """Holds activity attempts to their queue's limits (the worker's ``QueueLimiter``)."""
 

@@ -38,6 +38,7 @@ from ._protocol import (
     WorkerStore,
 )
 from ._records import (
+    LATEST_VERSION,
     TERMINAL,
     ChildStart,
     Commit,
@@ -63,7 +64,7 @@ from ._records import (
     SlotGrant,
     Suspend,
 )
-from ._workers import WorkerInfo, WorkerRecord
+from ._workers import LivenessLock, WorkerInfo, WorkerRecord
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -122,6 +123,7 @@ def _open(dsn: str, clock: _clock.Clock | None) -> SqliteStore | PostgresStore:
 __all__ = [
     "DEFAULT_DSN",
     "JOBS",
+    "LATEST_VERSION",
     "SCHEDULES",
     "TERMINAL",
     "WORK",
@@ -142,6 +144,7 @@ __all__ = [
     "JobRecord",
     "JournalEntry",
     "LeaseState",
+    "LivenessLock",
     "Notifications",
     "Outcome",
     "Park",

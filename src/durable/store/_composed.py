@@ -93,6 +93,8 @@ class Composed:
         self.heartbeat_worker = workers.heartbeat_worker
         self.unregister_worker = workers.unregister_worker
         self.list_workers = workers.list_workers
+        self.liveness_lock = workers.liveness_lock
+        self.take_over = workers.take_over
         # ControlStore
         self.request_pause = control.request_pause
         self.resume = control.resume

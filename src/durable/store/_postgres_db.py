@@ -80,7 +80,14 @@ class PostgresDb:
         self._listening = asyncio.Event()
 
     async def open(self) -> None:
-        settings = {"search_path": self.schema, "application_name": "durable"}
+        settings = {
+            "search_path": self.schema,
+            "application_name": "durable",
+            # The store's statements are prepared once per connection and their parameters
+            # are keys and times: a generic plan fits every call, and re-planning each
+            # execution (the server's choice when a custom plan looks cheaper) costs more.
+            "plan_cache_mode": "force_generic_plan",
+        }
         try:
             await self._migrate()
             self._pool = await asyncpg.create_pool(

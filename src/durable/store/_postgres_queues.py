@@ -16,6 +16,13 @@ below are few next to the bands walked (``_rules.WALK``), and takes them from
 "Now" is one InitPlan value, which lets it bound the index scans (``clock_timestamp()``
 written in a WHERE clause is volatile, so it would only filter).
 
+The claim commits with ``synchronous_commit = off`` (set for its own transaction, in the
+statement): it does not wait for its WAL record to reach the disk. A claim lost in a
+server crash is harmless: every journal write is fenced on the epoch the claim set, and
+its own synchronous commit flushes the WAL up to and past the claim's record first, so
+no step is durable while the claim that allowed it is not; a claim that is lost takes
+with it only work that was never acknowledged.
+
 Two claims that both count a queue's leases before either commits could together pass
 its limit, so claims of limited queues first take a transaction-scoped advisory lock per
 queue (in name order) and count in a later statement, whose snapshot sees every claim
@@ -70,7 +77,8 @@ bands AS (
 
 # {served}: (name, cap) rows; {pick}: the due runs to take, from the bands.
 _CLAIM_TEMPLATE = f"""
-WITH RECURSIVE now_ AS MATERIALIZED (SELECT {NOW} AS t),
+WITH RECURSIVE now_ AS MATERIALIZED (
+    SELECT {NOW} AS t, set_config('synchronous_commit', 'off', true) AS async_commit),
 served AS (
     SELECT u.name, u.cap, q.concurrency, q.rate_limit, q.rate_period
     FROM {{served}} LEFT JOIN queues q ON q.name = u.name

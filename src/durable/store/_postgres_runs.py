@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import RunNotFoundError, StoreError
+from ..errors import DefinitionNotFoundError, RunNotFoundError, StoreError
 from ..info import Status
 from . import _rules
 from ._notify import WORK, run_topic
@@ -23,6 +23,7 @@ from ._postgres_flows import CANCEL_OPEN_JOBS, CANCEL_OPEN_JOBS_OF_MANY, has_sig
 from ._postgres_links import apply_links, cancel_descendants, lock_parent, tell_parent
 from ._records import (
     JOURNAL_COLUMNS,
+    LATEST_VERSION,
     RUN_COLUMNS,
     Commit,
     Fence,
@@ -99,12 +100,16 @@ _OUTCOMES = {
     Restart: ", args = $13",
 }
 
-# The tags are inserted by the same statement, only when the run is new.
+# The tags are inserted by the same statement, only when the run is new. A flow run
+# started at LATEST_VERSION is pinned here to its definition's latest version, if any.
 _CREATE = f"""
 WITH ins AS (
     INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
         business_key, flow_version, queue, priority, trace_context)
-    VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, $6, $7, $8, $9)
+    SELECT $1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $5, v.version, $7, $8, $9
+    FROM (SELECT CASE WHEN $6::int = {LATEST_VERSION}
+        THEN (SELECT max(version) FROM definitions WHERE id = $2) ELSE $6::int END AS version) v
+    WHERE v.version IS NOT NULL OR $6::int IS NULL
     ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}
 ), tagged AS (
     INSERT INTO run_tags (run_id, key, value)
@@ -174,6 +179,8 @@ class PostgresRuns:
                 found = await conn.fetchrow(BY_ID, run_id)
                 if found is not None:
                     return run_from_row(found), False
+                if flow_version == LATEST_VERSION:
+                    raise DefinitionNotFoundError(f"no definition {workflow!r} is stored")
         raise StoreError(f"postgres: create run {run_id!r} failed: it was inserted and removed")
 
     async def get_run(self, run_id: str) -> RunRecord | None:

@@ -39,7 +39,7 @@ from ._records import (
     SignalRecord,
     SlotGrant,
 )
-from ._workers import WorkerInfo, WorkerRecord
+from ._workers import LivenessLock, WorkerInfo, WorkerRecord
 
 
 class RunStore(Protocol):
@@ -61,6 +61,9 @@ class RunStore(Protocol):
         """Insert a PENDING run unless the id exists; return the run and whether it is new.
 
         ``tags`` are stored with a new run in the same statement (an existing run keeps its own).
+        A ``flow_version`` of ``LATEST_VERSION`` pins a new flow run to the latest stored
+        version of the definition ``workflow``, read in the same statement; raises
+        DefinitionNotFoundError when none is stored (and no run has the id).
         """
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -343,6 +346,19 @@ class WorkerStore(Protocol):
 
     async def list_workers(self) -> list[WorkerRecord]:
         """Every registered worker, oldest first; ``live`` per ``_rules.worker_live``."""
+
+    def liveness_lock(self, worker_id: str) -> LivenessLock:
+        """The lock that says ``worker_id``'s process lives (``_workers.LivenessLock``):
+        a session advisory lock on a connection of its own on Postgres, an OS file lock
+        beside the database file on SQLite. Nothing is taken until ``acquire``."""
+
+    async def take_over(self, worker_ids: Sequence[str]) -> dict[str, int]:
+        """Take over the runs of those of ``worker_ids`` whose liveness lock nobody holds
+        (checked again here, under a lock): their leases expire now and their runs go
+        ahead of runs not started yet (``_rules.TAKEN_OVER_AT``); their rows are deleted.
+        Return each worker taken over with how many runs it freed. A worker whose lock
+        is held (or that another peer took over first) is left alone.
+        """
 
 
 class ControlStore(Protocol):

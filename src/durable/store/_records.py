@@ -18,6 +18,11 @@ from ..queues import Queue
 TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 
+LATEST_VERSION = 0
+"""The ``flow_version`` that asks ``create_run`` for the latest stored version of the
+definition (resolved in the same statement as the insert, so a start is one round trip)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     id: str

@@ -452,6 +452,11 @@ def worker_live(heartbeat_at: float, stale_after: float, now: float) -> bool:
     return now - heartbeat_at <= stale_after
 
 
+TAKEN_OVER_AT = 0.0
+"""The ``runnable_at`` a run taken over from a dead worker gets: due, and ahead of every run
+of its priority that has not started yet (the claim takes a band's runs by due time)."""
+
+
 # -- retention --------------------------------------------------------------------------
 PRUNE_ORDER = "created_at, id"
 """The order a prune takes runs in: oldest first, on the ``runs_created`` index."""

@@ -12,12 +12,13 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from .. import _clock
-from ..errors import RunNotFoundError
+from ..errors import DefinitionNotFoundError, RunNotFoundError
 from ..info import Status
 from . import _rules
 from ._notify import WORK, run_topic
 from ._records import (
     JOURNAL_COLUMNS,
+    LATEST_VERSION,
     RUN_COLUMNS,
     Commit,
     Fence,
@@ -77,7 +78,13 @@ class SqliteRuns:
         tags: Sequence[tuple[str, str]] = (),
     ) -> tuple[RunRecord, bool]:
         def insert(conn: sqlite3.Connection, now: float) -> tuple[RunRecord, bool]:
-            values = (run_id, workflow, args, now, now, now, business_key, flow_version)
+            version = flow_version
+            if version == LATEST_VERSION:
+                sql = "SELECT max(version) FROM definitions WHERE id = ?"
+                version = conn.execute(sql, (workflow,)).fetchone()[0]
+                if version is None and conn.execute(BY_ID, (run_id,)).fetchone() is None:
+                    raise DefinitionNotFoundError(f"no definition {workflow!r} is stored")
+            values = (run_id, workflow, args, now, now, now, business_key, version)
             cur = conn.execute(
                 "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at,"
                 " updated_at, business_key, flow_version, queue, priority, trace_context)"

@@ -1,19 +1,53 @@
-"""SQLite statements of the worker registry (``WorkerStore``): one row per live worker."""
+"""SQLite statements of the worker registry (``WorkerStore``): one row per live worker,
+and each worker's liveness lock, an OS file lock (``flock``) beside the database file."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
 import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 
 from . import _rules
+from ._notify import WORK
 from ._sqlite_db import SqliteDb
 from ._workers import WORKER_COLUMNS, WorkerInfo, WorkerRecord, worker_from_row
+
+
+def lock_path(db_path: str, worker_id: str) -> str:
+    """The file whose lock says ``worker_id`` lives: ``<database>-workers/<hash>.lock``."""
+    name = hashlib.sha256(worker_id.encode()).hexdigest()[:32]
+    return os.path.join(f"{db_path}-workers", f"{name}.lock")
+
+
+@contextlib.contextmanager
+def _if_free(path: str) -> Iterator[bool]:
+    """Whether nobody holds the lock of ``path`` (a missing file is free); a free lock is
+    held for the block, so its worker cannot take it meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # lets go of the lock, if taken
 
 
 class SqliteWorkers:
     """The worker registry on SQLite."""
 
     def __init__(self, db: SqliteDb) -> None:
+        self._db = db
         self._write = db.write
         self._read = db.read
 
@@ -60,3 +94,82 @@ class SqliteWorkers:
             return [worker_from_row(r, _rules.worker_live(r[8], r[6], now)) for r in rows]
 
         return await self._read("list workers", select)
+
+    def liveness_lock(self, worker_id: str) -> SqliteLivenessLock:
+        return SqliteLivenessLock(self._db, worker_id)
+
+    async def take_over(self, worker_ids: Sequence[str]) -> dict[str, int]:
+        if not worker_ids:
+            return {}
+        path = self._db.path
+
+        def take(conn: sqlite3.Connection, now: float) -> dict[str, int]:
+            taken: dict[str, int] = {}
+            for worker_id in worker_ids:
+                lock = lock_path(path, worker_id)
+                with _if_free(lock) as free:
+                    if not free:
+                        continue
+                    gone = conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+                    if gone.rowcount == 0:
+                        continue  # another peer took it over first
+                    taken[worker_id] = conn.execute(
+                        "UPDATE runs SET runnable_at = ? WHERE lease_owner = ? AND runnable_at > ?",
+                        (_rules.TAKEN_OVER_AT, worker_id, now),
+                    ).rowcount
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(lock)
+            return taken
+
+        taken = await self._write("take over dead workers", take)
+        if any(taken.values()):
+            self._db.notify([WORK])
+        return taken
+
+
+class SqliteLivenessLock:
+    """A worker's ``flock`` on its file beside the database; the kernel lets it go when
+    the process dies. It is never lost while the process lives."""
+
+    def __init__(self, db: SqliteDb, worker_id: str) -> None:
+        self._db = db
+        self._id = worker_id
+        self._path = lock_path(db.path, worker_id)
+        self._fd: int | None = None
+
+    async def acquire(self, on_lost: Callable[[], None]) -> bool:
+        if self._fd is not None:
+            return True
+        os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def held(self) -> bool:
+        return self._fd is not None
+
+    async def dead_peers(self) -> list[str]:
+        path, own = self._db.path, self._id
+
+        def find(conn: sqlite3.Connection, _now: float) -> list[str]:
+            ids = [r[0] for r in conn.execute("SELECT id FROM workers WHERE id <> ?", (own,))]
+            dead = []
+            for worker_id in ids:
+                with _if_free(lock_path(path, worker_id)) as free:
+                    if free:
+                        dead.append(worker_id)
+            return dead
+
+        return await self._db.read("look for dead workers", find)
+
+    async def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+            os.close(fd)

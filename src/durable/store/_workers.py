@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 Params = tuple[tuple[str, str], ...]
 """A workflow's parameters as ``(name, kind)``, the kind an ``inspect.Parameter`` kind
@@ -63,3 +64,29 @@ def worker_from_row(row: Any, live: bool) -> WorkerRecord:
         heartbeat_at=row[8],
         live=live,
     )
+
+
+class LivenessLock(Protocol):
+    """A lock a worker holds for its whole life: whoever finds it free knows the worker's
+    process died (or, on Postgres, lost its connection), without waiting for a lease.
+
+    On Postgres it is a session advisory lock keyed by the worker's id, on a connection
+    of its own; the server lets it go the moment that connection closes (the kernel
+    closes a dead process's socket). On SQLite it is an OS file lock (``flock``) on a
+    file beside the database file, let go by the kernel when the process dies.
+    """
+
+    async def acquire(self, on_lost: Callable[[], None]) -> bool:
+        """Take the lock (connecting again first if its connection closed); False when
+        someone else holds it now (a peer taking this worker over, or another process
+        registered under the same id). ``on_lost`` is called when the lock is lost."""
+
+    def held(self) -> bool:
+        """Whether this process holds the lock as far as it knows."""
+
+    async def dead_peers(self) -> list[str]:
+        """The registered workers other than this one whose lock nobody holds: one cheap
+        query, no per-run work. Raises StoreError when the lock's connection broke."""
+
+    async def release(self) -> None:
+        """Let the lock go (a clean stop); no error if it is not held."""

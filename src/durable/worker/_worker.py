@@ -36,6 +36,7 @@ from ..store import (
     RunRecord,
 )
 from ..store._notify import WORK
+from ._liveness import Leases, Liveness
 from ._queues import QueueLimiter, ServedQueues, served_queues
 from ._registration import worker_info
 from ._retention_loop import retention_loop
@@ -98,6 +99,11 @@ class Worker:
         )
         """Slots for activity attempts in limited queues: ``async with limiter.slot(q)``."""
         self._notices: set[asyncio.Task[None]] = set()
+        self._renew_now = asyncio.Event()
+        self.leases = Leases(lease_seconds, self._renew_now.set)
+        """Each held run's lease by this process's clock: attempts start only within it."""
+        self.liveness = Liveness(self.services.store, self.id, self.leases)
+        """The liveness lock, and the taking over of dead peers' runs."""
         self.metrics = metrics
         """This process's Prometheus figures (``durable.WorkerMetrics``), or None."""
 
@@ -120,13 +126,19 @@ class Worker:
                     self.metrics.port,
                 )
         await self._declare_queues()
-        await self._register()
+        await self.liveness.start()  # before the row: a row without its lock reads as dead
+        try:
+            await self._register()
+        except BaseException:
+            await self.liveness.stop()
+            raise
         resumed = await self.services.store.unpark()
         if resumed:
             log.info("worker %s: %d parked run(s) made runnable again", self.id, resumed)
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="durable-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="durable-heartbeat"),
+            asyncio.create_task(self.liveness.run(), name="durable-liveness"),
             asyncio.create_task(
                 schedule_loop(self.services.store, self.id, self.poll_interval), name="durable-cron"
             ),
@@ -173,8 +185,9 @@ class Worker:
         await self.limiter.close()
         if self.metrics is not None:
             await self.metrics.detach(self._held)
-        with contextlib.suppress(DurableError):  # a crash leaves the row, marked dead later
+        with contextlib.suppress(DurableError):  # a crash leaves the row, taken over later
             await self.services.store.unregister_worker(self.id)
+        await self.liveness.stop()
         log.info("worker %s stopped", self.id)
 
     async def run(self) -> None:
@@ -207,6 +220,8 @@ class Worker:
         failures = 0
         with store.subscribe(WORK) as work:
             while True:
+                if not self.liveness.held:  # peers may be taking this worker's runs over
+                    await self.liveness.wait_held()
                 work.clear()
                 self._slot_freed.clear()
                 try:
@@ -219,9 +234,10 @@ class Worker:
                     )
                     if claims:
                         batch = min(free, 64, sum(c.cap for c in claims))
+                        stamp = self.leases.renewal()
                         claimed = await store.claim(self.id, batch, self.lease_seconds, claims)
                         for run in claimed:
-                            self._launch(run)
+                            self._launch(run, stamp)
                         if claimed and len(claimed) == batch:
                             continue
                     wait = self.poll_interval
@@ -248,7 +264,7 @@ class Worker:
         open_ = [c.name for c in claims if not c.limited]
         return await self.services.store.next_wake_at(open_, limited=held_back)
 
-    def _launch(self, run: RunRecord) -> None:
+    def _launch(self, run: RunRecord, stamp: tuple[float, int] | None) -> None:
         self.served.held[run.queue] += 1
         if self.metrics is not None:
             self.metrics.run_claimed(run.workflow)
@@ -265,6 +281,7 @@ class Worker:
             self._track(run.id, None, task)
             task.add_done_callback(lambda _: self._left_queue(run.queue))
             return
+        lease = self.leases.claimed(run.id, stamp)
         executor = RunExecutor(
             self.services.store,
             run,
@@ -274,8 +291,10 @@ class Worker:
             limiter=self.limiter,
             observer=self.metrics,
             values=self.services.values,
+            lease=lease,
         )
         task = asyncio.create_task(self._execute(executor), name=f"durable-run-{run.id}")
+        task.add_done_callback(lambda _: self.leases.forget(run.id, lease))
         self._track(run.id, executor, task)
         task.add_done_callback(lambda _: self._left_queue(run.queue))
 
@@ -388,7 +407,10 @@ class Worker:
         interval = self.lease_seconds / 3
         beats = 0
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):  # or sooner, when a lease needs it
+                async with asyncio.timeout(interval):
+                    await self._renew_now.wait()
+            self._renew_now.clear()
             beats += 1
             try:
                 await self._beat(unpark=beats % 3 == 0)
@@ -413,6 +435,7 @@ class Worker:
                 await self.services.store.unpark(list(self.services.registry.workflows))
         held = {run_id: ex for run_id, (ex, _) in self._running.items()}
         if held:
+            stamp = self.leases.renewal()
             try:
                 states = await self.services.store.renew(
                     self.id, [ex.fence for ex in held.values()], self.lease_seconds
@@ -426,6 +449,7 @@ class Worker:
                     executor.lease_lost()
                 else:
                     executor.poke(state.mailbox_version, state.cancel_requested)
+            self.leases.renewed(stamp, list(states))
 
 
 def _failure(outcome: Outcome | None) -> str | None:
