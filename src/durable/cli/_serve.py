@@ -174,10 +174,17 @@ def serve(
             "workflows and handlers (without it, run 'durable worker' beside it).",
         ),
     ] = None,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help="Make the dashboard at /ui/ view-only: no actions (the /v1 API is unchanged).",
+        ),
+    ] = False,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
-    """Serve the REST API over the store (needs the server extra: durable\\[server])."""
+    """Serve the REST API and the dashboard (/ui/) over the store (needs durable\\[server])."""
     try:  # the server extra is optional: import it only here
         serve_api = importlib.import_module("durable.server").serve
     except ImportError as exc:
@@ -188,7 +195,9 @@ def serve(
     _logging.configure(log_level, log_format)
     served = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
     run(_check_store(served.dsn))
-    outcome: Any = serve_api(dsn=dsn, host=host, port=port, token=token, app_target=app_target)
+    outcome: Any = serve_api(
+        dsn=dsn, host=host, port=port, token=token, app_target=app_target, read_only=read_only
+    )
     if inspect.isawaitable(outcome):
         with contextlib.suppress(KeyboardInterrupt):
             run(_wait(outcome))

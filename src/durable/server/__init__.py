@@ -7,6 +7,7 @@ Install the extra: ``pip install 'durable[server]'``; run it with ``durable serv
 - ``_models``       the wire shapes (pydantic);  ``_convert``  records to wire shapes
 - ``_errors``       the error body of every failure;  ``_guard``  token, 415, size
 - ``_metrics``      Prometheus figures read from the database;  ``_serve``  uvicorn
+- ``ui``            the web dashboard at ``/ui/`` (``docs/dashboard.md``)
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from ..app import App
 
 
-def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5.0) -> FastAPI:
+def create_app(
+    app: App, *, token: str | None = None, metrics_max_age: float = 5.0, read_only: bool = False
+) -> FastAPI:
     """The ASGI application serving the REST API over ``app``'s store.
 
     It runs no worker. If ``app`` is not open when the server starts (ASGI lifespan), it is
@@ -34,6 +37,7 @@ def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5
         metrics_max_age: Seconds one read of the store answers ``/metrics`` for, so
             scrapes within that time (from several Prometheus servers, say) cost one
             read; 0 reads at every scrape.
+        read_only: Make the dashboard (``/ui/``) view-only; the ``/v1`` API is unchanged.
 
     Example::
 
@@ -43,7 +47,9 @@ def create_app(app: App, *, token: str | None = None, metrics_max_age: float = 5
     """
     from ._app import build
 
-    return build(app, token=token, worker=False, metrics_max_age=metrics_max_age)
+    return build(
+        app, token=token, worker=False, metrics_max_age=metrics_max_age, read_only=read_only
+    )
 
 
 __all__ = ["create_app", "serve"]

@@ -20,6 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--app", dest="app_target", help="module:attribute of an App: also run a worker for it"
     )
+    parser.add_argument(
+        "--read-only", action="store_true", help="make the dashboard at /ui/ view-only"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -29,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             token=args.token,
             app_target=args.app_target,
+            read_only=args.read_only,
         )
     except DurableError as exc:
         print(f"durable: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..app import App
 from ..errors import ConfigurationError, StoreError
-from . import _definitions, _errors, _instances, _jobs, _runs, _workers
+from . import _definitions, _errors, _instances, _jobs, _runs, _workers, ui
 from ._guard import Guard
 from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
@@ -29,9 +29,17 @@ def resolve_token(token: str | None) -> str | None:
 
 
 def build(
-    app: App, *, token: str | None, worker: bool, metrics_max_age: float = MAX_AGE_SECONDS
+    app: App,
+    *,
+    token: str | None,
+    worker: bool,
+    metrics_max_age: float = MAX_AGE_SECONDS,
+    read_only: bool = False,
 ) -> FastAPI:
-    """The server for ``app``; with ``worker`` it also runs an in-process worker."""
+    """The server for ``app``; with ``worker`` it also runs an in-process worker.
+
+    The dashboard is served at ``/ui/``; ``read_only`` makes it view-only (the ``/v1`` API
+    is unchanged by it)."""
     token = resolve_token(token)
     metrics = Metrics(now=app.clock.now, max_age=metrics_max_age)
 
@@ -71,6 +79,7 @@ def build(
     api.include_router(_runs.router(app))
     api.include_router(_jobs.router(app, metrics))
     api.include_router(_workers.router(app))
+    ui.install(api, app, token=token, read_only=read_only)
 
     @api.get(
         "/healthz",

@@ -1,4 +1,4 @@
-"""``serve()``: run the REST server with uvicorn until SIGINT or SIGTERM."""
+"""``serve()``: run the REST server and the dashboard with uvicorn until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     app_target: str | None = None,
+    read_only: bool = False,
 ) -> None:
     """Run the REST server (``docs/rest.md``) over a store until interrupted; blocks.
 
@@ -40,6 +41,8 @@ def serve(
         app_target: ``module:attribute`` naming a ``durable.App``: the server then also
             runs an in-process worker with that App's registered handlers. Without it
             the server runs no worker (run ``durable worker`` beside it).
+        read_only: Make the dashboard at ``/ui/`` view-only: it shows no action and
+            refuses every one. The ``/v1`` API is unchanged.
 
     Example::
 
@@ -55,7 +58,7 @@ def serve(
             "(pass a token or set DURABLE_API_TOKEN)",
             host,
         )
-    asgi = build(app, token=token, worker=app_target is not None)
+    asgi = build(app, token=token, worker=app_target is not None, read_only=read_only)
     # log_config=None: uvicorn logs through the handlers `durable serve` configured.
     config = uvicorn.Config(
         asgi, host=host, port=port, lifespan="on", log_level="info", log_config=None

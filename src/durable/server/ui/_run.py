@@ -1,0 +1,158 @@
+"""``/ui/runs/{id}``: one run's status, timeline, graph and data, and the actions on it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from ...errors import DurableError, InvalidInputError, NotFoundError
+from ...flow import compile_definition
+from ...info import RunDescription, StepExecution
+from ._auth import Refused, actor, viewer
+from ._graph import Drawing, draw
+from ._render import render
+from ._settings import PREFIX, Settings
+from ._timeline import rows
+
+if TYPE_CHECKING:
+    from ...app import App
+
+
+def parse_json(text: str, label: str, *, default: Any = None, obj: bool = False) -> Any:
+    """A form field's JSON, or a 400 naming the field."""
+    if not text.strip():
+        return default
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise Refused(400, f"{label} is not valid JSON: {exc}") from None
+    if obj and not isinstance(value, dict):
+        raise Refused(400, f"{label} must be a JSON object, got {text.strip()[:80]!r}")
+    return value
+
+
+def latest(steps: list[StepExecution]) -> dict[str, str]:
+    """The status of each step's latest execution."""
+    return {step.step_id: step.status for step in steps}
+
+
+def run_url(run_id: str, **query: str) -> str:
+    tail = f"?{urlencode(query)}" if query else ""
+    return f"{PREFIX}/runs/{quote(run_id, safe='')}{tail}"
+
+
+async def _flow(
+    app: App, run: RunDescription, steps: list[StepExecution]
+) -> tuple[Drawing, set[str]]:
+    """The run's definition drawn with its step statuses, and its waiting user tasks."""
+    stored = await app.definitions.get(run.workflow, run.flow_version)
+    graph = compile_definition(stored.document)
+    tasks = {
+        step
+        for step in run.current_steps
+        if step in graph.nodes and graph.nodes[step].type == "USER_TASK"
+    }
+    return draw(graph, latest(steps)), tasks
+
+
+def router(app: App, settings: Settings) -> APIRouter:
+    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])  # type: ignore[list-item]
+    acts = actor(settings)
+
+    @api.get(f"{PREFIX}/runs/{{run_id}}")
+    async def run_page(request: Request, run_id: str, step: str = "") -> Response:
+        handle = app.handle(run_id)
+        try:
+            run = await handle.describe()
+        except NotFoundError as exc:
+            return render(
+                request, settings, "error.html", status=404, message=str(exc), title="Not found"
+            )
+        record = await app.store.get_run(run_id)
+        history = await handle.history()
+        now = app.clock.now()
+        drawing: Drawing | None = None
+        tasks: set[str] = set()
+        steps: list[StepExecution] = []
+        if run.flow_version is not None:
+            steps = await handle.steps()
+            try:
+                drawing, tasks = await _flow(app, run, steps)
+            except DurableError:
+                drawing = None
+        timeline = rows(history, run.created_at, _now(run, now))
+        return render(
+            request,
+            settings,
+            "run.html",
+            title=f"Run {run_id}",
+            run=run,
+            args=_args(record.args if record is not None else None),
+            waits=[
+                w for w in (record.wait_signals if record else ()) if not w.startswith("durable.")
+            ],
+            timeline=timeline,
+            drawing=drawing,
+            tasks=sorted(tasks),
+            steps=steps,
+            chosen=step,
+            live=not run.status.is_terminal,
+        )
+
+    @api.post(f"{PREFIX}/runs/{{run_id}}/signal")
+    async def signal(run_id: str, form: Annotated[FormData, acts]) -> Response:
+        name = str(form.get("name", "")).strip()
+        if not name:
+            raise Refused(400, "Signal name is required")
+        payload = parse_json(str(form.get("payload", "")), "Payload (JSON)")
+        await _do(app.handle(run_id).signal(name, payload))
+        return RedirectResponse(run_url(run_id, notice=f"Sent signal {name!r}"), status_code=303)
+
+    @api.post(f"{PREFIX}/runs/{{run_id}}/cancel")
+    async def cancel(run_id: str, form: Annotated[FormData, acts]) -> Response:
+        await _do(app.handle(run_id).cancel())
+        return RedirectResponse(run_url(run_id, notice="Asked the run to cancel"), status_code=303)
+
+    @api.post(f"{PREFIX}/runs/{{run_id}}/complete")
+    async def complete(run_id: str, form: Annotated[FormData, acts]) -> Response:
+        step = str(form.get("step", "")).strip()
+        variables = parse_json(str(form.get("variables", "")), "Variables (JSON)", obj=True)
+        await _do(app.handle(run_id).complete_user_task(step, variables))
+        return RedirectResponse(run_url(run_id, notice=f"Completed task {step!r}"), status_code=303)
+
+    return api
+
+
+async def _do(operation: Any) -> Any:
+    """Await an operation; a refusal of the library becomes a page naming the reason."""
+    try:
+        return await operation
+    except NotFoundError as exc:
+        raise Refused(404, str(exc)) from None
+    except InvalidInputError as exc:
+        raise Refused(400, str(exc)) from None
+    except DurableError as exc:
+        raise Refused(409, str(exc)) from None
+
+
+def _now(run: RunDescription, now: float) -> datetime:
+    return (
+        run.updated_at
+        if run.status.is_terminal
+        else max(datetime.fromtimestamp(now, UTC), run.updated_at)
+    )
+
+
+def _args(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
