@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -29,7 +29,7 @@ HELD_SCAN = 5000
 
 
 def router(app: App, settings: Settings) -> APIRouter:
-    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])  # type: ignore[list-item]
+    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])
     acts = actor(settings)
 
     async def definitions_page(
@@ -53,7 +53,7 @@ def router(app: App, settings: Settings) -> APIRouter:
         return await definitions_page(request)
 
     @api.post(f"{PREFIX}/definitions")
-    async def upload(request: Request, form: Annotated[FormData, acts]) -> Response:
+    async def upload(request: Request, form: FormData = acts) -> Response:
         file = form.get("file")
         if not isinstance(file, UploadFile):
             return await definitions_page(request, error="choose a definition file first")
@@ -95,7 +95,7 @@ def router(app: App, settings: Settings) -> APIRouter:
         )
 
     @api.post(f"{PREFIX}/definitions/{{definition_id}}/start")
-    async def start(definition_id: str, form: Annotated[FormData, acts]) -> Response:
+    async def start(definition_id: str, form: FormData = acts) -> Response:
         variables = parse_json(str(form.get("variables", "")), "Variables (JSON)", obj=True)
         version = str(form.get("version", "")).strip()
         key = str(form.get("business_key", "")).strip() or None
@@ -116,9 +116,7 @@ def router(app: App, settings: Settings) -> APIRouter:
         return render(request, settings, "schedules.html", title="Schedules", schedules=found)
 
     @api.post(f"{PREFIX}/schedules/{{schedule_id}}/{{verb}}")
-    async def schedule_action(
-        schedule_id: str, verb: str, form: Annotated[FormData, acts]
-    ) -> Response:
+    async def schedule_action(schedule_id: str, verb: str, form: FormData = acts) -> Response:
         if verb not in ("pause", "resume"):
             raise Refused(404, f"no schedule action {verb!r}")
         try:

@@ -9,7 +9,7 @@ a POST carrying the CSRF value of the page that offered it.
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -47,7 +47,7 @@ def authorized(request: Request, settings: Settings) -> bool:
     )
 
 
-def viewer(settings: Settings) -> object:
+def viewer(settings: Settings) -> Any:
     """A dependency: the page is served only to whoever holds the token."""
 
     async def check(request: Request) -> None:
@@ -57,7 +57,7 @@ def viewer(settings: Settings) -> object:
     return Depends(check)
 
 
-def actor(settings: Settings) -> object:
+def actor(settings: Settings) -> Any:
     """A dependency for a state change: the token, not read-only, the CSRF value; the form."""
 
     async def check(request: Request) -> FormData:
@@ -82,6 +82,7 @@ def actor(settings: Settings) -> object:
 def install(api: FastAPI, settings: Settings) -> None:
     """The login routes, the root redirect and the handlers of the gate's refusals."""
     router = APIRouter(include_in_schema=False)
+    leaving = actor_for_logout(settings)
 
     @router.get("/")
     async def root() -> Response:
@@ -110,7 +111,7 @@ def install(api: FastAPI, settings: Settings) -> None:
         return answer
 
     @router.post(f"{PREFIX}/logout")
-    async def logout(form: Annotated[FormData, actor_for_logout(settings)]) -> Response:
+    async def logout(form: FormData = leaving) -> Response:
         answer = RedirectResponse(f"{PREFIX}/login", status_code=303)
         answer.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return answer
@@ -133,6 +134,6 @@ def install(api: FastAPI, settings: Settings) -> None:
     api.add_exception_handler(Refused, refused)
 
 
-def actor_for_logout(settings: Settings) -> object:
+def actor_for_logout(settings: Settings) -> Any:
     """Logging out needs the CSRF value, not write access (read-only servers log out too)."""
     return actor(Settings(token=settings.token, read_only=False, key=settings.key))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -62,7 +62,7 @@ async def _flow(
 
 
 def router(app: App, settings: Settings) -> APIRouter:
-    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])  # type: ignore[list-item]
+    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])
     acts = actor(settings)
 
     @api.get(f"{PREFIX}/runs/{{run_id}}")
@@ -106,7 +106,7 @@ def router(app: App, settings: Settings) -> APIRouter:
         )
 
     @api.post(f"{PREFIX}/runs/{{run_id}}/signal")
-    async def signal(run_id: str, form: Annotated[FormData, acts]) -> Response:
+    async def signal(run_id: str, form: FormData = acts) -> Response:
         name = str(form.get("name", "")).strip()
         if not name:
             raise Refused(400, "Signal name is required")
@@ -115,12 +115,12 @@ def router(app: App, settings: Settings) -> APIRouter:
         return RedirectResponse(run_url(run_id, notice=f"Sent signal {name!r}"), status_code=303)
 
     @api.post(f"{PREFIX}/runs/{{run_id}}/cancel")
-    async def cancel(run_id: str, form: Annotated[FormData, acts]) -> Response:
+    async def cancel(run_id: str, form: FormData = acts) -> Response:
         await _do(app.handle(run_id).cancel())
         return RedirectResponse(run_url(run_id, notice="Asked the run to cancel"), status_code=303)
 
     @api.post(f"{PREFIX}/runs/{{run_id}}/complete")
-    async def complete(run_id: str, form: Annotated[FormData, acts]) -> Response:
+    async def complete(run_id: str, form: FormData = acts) -> Response:
         step = str(form.get("step", "")).strip()
         variables = parse_json(str(form.get("variables", "")), "Variables (JSON)", obj=True)
         await _do(app.handle(run_id).complete_user_task(step, variables))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -65,7 +65,8 @@ async def counts(app: App, workflow: str | None) -> dict[str, int]:
 
 
 def router(app: App, settings: Settings) -> APIRouter:
-    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])  # type: ignore[list-item]
+    api = APIRouter(include_in_schema=False, dependencies=[viewer(settings)])
+    acts = actor(settings)
 
     @api.get(f"{PREFIX}/")
     async def runs(request: Request, cursor: str = "") -> Response:
@@ -93,7 +94,7 @@ def router(app: App, settings: Settings) -> APIRouter:
         )
 
     @api.post(f"{PREFIX}/bulk")
-    async def bulk(request: Request, form: Annotated[FormData, actor(settings)]) -> Response:
+    async def bulk(request: Request, form: FormData = acts) -> Response:
         action = str(form.get("action", ""))
         if action not in ACTIONS:
             raise Refused(400, f"unknown bulk action {action!r}")
