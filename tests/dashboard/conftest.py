@@ -3,7 +3,6 @@ SQLite and on Postgres. Skipped, saying why, only when no Chromium is installed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
-from dashboard_helpers import dashboard_server, drop_schema
+from dashboard_helpers import dashboard_server, drop_schema, in_thread
 
 CHROMIUM = os.environ.get("DURABLE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -64,7 +63,7 @@ def store_dsn(
     base = request.getfixturevalue("postgres_dsn")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
-    asyncio.run(drop_schema(base, schema))
+    in_thread(lambda: drop_schema(base, schema))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,8 +34,13 @@ def store_call(dsn: str, work: Callable[[durable.App], Awaitable[T]]) -> T:
         async with durable.App(dsn) as app:
             return await work(app)
 
+    return in_thread(main)
+
+
+def in_thread(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())`` on a thread of its own."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result(timeout=60)
+        return pool.submit(lambda: asyncio.run(main())).result(timeout=60)
 
 
 async def drop_schema(dsn: str, schema: str) -> None:
