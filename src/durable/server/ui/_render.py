@@ -73,7 +73,7 @@ def render(
         read_only=settings.read_only,
         login=settings.token is not None,
         notice=request.query_params.get("notice", ""),
-        **values,
+        **{"title": "Not done" if status >= 400 else "durable", **values},
     )
     return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
 
