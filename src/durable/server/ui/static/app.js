@@ -3,6 +3,20 @@
 "use strict";
 
 (function () {
+  function busy(region) {
+    // the operator is using it: focus inside, or a field typed into
+    if (region.contains(document.activeElement) && document.activeElement !== document.body) {
+      return region.querySelector("input, textarea, select") !== null;
+    }
+    var fields = region.querySelectorAll("input:not([type=hidden]):not([type=checkbox]), textarea");
+    for (var i = 0; i < fields.length; i++) {
+      if (fields[i].value !== fields[i].defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   function replaceLive(fresh) {
     var focused = document.activeElement && document.activeElement.id;
     var checked = {};
@@ -11,7 +25,7 @@
     });
     document.querySelectorAll("[data-live][id]").forEach(function (region) {
       var next = fresh.getElementById(region.id);
-      if (next) {
+      if (next && !busy(region)) {
         region.replaceWith(document.importNode(next, true));
       }
     });
