@@ -163,9 +163,9 @@ async def test_bulk_cancel_ends_runs_that_never_started_at_once(app):
     assert (await left.describe()).status is durable.Status.PENDING
 
 
-async def test_bulk_refuses_actions_that_do_not_exist_yet(app):
-    with pytest.raises(ValueError, match="supported: 'cancel'"):
-        await app.bulk("pause", durable.RunFilter())
+async def test_bulk_refuses_actions_that_do_not_exist(app):
+    with pytest.raises(ValueError, match="supported: 'cancel', 'pause', 'resume', 'retry'"):
+        await app.bulk("archive", durable.RunFilter())
 
 
 @durable.workflow(name="op-parent")

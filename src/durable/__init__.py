@@ -39,6 +39,7 @@ from .errors import Problem as Problem
 from .errors import RunClosedError as RunClosedError
 from .errors import RunConflictError as RunConflictError
 from .errors import RunNotFoundError as RunNotFoundError
+from .errors import RunStateError as RunStateError
 from .errors import ScheduleNotFoundError as ScheduleNotFoundError
 from .errors import SerializationError as SerializationError
 from .errors import StepNotWaitingError as StepNotWaitingError
@@ -107,6 +108,7 @@ __all__ = [
     "RunInfo",
     "RunNotFoundError",
     "RunPage",
+    "RunStateError",
     "ScheduleInfo",
     "ScheduleNotFoundError",
     "Schedules",

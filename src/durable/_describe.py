@@ -24,8 +24,8 @@ def when(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-def history_event(entry: JournalEntry) -> HistoryEvent:
-    """The public form of one journal record."""
+def history_event(entry: JournalEntry, superseded: bool = False) -> HistoryEvent:
+    """The public form of one journal record (``superseded`` by a retry of the run)."""
     return HistoryEvent(
         position=entry.pos,
         seq=entry.seq,
@@ -35,6 +35,7 @@ def history_event(entry: JournalEntry) -> HistoryEvent:
         payload=loads(entry.payload) if entry.payload is not None else None,
         at=when(entry.created_at),
         fingerprint=entry.fingerprint,
+        superseded=superseded,
     )
 
 
@@ -55,6 +56,7 @@ def describe(run: RunRecord) -> RunDescription:
         result=loads(run.result) if run.result is not None else None,
         error=StoredError.loads(run.error).to_dict() if run.error else None,
         parked_reason=parked,
+        paused_reason=None if run.status.is_terminal else run.paused_reason,
         cancel_requested=run.cancel_requested,
         tags=dict(run.tags or {}),
     )

@@ -47,6 +47,11 @@ class Event(enum.StrEnum):
     """An attempt failed and another follows (a ``RetryRecord``)."""
     START = "start"
     """A child run was started (``child_start_payload``)."""
+    RETRIED = "retried"
+    """The failed run was retried (``Handle.retry``; a record of kind ``run`` at seq 0 whose
+    payload is the error it had failed with). Replay skips the failure before it and what
+    followed the failure (``runtime._journal.superseded``); ``history()`` shows them as
+    superseded."""
 
 
 class Kind(enum.StrEnum):
@@ -68,6 +73,8 @@ class Kind(enum.StrEnum):
     """The run's cancellation (event ``cancel``)."""
     TAGS = "tags"
     """Tags set with ``ctx.set_tags`` (the name lists their keys)."""
+    RUN = "run"
+    """The run itself: its retry (event ``retried``)."""
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -340,6 +347,14 @@ def job_id_for(run_id: str, seq: int) -> str:
 def job_signal_name(seq: int) -> str:
     """The signal that carries the outcome of the job enqueued at ``seq`` to its run."""
     return f"durable.job#{seq}"
+
+
+def is_failed_job(name: str, payload: str | None) -> bool:
+    """Whether a signal wait's record (``name``, ``payload``) received a failed job."""
+    if not name.startswith("durable.job#") or not payload:
+        return False
+    answer = json.loads(payload)
+    return isinstance(answer, dict) and answer.get("ok") is False
 
 
 class JobOutcome(TypedDict, total=False):

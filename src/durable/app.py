@@ -358,22 +358,32 @@ class App:
         ``"cancel"`` does to each open run what ``Handle.cancel`` does (a run that never
         started ends CANCELLED at once; the others are asked to cancel and woken); runs
         that ended or were asked to cancel before are left alone and not counted.
+        ``"pause"``, ``"resume"`` and ``"retry"`` do what ``Handle.pause``,
+        ``Handle.resume`` and ``Handle.retry`` do, to the open runs not paused, the paused
+        runs and the FAILED runs respectively.
 
         Example::
 
             n = await app.bulk("cancel", durable.RunFilter(tags={"batch": "b-7"}))
 
         Raises:
-            ValueError: ``action`` is not supported (only ``"cancel"`` is, for now).
+            ValueError: ``action`` is not one of those above.
         """
-        if action != "cancel":
-            raise ValueError(
-                f"bulk action {action!r} is not supported; supported: 'cancel'"
-                " ('pause', 'resume' and 'retry' come with those operations)"
-            )
         if not isinstance(filter, RunFilter):
             raise TypeError(f"bulk() takes a durable.RunFilter, got {filter!r}")
-        return await self.store.bulk_cancel(run_query(filter), dry_run=dry_run)
+        query, store = run_query(filter), self.store
+        if action == "cancel":
+            return await store.bulk_cancel(query, dry_run=dry_run)
+        if action == "pause":
+            return await store.bulk_pause(query, dry_run=dry_run)
+        if action == "resume":
+            return await store.bulk_resume(query, dry_run=dry_run)
+        if action == "retry":
+            return await store.bulk_retry(query, dry_run=dry_run)
+        raise ValueError(
+            f"bulk action {action!r} is not supported;"
+            " supported: 'cancel', 'pause', 'resume', 'retry'"
+        )
 
     def worker(
         self,

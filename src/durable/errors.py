@@ -96,16 +96,25 @@ class RunNotFoundError(NotFoundError):
 
 
 class RunClosedError(ConflictError):
-    """The run has finished; it accepts no more signals."""
+    """The run has finished; it accepts no more signals (nor a pause or a resume)."""
 
-    def __init__(self, run_id: str, status: str) -> None:
-        super().__init__(f"run {run_id!r} is {status} and accepts no more signals")
+    def __init__(self, run_id: str, status: str, refused: str = "accepts no more signals") -> None:
+        super().__init__(f"run {run_id!r} is {status} and {refused}")
         self.run_id = run_id
         self.status = status
 
 
 class RunConflictError(ConflictError):
     """A start reused the id of a run of another workflow."""
+
+
+class RunStateError(ConflictError):
+    """The run's status does not allow the operation (``retry()`` of a run that did not fail)."""
+
+    def __init__(self, run_id: str, status: str, message: str) -> None:
+        super().__init__(f"run {run_id!r} is {status}: {message}")
+        self.run_id = run_id
+        self.status = status
 
 
 class WorkflowFailed(DurableError):

@@ -8,11 +8,13 @@ from typing import Any, Generic, TypeVar
 
 from ._describe import describe, failure, history_event, parked_error
 from ._services import HasServices
+from ._wire import Event
 from .errors import RunNotFoundError
 from .flow._client import complete_user_task
 from .flow._state import flow_state
 from .info import HistoryEvent, RunDescription, Status, StepExecution
 from .registry import Workflow
+from .runtime import superseded
 from .serde import encode_any, loads
 from .store import RunRecord
 from .store._notify import event_topic, run_topic
@@ -124,6 +126,47 @@ class Handle(Generic[R]):
         """Ask the run to stop: ``durable.Cancelled`` is raised at its next durable await."""
         await self._services.store.request_cancel(self.run_id)
 
+    async def pause(self, reason: str | None = None) -> None:
+        """Pause the run: the activities in flight finish and are journaled, then nothing
+        starts until ``resume()``. Signals and timers that come due meanwhile are kept and
+        take effect after the resume, in order. A paused run holds no worker and no queue
+        slot, and stays paused across worker restarts; ``cancel()`` still works.
+
+        Pausing a paused run changes nothing. ``reason`` shows in ``describe()``.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunClosedError: the run has ended.
+        """
+        await self._services.store.request_pause(self.run_id, reason)
+
+    async def resume(self) -> None:
+        """Let a paused run go on where it stopped (a no-op for a run that is not paused).
+
+        A run paused by its retry policy (``on_exhausted="pause"``) runs the activity
+        that ran out of attempts again, with a fresh budget.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunClosedError: the run has ended.
+        """
+        await self._services.store.resume(self.run_id)
+
+    async def retry(self) -> None:
+        """Run a FAILED run again from where it failed, under the same id, with the code
+        deployed now.
+
+        Completed activities are not run again: the failed activity (or, for a flow, the
+        failed step) runs again with a fresh budget of attempts, or, when the workflow
+        code itself raised, that code runs again. The earlier failure stays in
+        ``history()``, marked ``superseded``. An execution timeout counts anew.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.RunStateError: the run is not FAILED.
+        """
+        await self._services.store.retry_run(self.run_id)
+
     async def describe(self) -> RunDescription:
         """Status, result or error, and parked reason of the run.
 
@@ -162,4 +205,6 @@ class Handle(Generic[R]):
     async def history(self) -> list[HistoryEvent]:
         """The run's journal, oldest first."""
         await self._get()
-        return [history_event(e) for e in await self._services.store.read_journal(self.run_id)]
+        entries = await self._services.store.read_journal(self.run_id)
+        gone = superseded(entries)
+        return [history_event(e, e.pos in gone and e.event != Event.RETRIED) for e in entries]

@@ -83,6 +83,9 @@ class RunDescription:
     """Its priority within the queue (higher is claimed first)."""
     tags: dict[str, str] = field(default_factory=dict)
     """The run's tags (``tags=`` on start, ``ctx.set_tags``)."""
+    paused_reason: str | None = None
+    """Why the run is paused (``Handle.pause``, or the error that exhausted a retry policy
+    with ``on_exhausted="pause"``); None when it is not paused."""
 
     @property
     def failure_reason(self) -> str | None:
@@ -113,15 +116,19 @@ class HistoryEvent:
     seq: int
     event: str
     """``result``, ``error``, ``timer`` (a timer was scheduled), ``retry`` (an attempt failed
-    and the next is scheduled), ``start`` (a child run was started) or ``cancel``."""
+    and the next is scheduled), ``start`` (a child run was started), ``cancel`` or
+    ``retried`` (the failed run was retried; the payload is the error it had failed with)."""
     kind: str
     """``activity``, ``sleep``, ``signal``, ``child``, ``now``, ``random``, ``uuid4``,
-    ``patch``, ``event``, ``step`` (a flow step) or ``cancel``."""
+    ``patch``, ``event``, ``step`` (a flow step), ``tags``, ``cancel`` or ``run``."""
     name: str
     payload: Any
     at: datetime
     fingerprint: str | None = None
     """A short hash of the call's arguments (activities, children); replay compares it."""
+    superseded: bool = False
+    """The record belongs to a failure that ``Handle.retry`` replaced (or is that retry's
+    own record): replay skips it; it stays for the record."""
 
 
 # -- tags and filters ---------------------------------------------------------------------

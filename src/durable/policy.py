@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 
 def to_seconds(value: float | timedelta, what: str) -> float:
@@ -28,6 +29,11 @@ class RetryPolicy:
         backoff_coefficient: The factor each further wait grows by (at least 1).
         max_interval: The longest wait between two attempts.
         non_retryable: Exception types that fail the activity at once.
+        on_exhausted: ``"fail"`` (the default): when the attempts run out, the activity
+            fails and the workflow sees the error. ``"pause"``: the run is PAUSED instead,
+            with the last error as its reason; ``Handle.resume()`` (after a fix) runs the
+            activity again with a fresh budget of attempts. Errors that are not retried
+            (``non_retryable``) fail the activity either way.
 
     Example::
 
@@ -40,8 +46,11 @@ class RetryPolicy:
     backoff_coefficient: float = 2.0
     max_interval: float | timedelta = 60.0
     non_retryable: tuple[type[BaseException], ...] = ()
+    on_exhausted: Literal["fail", "pause"] = "fail"
 
     def __post_init__(self) -> None:
+        if self.on_exhausted not in ("fail", "pause"):
+            raise ValueError(f"on_exhausted must be 'fail' or 'pause', got {self.on_exhausted!r}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
         if self.backoff_coefficient < 1:
@@ -62,6 +71,14 @@ class RetryPolicy:
         if attempt >= self.max_attempts or isinstance(exc, NonRetryableError):
             return False
         return not isinstance(exc, self.non_retryable)
+
+    def pauses(self, exc: BaseException, attempt: int) -> bool:
+        """Whether ``exc`` raised by ``attempt`` pauses the run instead of failing the
+        activity: ``on_exhausted="pause"`` and the attempts ran out on a retryable error."""
+        from .errors import NonRetryableError
+
+        retryable = not isinstance(exc, (NonRetryableError, *self.non_retryable))
+        return self.on_exhausted == "pause" and attempt >= self.max_attempts and retryable
 
 
 DEFAULT_RETRY = RetryPolicy()

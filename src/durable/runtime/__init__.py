@@ -17,6 +17,7 @@ from ._context import ChildHandle as ChildHandle
 from ._context import Context as Context
 from ._executor import RunExecutor as RunExecutor
 from ._guard import strict as strict
+from ._journal import superseded as superseded
 from ._state import ReplayReport as ReplayReport
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "activity_info",
     "heartbeat",
     "strict",
+    "superseded",
 ]

@@ -59,13 +59,15 @@ class Outcome:
     """How an attempt ended: the result's JSON text, or the stored error.
 
     ``retry_in`` is set when the retry policy wants another attempt after that many
-    seconds.
+    seconds; ``pause`` when it pauses the run instead of failing the activity.
     """
 
     attempt: int
     result: str | None = None
     error: StoredError | None = None
     retry_in: float | None = None
+    pause: bool = False
+    """The attempts ran out and the retry policy pauses the run (``on_exhausted``)."""
 
 
 async def run_attempt(
@@ -101,7 +103,7 @@ def _judge(exc: BaseException, attempt: int, policy: RetryPolicy) -> Outcome:
     error = StoredError.from_exception(exc)
     if policy.retries(exc, attempt):
         return Outcome(attempt, error=error, retry_in=policy.delay_before(attempt + 1))
-    return Outcome(attempt, error=error)
+    return Outcome(attempt, error=error, pause=policy.pauses(exc, attempt))
 
 
 async def _attempt(

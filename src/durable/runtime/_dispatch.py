@@ -81,6 +81,9 @@ class Dispatch:
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self.draining = False
         """Start no new activity; the run is given back once those in flight end."""
+        self.pausing = False
+        """Start nothing new at all (the run is pausing): no activity, child, signal
+        wait or timer; the run is given back once the activities in flight end."""
         self.closed = False
         """The run is unloaded: nothing starts any more."""
 
@@ -99,6 +102,9 @@ class Dispatch:
         journal = self.cursor.journal
         for op in waiting:
             if self.ops.get(op.seq) is not op:
+                continue
+            if self.pausing:
+                self.unstarted.append(op)
                 continue
             if op.call.kind == Kind.ACTIVITY:
                 if self.draining:
@@ -205,6 +211,12 @@ class Dispatch:
         self.draining = True
         self.queue.put_nowait(Delivery(None))
 
+    def pause(self) -> None:
+        """The run is pausing: start nothing new, give it back when the activities in
+        flight have ended (their results are journaled)."""
+        self.pausing = True
+        self.drain()
+
     def close(self) -> None:
         """The run is unloaded: cancel every timer and attempt."""
         self.closed = True
@@ -289,8 +301,17 @@ class Dispatch:
             self.observer.observe_attempt(workflow, act.name, verdict, time.perf_counter() - began)
         at = None if outcome.retry_in is None else self.clock.now() + outcome.retry_in
         if outcome.error is not None:
-            _log_failed_attempt(self.run.id, act.name, op, policy.max_attempts, outcome.error, at)
-        if at is not None:
+            _log_failed_attempt(
+                self.run.id, act.name, op, policy.max_attempts, outcome.error, at, outcome.pause
+            )
+        if outcome.pause and outcome.error is not None:  # attempt 1 again after the resume
+            retry = RetryRecord(1, self.clock.now(), outcome.error)
+            reason = (
+                f"activity {act.name!r} failed {op.attempt} time(s), last with"
+                f" {outcome.error.type}: {outcome.error.message}"
+            )
+            self.queue.put_nowait(Delivery(op, Event.RETRY, retry.dumps(), pause=reason))
+        elif at is not None:
             retry = RetryRecord(op.attempt + 1, at, outcome.error)
             self.queue.put_nowait(Delivery(op, Event.RETRY, retry.dumps()))
         elif outcome.error is not None:
@@ -309,7 +330,10 @@ class Dispatch:
         return True
 
     def match_waiting(self) -> None:
-        """Hand newly known signals to started waits, oldest wait first."""
+        """Hand newly known signals to started waits, oldest wait first (none while the
+        run pauses: they take effect after the resume)."""
+        if self.pausing:
+            return
         for op in self.pending():
             if self.mailbox.empty():
                 return
@@ -340,7 +364,13 @@ class Dispatch:
 
 
 def _log_failed_attempt(
-    run_id: str, activity: str, op: Op, attempts: int, error: StoredError, at: float | None
+    run_id: str,
+    activity: str,
+    op: Op,
+    attempts: int,
+    error: StoredError,
+    at: float | None,
+    pause: bool,
 ) -> None:
     """One WARNING line per failed attempt: what failed, and whether and when it is tried
     again (the journal keeps the error; this is what an operator watching the log sees)."""
@@ -353,7 +383,11 @@ def _log_failed_attempt(
             attempts,
             error.type,
             error.message,
-            "not retried" if at is None else f"next attempt at {_logging.iso_time(at)}",
+            "the run pauses until resumed"
+            if pause
+            else "not retried"
+            if at is None
+            else f"next attempt at {_logging.iso_time(at)}",
         )
 
 

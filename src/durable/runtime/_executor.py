@@ -92,7 +92,9 @@ class RunExecutor:
         """The run just continued as new: its journal is known to be empty."""
         self.cursor = Cursor(run.id, self.clock)
         self.outbox = Outbox()
-        self.mailbox = Mailbox(run.mailbox_version, run.cancel_requested)
+        self.mailbox = Mailbox(
+            run.mailbox_version, run.cancel_requested, run.paused_reason is not None
+        )
         self.dispatch = Dispatch(
             run,
             workflow.name,
@@ -161,7 +163,7 @@ class RunExecutor:
         run_id = self.fence.run_id
         with self.store.subscribe(run_topic(run_id)) as sub:
             watcher = asyncio.create_task(self._watch(sub.wait))
-            deadline = self._arm_deadline()
+            deadline: Timer | None = None
             try:
                 run, store = self.run_record, self.store
                 entries, signals, self.host.prepared = await asyncio.gather(
@@ -170,8 +172,14 @@ class RunExecutor:
                     _load.prepare(store, run, self.workflow),
                 )
                 self.cursor.load(entries)
+                retried_at = self.cursor.journal.retried_at
+                if self.deadline is not None and retried_at is not None:  # counts anew
+                    self.deadline = retried_at + (self.workflow.execution_timeout or 0.0)
+                deadline = self._arm_deadline()
                 self.writer.log_state("RUNNING", journal=len(entries))
                 self.mailbox.add(signals)
+                if self.mailbox.paused:  # asked to pause while its last worker held it
+                    self._pause()
                 if self._expired():
                     await self.writer.commit(None, self.writer.timed_out())
                     return
@@ -296,6 +304,8 @@ class RunExecutor:
                 # ctx.now()/random()/uuid4() values must be durable before an activity or a
                 # child can use them: a replay after a crash must not make new ones.
                 await self.writer.commit(None, None)
+            if self.writer.asked_to_pause and not dispatch.pausing:
+                self._pause()  # a commit found the pause before anything new started
             dispatch.start_ops()
             if queue.empty() and not dispatch.activities_running():
                 if dispatch.draining and dispatch.held_back():
@@ -333,6 +343,9 @@ class RunExecutor:
         run = await self.store.get_run(run_id)
         signals = await self.store.pending_signals(run_id, self.mailbox.last_id)
         self.mailbox.update(run, signals)
+        if self.mailbox.paused and not self.dispatch.pausing:
+            self._pause()
+        self.writer.pausing = self.mailbox.paused
         self.dispatch.match_waiting()
 
     async def _deliver(self, d: Delivery) -> bool:
@@ -346,7 +359,10 @@ class RunExecutor:
         op, event = d.op, d.event
         assert op is not None and event is not None
         if event == Event.RETRY:  # the attempt failed; the next one is due later
-            await self.writer.commit(self.cursor.entry(op.seq, event, op.call, d.payload), None)
+            entry = self.cursor.entry(op.seq, event, op.call, d.payload)
+            await self.writer.commit(entry, None, pause=d.pause)
+            if d.pause is not None:  # the attempts ran out: the next waits for the resume
+                self._pause()
             retry = RetryRecord.loads(d.payload or "{}")
             self.dispatch.retry(op, retry.attempt, retry.at)
             return False
@@ -384,6 +400,12 @@ class RunExecutor:
         wake_at = min(times, default=None)
         await self.writer.commit(None, Suspend(wake_at, names, self.mailbox.version))
 
+    def _pause(self) -> None:
+        """Start nothing new; the run is given back PAUSED once the activities in flight
+        have ended (the store pauses a run it releases while it is marked)."""
+        self.writer.pausing = True
+        self.dispatch.pause()
+
     def _continue(self, outcome: Restart) -> None:
         run = replace(
             self.run_record,
@@ -402,6 +424,8 @@ class RunExecutor:
             observer=self.observer,
         )
         self.successor.dispatch.draining = self.dispatch.draining
+        if self.dispatch.pausing:
+            self.successor._pause()
 
     # -- stepping the workflow ------------------------------------------------------
     def _step(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._wire import Event, Kind, RetryRecord, child_started
+from .._wire import Event, Kind, RetryRecord, child_started, is_failed_job
 from ..store import JournalEntry
 
 # Kinds answered the moment they are called (no waiting): replay returns them by seq.
@@ -30,6 +30,45 @@ def describe_entry(entry: JournalEntry) -> str:
     return Call(entry.kind, entry.name, entry.fingerprint).describe()
 
 
+def superseded(entries: list[JournalEntry]) -> set[int]:
+    """The positions of the records that retries of the run superseded.
+
+    Each ``retried`` record (``Handle.retry``) supersedes itself and, when the run failed
+    at an operation (an error, or a failed external job), every record of that operation
+    and everything recorded after it: replay then runs that operation again, with a fresh
+    budget of attempts, and the code after it. When effects (an activity's result, a
+    child's start or end) were recorded after the last failure, the workflow code itself
+    raised later: nothing but the marker is superseded and the code runs again.
+    """
+    gone: set[int] = set()
+    live: list[JournalEntry] = []
+    for entry in entries:
+        if entry.event != Event.RETRIED:
+            live.append(entry)
+            continue
+        gone.add(entry.pos)
+        failed = _failure(live)
+        if failed is not None:
+            dropped = {e.pos for e in live if e.pos >= failed.pos or e.seq == failed.seq}
+            gone |= dropped
+            live = [e for e in live if e.pos not in dropped]
+    return gone
+
+
+def _failure(entries: list[JournalEntry]) -> JournalEntry | None:
+    """The record the run failed at: the last failure with no effect recorded after it."""
+    for entry in reversed(entries):
+        if entry.event == Event.ERROR or (
+            entry.kind == Kind.SIGNAL and is_failed_job(entry.name, entry.payload)
+        ):
+            return entry
+        if entry.event == Event.START or (
+            entry.event == Event.RESULT and entry.kind in (Kind.ACTIVITY, Kind.CHILD)
+        ):
+            return None
+    return None
+
+
 class Journal:
     """A run's journal, indexed for replay."""
 
@@ -43,6 +82,15 @@ class Journal:
         """seq -> the id of the child run started there."""
         self.deliveries: list[JournalEntry] = []
         self.cancelled = False
+        self.retried_at: float | None = None
+        """When the run was last retried (``Handle.retry``): its execution timeout counts
+        from then."""
+        self.next_pos = entries[-1].pos + 1 if entries else 0
+        retried = [e.created_at for e in entries if e.event == Event.RETRIED]
+        if retried:
+            self.retried_at = retried[-1]
+            gone = superseded(entries)
+            entries = [e for e in entries if e.pos not in gone]
         cancel, timer, retry, start = Event.CANCEL, Event.TIMER, Event.RETRY, Event.START
         for entry in entries:
             if entry.event == cancel:
@@ -61,7 +109,6 @@ class Journal:
                 self.final[entry.seq] = entry
                 if entry.kind not in INSTANT_KINDS:
                     self.deliveries.append(entry)
-        self.next_pos = entries[-1].pos + 1 if entries else 0
         self.max_seq = max(self.first, default=0)
 
     def mismatch(self, seq: int, call: Call) -> str | None:

@@ -12,13 +12,15 @@ class Mailbox:
     renewal that reports others means new signals or a cancellation request.
     """
 
-    __slots__ = ("cancel_requested", "last_id", "signals", "version")
+    __slots__ = ("cancel_requested", "last_id", "paused", "signals", "version")
 
-    def __init__(self, version: int, cancel_requested: bool) -> None:
+    def __init__(self, version: int, cancel_requested: bool, paused: bool = False) -> None:
         self.signals: list[SignalRecord] = []
         self.last_id = 0
         self.version = version
         self.cancel_requested = cancel_requested
+        self.paused = paused
+        """The run is paused or asked to pause (``Handle.pause``)."""
 
     def empty(self) -> bool:
         return not self.signals
@@ -41,6 +43,7 @@ class Mailbox:
         if run is not None:
             self.version = run.mailbox_version
             self.cancel_requested = run.cancel_requested
+            self.paused = run.paused_reason is not None
 
     def take(self, name: str) -> SignalRecord | None:
         """The oldest signal called ``name``, removed from the mailbox."""

@@ -54,6 +54,7 @@ class Delivery:
     refresh: bool = False  # new signals or a cancellation request may be waiting
     stop: bool = False  # the lease is lost
     expired: bool = False  # the workflow's execution timeout passed
+    pause: str | None = None  # with a RETRY: the attempts ran out; pause with this reason
 
 
 class SlotLimiter(Protocol):

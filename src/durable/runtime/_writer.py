@@ -60,6 +60,10 @@ class Writer:
         """The run's state as last logged (``COMPLETED``, ``WAITING``, ``LEASE_LOST`` ...)."""
         self.outcome: Outcome | None = None
         """The last outcome committed (a ``Finish`` holds the run's error)."""
+        self.pausing = False
+        """The run is to pause: giving it back (Suspend, Release) leaves it PAUSED."""
+        self.asked_to_pause = False
+        """A commit found the run marked to pause (the executor then pauses it)."""
 
     async def commit(
         self,
@@ -68,6 +72,7 @@ class Writer:
         *,
         consumed: list[tuple[int, int]] | None = None,
         keep: bool = True,
+        pause: str | None = None,
     ) -> None:
         """Commit ``entry`` after what the outbox holds (nothing of it unless ``keep``)."""
         entries, children, events, tags = self.outbox.take()
@@ -79,12 +84,14 @@ class Writer:
             entries, children = [], []
         parent = self.parent_id if isinstance(outcome, Finish) else None
         commit = Commit(
-            self.fence, entries, consumed or [], outcome, children, events, tags, parent
+            self.fence, entries, consumed or [], outcome, children, events, tags, parent, pause
         )
-        await self.store.commit(commit)
+        if await self.store.commit(commit):
+            self.asked_to_pause = True
         if outcome is not None:
             self.outcome = outcome
-            self.log_state(outcome)
+            given_back = isinstance(outcome, (Suspend, Release))
+            self.log_state("PAUSED" if self.pausing and given_back else outcome)
 
     # -- how the run ends -------------------------------------------------------------
     def finish(self, status: Status, result: str | None = None, error: str | None = None) -> Finish:

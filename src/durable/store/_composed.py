@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._protocol import (
     AdminStore,
+    ControlStore,
     FlowStore,
     Notifications,
     QueueStore,
@@ -33,6 +34,7 @@ class Composed:
         schedules: ScheduleStore,
         admin: AdminStore,
         workers: WorkerStore,
+        control: ControlStore,
         notifications: Notifications,
     ) -> None:
         # RunStore
@@ -87,6 +89,13 @@ class Composed:
         self.heartbeat_worker = workers.heartbeat_worker
         self.unregister_worker = workers.unregister_worker
         self.list_workers = workers.list_workers
+        # ControlStore
+        self.request_pause = control.request_pause
+        self.resume = control.resume
+        self.bulk_pause = control.bulk_pause
+        self.bulk_resume = control.bulk_resume
+        self.retry_run = control.retry_run
+        self.bulk_retry = control.bulk_retry
         # Notifications
         self.publish = notifications.publish
         self.subscribe = notifications.subscribe

@@ -173,7 +173,8 @@ class PostgresAdmin:
 
     async def unpark(self, workflows: Sequence[str] | None = None) -> int:
         sql = (
-            f"UPDATE runs SET parked_reason = NULL, runnable_at = {NOW}, updated_at = {NOW}"
+            f"UPDATE runs SET parked_reason = NULL, updated_at = {NOW},"
+            f" runnable_at = CASE WHEN paused_reason IS NULL THEN {NOW} END"  # paused: on resume
             " WHERE parked_reason IS NOT NULL"
             " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
         )

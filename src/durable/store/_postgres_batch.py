@@ -56,7 +56,7 @@ WITH c AS (
         runnable_at = CASE WHEN c.status IS NULL THEN r.runnable_at END,
         wait_signals = CASE WHEN c.status IS NULL THEN r.wait_signals END
     FROM c WHERE r.id = c.run_id AND r.id IN (SELECT id FROM locked)
-    RETURNING r.id, c.status IS NOT NULL AS finished
+    RETURNING r.id, c.status IS NOT NULL AS finished, r.paused_reason IS NOT NULL AS pausing
 ), entries AS (
     INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload, created_at)
     SELECT e.* FROM unnest($6::text[], $7::int[], $8::int[], $9::text[], $10::text[],
@@ -72,7 +72,7 @@ WITH c AS (
 ), notified AS (
     SELECT pg_notify($18, 'run:' || id) FROM fence WHERE finished
 )
-SELECT id, finished, (SELECT count(*) FROM notified) FROM fence
+SELECT id, finished, pausing, (SELECT count(*) FROM notified) FROM fence
 """
 
 MAX_BATCH = 512
@@ -93,22 +93,24 @@ class CommitBatcher:
         connect: Callable[[str], contextlib.AbstractAsyncContextManager[asyncpg.Connection]],
         channel: str,
         notifier: Notifier,
-        commit_one: Callable[[Commit], Awaitable[None]],
+        commit_one: Callable[[Commit], Awaitable[bool]],
     ) -> None:
         self._connect = connect
         self._channel = channel
         self._notifier = notifier
         self._commit_one = commit_one
-        self._pending: list[tuple[Commit, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Commit, asyncio.Future[bool]]] = []
         self._in_flight: set[str] = set()
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def submit(self, commit: Commit) -> None:
-        """Write ``commit`` with the next batch; raise LeaseLostError if its fence failed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, commit: Commit) -> bool:
+        """Write ``commit`` with the next batch; raise LeaseLostError if its fence failed.
+
+        Returns whether the run is asked to pause (``RunStore.commit``)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((commit, future))
         self._start_flushes()
-        await future
+        return await future
 
     async def close(self) -> None:
         """Wait for the batches being written."""
@@ -128,10 +130,10 @@ class CommitBatcher:
         self._flushes.discard(task)
         self._start_flushes()
 
-    def _take(self) -> list[tuple[Commit, asyncio.Future[None]]]:
+    def _take(self) -> list[tuple[Commit, asyncio.Future[bool]]]:
         """The next batch: one commit per run, none of a run with a commit in flight."""
-        batch: list[tuple[Commit, asyncio.Future[None]]] = []
-        rest: list[tuple[Commit, asyncio.Future[None]]] = []
+        batch: list[tuple[Commit, asyncio.Future[bool]]] = []
+        rest: list[tuple[Commit, asyncio.Future[bool]]] = []
         for item in self._pending:
             run_id = item[0].fence.run_id
             if item[1].done():
@@ -144,7 +146,7 @@ class CommitBatcher:
         self._pending = rest
         return batch
 
-    async def _flush(self, batch: list[tuple[Commit, asyncio.Future[None]]]) -> None:
+    async def _flush(self, batch: list[tuple[Commit, asyncio.Future[bool]]]) -> None:
         try:
             try:
                 held = await self._write([commit for commit, _ in batch])
@@ -160,9 +162,10 @@ class CommitBatcher:
                 if run_id not in held:
                     _settle(future, lease_lost(run_id))
                     continue
-                if held[run_id]:
+                finished, pausing = held[run_id]
+                if finished:
                     self._notifier.notify(run_topic(run_id))
-                _settle(future, None)
+                _settle(future, pausing)
         except BaseException as exc:  # never leave a caller waiting
             for _, future in batch:
                 _settle(future, exc)
@@ -172,16 +175,17 @@ class CommitBatcher:
             for commit, _ in batch:
                 self._in_flight.discard(commit.fence.run_id)
 
-    async def _alone(self, commit: Commit, future: asyncio.Future[None]) -> None:
+    async def _alone(self, commit: Commit, future: asyncio.Future[bool]) -> None:
         try:
-            await self._commit_one(commit)
+            pausing = await self._commit_one(commit)
         except Exception as exc:
             _settle(future, exc)
         else:
-            _settle(future, None)
+            _settle(future, pausing)
 
-    async def _write(self, commits: list[Commit]) -> dict[str, bool]:
-        """Apply the batch; the runs whose fence held, and whether each finished."""
+    async def _write(self, commits: list[Commit]) -> dict[str, tuple[bool, bool]]:
+        """Apply the batch; the runs whose fence held, and whether each finished and
+        whether it is asked to pause."""
         finishes = [c.outcome if isinstance(c.outcome, Finish) else None for c in commits]
         entries = [(c.fence.run_id, e) for c in commits for e in c.entries]
         consumed = [(c.fence.run_id, s, q) for c in commits for s, q in c.consumed_signals]
@@ -207,13 +211,13 @@ class CommitBatcher:
         ]
         async with self._connect("commit") as conn:
             rows = await conn.fetch(_BATCH, *args)
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def _settle(future: asyncio.Future[None], outcome: BaseException | None) -> None:
+def _settle(future: asyncio.Future[bool], outcome: BaseException | bool) -> None:
     if future.done():
         return
-    if outcome is None:
-        future.set_result(None)
+    if isinstance(outcome, bool):
+        future.set_result(outcome)
     else:
         future.set_exception(outcome)

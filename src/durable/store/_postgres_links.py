@@ -45,12 +45,14 @@ ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
 _END_NEVER_STARTED = f"""
 UPDATE runs SET status = 'CANCELLED', error = $2, cancel_requested = true,
     runnable_at = NULL, updated_at = {NOW}
-WHERE parent_id = ANY($1::text[]) AND status = 'PENDING' AND epoch = 0 AND lease_owner IS NULL
+WHERE parent_id = ANY($1::text[]) AND status IN ('PENDING', 'PAUSED') AND epoch = 0
+    AND lease_owner IS NULL
 RETURNING id
 """
 
 _REQUEST_CANCEL = f"""
 UPDATE runs SET cancel_requested = true, mailbox_version = mailbox_version + 1,
+    paused_reason = NULL, status = CASE WHEN status = 'PAUSED' THEN 'WAITING' ELSE status END,
     runnable_at = CASE WHEN lease_owner IS NULL AND parked_reason IS NULL THEN {NOW}
         ELSE runnable_at END,
     updated_at = {NOW}

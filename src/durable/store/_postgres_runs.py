@@ -54,7 +54,7 @@ _COMMIT = """
 WITH fence AS (
     UPDATE runs SET updated_at = {now}{outcome}
     WHERE id = $1 AND epoch = $2 AND lease_owner IS NOT NULL
-    RETURNING id
+    RETURNING id, paused_reason IS NOT NULL AS pausing
 ), entries AS (
     INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload, created_at)
     SELECT $1, e.* FROM unnest($3::int[], $4::int[], $5::text[], $6::text[], $7::text[],
@@ -65,7 +65,7 @@ WITH fence AS (
     FROM unnest($11::bigint[], $12::int[]) AS c(id, seq)
     WHERE s.id = c.id AND s.run_id = $1 AND EXISTS (SELECT 1 FROM fence)
 ){jobs}
-SELECT count(*) FROM fence
+SELECT count(*), bool_or(pausing) FROM fence
 """
 
 # Only a commit that finishes its run adds this: nobody waits for the outcome of the
@@ -74,22 +74,28 @@ _FINISH_JOBS = f""", cancelled_jobs AS (
     {CANCEL_OPEN_JOBS.strip()} AND EXISTS (SELECT 1 FROM fence)
 )"""
 
+# A run asked to pause is given back PAUSED by the commit that releases it.
+_WAITING_OR_PAUSED = "CASE WHEN paused_reason IS NULL THEN 'WAITING' ELSE 'PAUSED' END"
+
 _OUTCOMES = {
     type(None): "",
     Suspend: (
-        ", status = 'WAITING', lease_owner = NULL, wait_signals = $13::text[],"
+        f", status = {_WAITING_OR_PAUSED}, lease_owner = NULL, wait_signals = $13::text[],"
         # A cancel request bumps the mailbox version too: a cancelled run that cleans
         # up with a durable wait sleeps like any other, instead of waking at once.
         # The wake-up is sent as a delay and added to the server's clock (``delay_until``).
-        f" runnable_at = CASE WHEN mailbox_version <> $14 THEN {NOW}"
-        f" ELSE {NOW} + $15::float8 END"
+        f" runnable_at = CASE WHEN paused_reason IS NOT NULL THEN NULL"
+        f" WHEN mailbox_version <> $14 THEN {NOW} ELSE {NOW} + $15::float8 END"
     ),
     Finish: (
         ", status = $13, result = $14, error = $15, lease_owner = NULL, runnable_at = NULL,"
         " wait_signals = NULL"
     ),
     Park: ", status = 'WAITING', parked_reason = $13, lease_owner = NULL, runnable_at = NULL",
-    Release: f", status = 'PENDING', lease_owner = NULL, runnable_at = {NOW}",
+    Release: (
+        ", status = CASE WHEN paused_reason IS NULL THEN 'PENDING' ELSE 'PAUSED' END,"
+        f" lease_owner = NULL, runnable_at = CASE WHEN paused_reason IS NULL THEN {NOW} END"
+    ),
     Restart: ", args = $13",
 }
 
@@ -107,7 +113,7 @@ WITH ins AS (
 SELECT {RUN_COLUMNS}, pg_notify($4, 'work') FROM ins
 """
 _TAGS = "(SELECT json_object_agg(key, value) FROM run_tags t WHERE t.run_id = runs.id)::text"
-_BY_ID = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs WHERE id = $1"
+BY_ID = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs WHERE id = $1"
 
 # One batch of a bulk cancel: open runs not yet asked to cancel, skipping rows a commit
 # holds now (the next batch takes them).
@@ -122,6 +128,7 @@ WHERE id = ANY($1::text[])
 """
 _REQUEST_MANY = f"""
 UPDATE runs SET cancel_requested = true, mailbox_version = mailbox_version + 1,
+    paused_reason = NULL, status = CASE WHEN status = 'PAUSED' THEN 'WAITING' ELSE status END,
     runnable_at = CASE WHEN lease_owner IS NULL THEN {NOW} ELSE runnable_at END,
     updated_at = {NOW}
 WHERE id = ANY($1::text[])
@@ -164,14 +171,14 @@ class PostgresRuns:
                 if row is not None:
                     self._notifier.notify(WORK)
                     return replace(run_from_row(row), tags=dict(tags)), True
-                found = await conn.fetchrow(_BY_ID, run_id)
+                found = await conn.fetchrow(BY_ID, run_id)
                 if found is not None:
                     return run_from_row(found), False
         raise StoreError(f"postgres: create run {run_id!r} failed: it was inserted and removed")
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         async with self._conn("get run") as conn:
-            row = await conn.fetchrow(_BY_ID, run_id)
+            row = await conn.fetchrow(BY_ID, run_id)
         return None if row is None else run_from_row(row)
 
     async def list_runs(
@@ -185,7 +192,7 @@ class PostgresRuns:
         before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
         query = _rules.merged_query(query, status, workflow, business_key)
-        where, values = _where(_rules.query_conditions(query, before))
+        where, values = where_clause(_rules.query_conditions(query, before))
         sql = (
             f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs {where}"
             f" ORDER BY created_at DESC, id DESC LIMIT ${len(values) + 1}"
@@ -196,7 +203,7 @@ class PostgresRuns:
 
     async def bulk_cancel(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
         conditions = [*_rules.query_conditions(query), (_rules.BULK_CANCELLABLE, ())]
-        where, values = _where(conditions)
+        where, values = where_clause(conditions)
         if dry_run:
             async with self._conn("count runs") as conn:
                 return int(await conn.fetchval(f"SELECT count(*) FROM runs {where}", *values))
@@ -276,14 +283,15 @@ class PostgresRuns:
             elif action is Cancel.REQUEST:
                 await conn.execute(
                     "UPDATE runs SET cancel_requested = true,"
-                    " mailbox_version = mailbox_version + 1,"
+                    " mailbox_version = mailbox_version + 1, paused_reason = NULL,"
+                    " status = CASE WHEN status = 'PAUSED' THEN 'WAITING' ELSE status END,"
                     f" runnable_at = CASE WHEN lease_owner IS NULL THEN {NOW} ELSE runnable_at END,"
                     f" updated_at = {NOW} WHERE id = $1",
                     run_id,
                 )
             topics |= await cancel_descendants(conn, run_id)
             await self._notify(conn, *sorted(topics))
-            found = await conn.fetchrow(_BY_ID, run_id)
+            found = await conn.fetchrow(BY_ID, run_id)
         return run_from_row(found)
 
     async def get_event(self, run_id: str, key: str) -> str | None:
@@ -320,16 +328,15 @@ class PostgresRuns:
             )
         return [SignalRecord(*row) for row in rows]
 
-    async def commit(self, commit: Commit) -> None:
+    async def commit(self, commit: Commit) -> bool:
         if batchable(commit):  # shares a statement with other runs' commits
-            await self._batcher.submit(commit)
-        else:
-            await self._commit_one(commit)
+            return await self._batcher.submit(commit)
+        return await self._commit_one(commit)
 
-    async def _commit_one(self, commit: Commit) -> None:
+    async def _commit_one(self, commit: Commit) -> bool:
         outcome = commit.outcome
         jobs = _FINISH_JOBS if isinstance(outcome, Finish) else ""
-        sql = _COMMIT.format(now=NOW, outcome=_OUTCOMES[type(outcome)], jobs=jobs)
+        changes = _OUTCOMES[type(outcome)]
         args: list[Any] = [commit.fence.run_id, commit.fence.epoch, *_columns(commit.entries)]
         args += [[s for s, _ in commit.consumed_signals], [q for _, q in commit.consumed_signals]]
         match outcome:
@@ -341,30 +348,38 @@ class PostgresRuns:
                 args += [reason]
             case Restart(args=new_args):
                 args += [new_args]
+        if commit.pause is not None:
+            args.append(commit.pause)
+            changes += f", paused_reason = COALESCE(paused_reason, ${len(args)})"
+        sql = _COMMIT.format(now=NOW, outcome=changes, jobs=jobs)
         async with self._conn("commit") as conn:
             links: set[str] = set()
             if commit.has_links:
                 async with conn.transaction():
                     if commit.parent_id is not None:
                         await lock_parent(conn, commit.parent_id)
-                    held = await conn.fetchval(sql, *args)
+                    held, pausing = await conn.fetchrow(sql, *args)
                     if held:
                         links = await apply_links(conn, commit)
             else:
-                held = await conn.fetchval(sql, *args)
+                held, pausing = await conn.fetchrow(sql, *args)
             if not held:
                 raise _rules.lease_lost(commit.fence.run_id)
             topics = links.union(_rules.outcome_topics(commit.fence.run_id, outcome))
             if topics:
                 await self._notify(conn, *sorted(topics))
+        return bool(pausing)
 
 
-def _where(conditions: list[tuple[str, tuple[object, ...]]]) -> tuple[str, list[object]]:
-    """A WHERE clause with ``$n`` parameters for ``query_conditions``, and its values."""
+def where_clause(
+    conditions: list[tuple[str, tuple[object, ...]]], first: int = 1
+) -> tuple[str, list[object]]:
+    """A WHERE clause with parameters ``$first``, ... for ``query_conditions``, and their
+    values."""
     parts: list[str] = []
     values: list[object] = []
     for template, args in conditions:
-        marks = [f"${len(values) + n}" for n in range(1, len(args) + 1)]
+        marks = [f"${first - 1 + len(values) + n}" for n in range(1, len(args) + 1)]
         parts.append(template.format(*marks))
         values.extend(args)
     return (f"WHERE {' AND '.join(parts)}" if parts else ""), values

@@ -109,9 +109,12 @@ class RunStore(Protocol):
     async def pending_signals(self, run_id: str, after_id: int) -> list[SignalRecord]:
         """Unconsumed signals of a run with an id above ``after_id``, oldest first."""
 
-    async def commit(self, commit: Commit) -> None:
+    async def commit(self, commit: Commit) -> bool:
         """Append entries, consume signals and apply the outcome, atomically.
 
+        Returns whether the run is marked to pause (``request_pause``, or ``commit.pause``):
+        the executor then starts nothing new, so a pause committed before a step's result
+        is honoured before the next step starts, without a read of its own.
         Raises LeaseLostError, writing nothing, when the run's epoch moved on.
         """
 
@@ -340,6 +343,47 @@ class WorkerStore(Protocol):
         """Every registered worker, oldest first; ``live`` per ``_rules.worker_live``."""
 
 
+class ControlStore(Protocol):
+    """Operator control of runs: pause, resume and retry, one run or every run a query matches."""
+
+    async def request_pause(self, run_id: str, reason: str | None = None) -> RunRecord:
+        """Pause a run (``_rules.pause_action``); return it as it is now.
+
+        A run no worker holds is PAUSED at once; a held one is marked, and its worker
+        gives it back PAUSED once the activities in flight have ended. A paused run is
+        never claimed; signals and a child's end are stored and wake it only on resume.
+        Pausing a paused run changes nothing. Raises RunNotFoundError, or RunClosedError
+        for a run that has ended.
+        """
+
+    async def resume(self, run_id: str) -> RunRecord:
+        """Undo a pause: a PAUSED run is runnable at once (a parked one stays parked).
+
+        A no-op for a run that is not paused. Raises RunNotFoundError, or RunClosedError
+        for a run that has ended.
+        """
+
+    async def retry_run(self, run_id: str) -> RunRecord:
+        """Reopen a FAILED run where it failed: append a ``retried`` record to its journal
+        (replay then supersedes the failure: ``runtime._journal.superseded``), queue its
+        failed external jobs again, and make it runnable now, under the same id.
+
+        Raises RunNotFoundError, or RunStateError for a run that is not FAILED.
+        """
+
+    async def bulk_retry(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
+        """Retry the FAILED runs ``query`` matches, ``batch`` per statement; return how many."""
+
+    async def bulk_pause(
+        self, query: RunQuery, *, reason: str | None = None, dry_run: bool = False, batch: int = 500
+    ) -> int:
+        """Pause the open, unpaused runs ``query`` matches, ``batch`` per statement; return
+        how many (with ``dry_run``: how many would be, changing nothing)."""
+
+    async def bulk_resume(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
+        """Resume the paused runs ``query`` matches, ``batch`` per statement; return how many."""
+
+
 class Notifications(Protocol):
     """Wake-ups across processes sharing the database."""
 
@@ -351,7 +395,15 @@ class Notifications(Protocol):
 
 
 class Store(
-    RunStore, QueueStore, FlowStore, ScheduleStore, AdminStore, WorkerStore, Notifications, Protocol
+    RunStore,
+    QueueStore,
+    FlowStore,
+    ScheduleStore,
+    AdminStore,
+    WorkerStore,
+    ControlStore,
+    Notifications,
+    Protocol,
 ):
     """Persistence primitives. Every method is a single transaction."""
 

@@ -173,7 +173,8 @@ class Fence:
 
 @dataclass(frozen=True, slots=True)
 class Suspend:
-    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives.
+    """Release the run until ``wake_at`` or a signal named in ``signal_names`` arrives
+    (or, if it is to pause, PAUSED until resumed: ``resume`` makes it runnable).
 
     ``mailbox_version`` is the version the executor last read: if a signal or a
     cancellation arrived since (the run's version moved on), the run stays runnable, so a
@@ -213,7 +214,7 @@ class Park:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """Give the run back at once (a worker shutting down)."""
+    """Give the run back at once (a worker shutting down), or PAUSED if it is to pause."""
 
 
 Outcome = Suspend | Finish | Park | Release | Restart
@@ -247,6 +248,9 @@ class Commit:
     """(key, value) pairs set with ``ctx.set_tags``; the latest value of a key wins."""
     parent_id: str | None = None
     """With a Finish: the parent run to tell (``child_signal``)."""
+    pause: str | None = None
+    """Pause the run with this reason (a retry policy's ``on_exhausted="pause"``): it is
+    given back PAUSED by its next Suspend or Release, like a run paused by hand."""
 
     @property
     def has_links(self) -> bool:
@@ -257,6 +261,7 @@ class Commit:
             or self.events
             or self.tags
             or self.parent_id
+            or self.pause is not None
             or isinstance(outcome, Restart)
             or (isinstance(outcome, Finish) and outcome.cancel_children)
         )

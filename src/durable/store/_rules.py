@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._wire import CANCELLED_BEFORE_START, child_dedupe_key, child_done_payload, child_signal
-from ..errors import LeaseLostError, RunClosedError, RunNotFoundError
+from ..errors import LeaseLostError, RunClosedError, RunNotFoundError, RunStateError
 from ..info import Status
 from ..queues import Queue
 from ._notify import WORK, run_topic
@@ -166,6 +166,68 @@ def outcome_topics(run_id: str, outcome: Outcome | None) -> tuple[str, ...]:
     return (run_topic(run_id),)
 
 
+# -- pause and resume -------------------------------------------------------------------
+class Pause(enum.Enum):
+    """What ``request_pause`` does to a run."""
+
+    NOTHING = "nothing"
+    """It is paused already, or asked to pause."""
+    NOW = "now"
+    """No worker holds it: it is PAUSED at once and nothing wakes it until resumed."""
+    REQUEST = "request"
+    """A worker holds it: mark it and wake the worker, which lets the activities in
+    flight finish, starts nothing new and gives the run back PAUSED."""
+
+
+def pause_action(
+    run_id: str, status: str | None, lease_owner: str | None, paused_reason: str | None
+) -> Pause:
+    """What ``request_pause`` does to a run, from its row (``status`` None: no such run).
+
+    Raises RunNotFoundError, or RunClosedError for a run that has ended.
+    """
+    if status is None:
+        raise RunNotFoundError(run_id)
+    if status in _TERMINAL:
+        raise RunClosedError(run_id, status, "cannot be paused")
+    if paused_reason is not None:
+        return Pause.NOTHING
+    return Pause.NOW if lease_owner is None else Pause.REQUEST
+
+
+def resume_target(run_id: str, status: str | None, paused_reason: str | None) -> bool:
+    """Whether ``resume`` changes a run: it is paused or asked to pause (else a no-op).
+
+    Raises RunNotFoundError, or RunClosedError for a run that has ended.
+    """
+    if status is None:
+        raise RunNotFoundError(run_id)
+    if status in _TERMINAL:
+        raise RunClosedError(run_id, status, "cannot be resumed")
+    return paused_reason is not None
+
+
+def retry_target(run_id: str, status: str | None) -> None:
+    """Check that ``retry_run`` may reopen a run: it exists and FAILED.
+
+    Raises RunNotFoundError, or RunStateError for a run in any other status.
+    """
+    if status is None:
+        raise RunNotFoundError(run_id)
+    if status != Status.FAILED:
+        raise RunStateError(run_id, status, "only a FAILED run can be retried")
+
+
+BULK_RETRYABLE = "status = 'FAILED'"
+"""The runs a retry reopens (``retry_target``)."""
+BULK_PAUSABLE = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED') AND paused_reason IS NULL"
+"""The runs a pause changes (``pause_action`` not NOTHING, for runs that exist)."""
+BULK_RESUMABLE = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED') AND paused_reason IS NOT NULL"
+"""The runs a resume changes (``resume_target``)."""
+PAUSED_BY_OPERATOR = "paused by an operator"
+"""The reason of a pause that gave none."""
+
+
 # -- cancellation -----------------------------------------------------------------------
 class Cancel(enum.Enum):
     """What a cancellation request does to a run."""
@@ -175,7 +237,8 @@ class Cancel(enum.Enum):
     END = "end"
     """It never started, or is parked (its code cannot replay): it ends CANCELLED now."""
     REQUEST = "request"
-    """It started once: mark it, and wake it to replay and run its cleanup code."""
+    """It started once: mark it, and wake it to replay and run its cleanup code (a paused
+    run is resumed for that)."""
 
 
 def cancel_action(
@@ -184,7 +247,8 @@ def cancel_action(
     """What ``request_cancel`` does to a run, from its row."""
     if status in _TERMINAL:
         return Cancel.NOTHING
-    if lease_owner is None and ((status == Status.PENDING and epoch == 0) or parked_reason):
+    never_started = status in (Status.PENDING, Status.PAUSED) and epoch == 0
+    if lease_owner is None and (never_started or parked_reason):
         return Cancel.END
     return Cancel.REQUEST
 

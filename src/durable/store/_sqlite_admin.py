@@ -254,7 +254,8 @@ class SqliteAdmin:
     async def unpark(self, workflows: Sequence[str] | None = None) -> int:
         def update(conn: sqlite3.Connection, now: float) -> int:
             sql = (
-                "UPDATE runs SET parked_reason = NULL, runnable_at = ?, updated_at = ?"
+                "UPDATE runs SET parked_reason = NULL, updated_at = ?,"
+                " runnable_at = CASE WHEN paused_reason IS NULL THEN ? END"  # paused: on resume
                 " WHERE parked_reason IS NOT NULL"
                 " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
             )

@@ -74,7 +74,7 @@ def cancel_children(conn: sqlite3.Connection, parents: list[str], now: float) ->
     """Request cancellation of the open children of ``parents``; end never-started ones."""
     marks = ", ".join("?" * len(parents))
     never_started = conn.execute(
-        f"SELECT id FROM runs WHERE parent_id IN ({marks}) AND status = 'PENDING'"
+        f"SELECT id FROM runs WHERE parent_id IN ({marks}) AND status IN ('PENDING', 'PAUSED')"
         " AND epoch = 0 AND lease_owner IS NULL",
         parents,
     ).fetchall()
@@ -87,6 +87,8 @@ def cancel_children(conn: sqlite3.Connection, parents: list[str], now: float) ->
         )
     rows = conn.execute(
         f"UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
+        f" paused_reason = NULL, status = CASE WHEN status = 'PAUSED' THEN 'WAITING'"
+        f"   ELSE status END,"
         f" runnable_at = CASE WHEN lease_owner IS NULL AND parked_reason IS NULL THEN ?"
         f"   ELSE runnable_at END, updated_at = ?"
         f" WHERE parent_id IN ({marks}) AND {_OPEN} AND NOT cancel_requested RETURNING id",

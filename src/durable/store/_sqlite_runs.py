@@ -41,8 +41,8 @@ from ._sqlite_flows import cancel_open_jobs, has_signal, insert_signal
 from ._sqlite_links import apply_links, cancel_descendants, tell_parent
 
 _TAGS = "(SELECT json_group_object(key, value) FROM run_tags t WHERE t.run_id = runs.id)"
-_BY_ID = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs WHERE id = ?"
-Pending = list[tuple[Commit, "asyncio.Future[None]"]]
+BY_ID = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs WHERE id = ?"
+Pending = list[tuple[Commit, "asyncio.Future[bool]"]]
 
 
 class SqliteRuns:
@@ -89,7 +89,7 @@ class SqliteRuns:
                     "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
                     [(run_id, key, value) for key, value in tags],
                 )
-            row = conn.execute(_BY_ID, (run_id,)).fetchone()
+            row = conn.execute(BY_ID, (run_id,)).fetchone()
             return run_from_row(row), cur.rowcount == 1
 
         run, created = await self._write("create run", insert)
@@ -99,7 +99,7 @@ class SqliteRuns:
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         def select(conn: sqlite3.Connection, _now: float) -> RunRecord | None:
-            row = conn.execute(_BY_ID, (run_id,)).fetchone()
+            row = conn.execute(BY_ID, (run_id,)).fetchone()
             return None if row is None else run_from_row(row)
 
         return await self._read("get run", select)
@@ -115,7 +115,7 @@ class SqliteRuns:
         before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
         query = _rules.merged_query(query, status, workflow, business_key)
-        where, values = _where(_rules.query_conditions(query, before))
+        where, values = where_clause(_rules.query_conditions(query, before))
         sql = f"SELECT {RUN_COLUMNS}, {_TAGS} FROM runs {where} ORDER BY created_at DESC, id DESC"
         params = (*values, limit)
 
@@ -126,7 +126,7 @@ class SqliteRuns:
 
     async def bulk_cancel(self, query: RunQuery, *, dry_run: bool = False, batch: int = 500) -> int:
         conditions = [*_rules.query_conditions(query), (_rules.BULK_CANCELLABLE, ())]
-        where, values = _where(conditions)
+        where, values = where_clause(conditions)
         if dry_run:
 
             def count(conn: sqlite3.Connection, _now: float) -> int:
@@ -182,7 +182,7 @@ class SqliteRuns:
     async def request_cancel(self, run_id: str) -> RunRecord:
         def update(conn: sqlite3.Connection, now: float) -> RunRecord:
             _cancel(conn, run_id, now, topics)
-            return run_from_row(conn.execute(_BY_ID, (run_id,)).fetchone())
+            return run_from_row(conn.execute(BY_ID, (run_id,)).fetchone())
 
         topics: set[str] = {run_topic(run_id), WORK}
         run = await self._write("cancel run", update)
@@ -237,16 +237,15 @@ class SqliteRuns:
 
         return await self._read("read signals", select)
 
-    async def commit(self, commit: Commit) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def commit(self, commit: Commit) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((commit, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
         clock = self._db.clock
         if isinstance(clock, _clock.VirtualClock):
             await clock.track(future)
-        else:
-            await future
+        return await future
 
     async def _flush(self) -> None:
         try:
@@ -274,17 +273,17 @@ class SqliteRuns:
         """Apply a batch in one transaction and settle its futures (raises if it fails)."""
         commits = [c for c, _ in batch]
 
-        def apply(conn: sqlite3.Connection, now: float) -> tuple[set[str], set[str]]:
+        def apply(conn: sqlite3.Connection, now: float) -> tuple[set[str], set[str], set[str]]:
             return _apply(conn, commits, now)
 
-        lost, topics = await self._write("commit", apply)
+        lost, pausing, topics = await self._write("commit", apply)
         for commit, future in batch:
             if future.done():
                 continue
             if commit.fence.run_id in lost:
                 future.set_exception(_rules.lease_lost(commit.fence.run_id))
             else:
-                future.set_result(None)
+                future.set_result(commit.fence.run_id in pausing)
         for commit in commits:
             if commit.fence.run_id not in lost:
                 topics.update(_rules.outcome_topics(commit.fence.run_id, commit.outcome))
@@ -299,22 +298,27 @@ def _fail(batch: Pending, exc: BaseException) -> None:
 
 def _apply(
     conn: sqlite3.Connection, commits: Iterable[Commit], now: float
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], set[str], set[str]]:
     """Apply a batch of commits in one transaction.
 
-    Returns the runs whose fence failed and the topics their links want notified.
+    Returns the runs whose fence failed, the runs asked to pause, and the topics their
+    links want notified.
     """
     lost: set[str] = set()
+    pausing: set[str] = set()
     topics: set[str] = set()
     for commit in commits:
         run_id, epoch = commit.fence.run_id, commit.fence.epoch
         row = conn.execute(
-            "SELECT 1 FROM runs WHERE id = ? AND epoch = ? AND lease_owner IS NOT NULL",
+            "SELECT paused_reason IS NOT NULL FROM runs"
+            " WHERE id = ? AND epoch = ? AND lease_owner IS NOT NULL",
             (run_id, epoch),
         ).fetchone()
         if row is None:
             lost.add(run_id)
             continue
+        if row[0] or commit.pause is not None:
+            pausing.add(run_id)
         conn.executemany(
             "INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -338,10 +342,15 @@ def _apply(
                 "UPDATE signals SET consumed_seq = ? WHERE id = ? AND run_id = ?",
                 (seq, signal_id, run_id),
             )
+        if commit.pause is not None:
+            conn.execute(
+                "UPDATE runs SET paused_reason = COALESCE(paused_reason, ?) WHERE id = ?",
+                (commit.pause, run_id),
+            )
         _apply_outcome(conn, run_id, commit.outcome, now)
         if commit.has_links:
             topics |= apply_links(conn, commit, now)
-    return lost, topics
+    return lost, pausing, topics
 
 
 def _apply_outcome(
@@ -352,8 +361,9 @@ def _apply_outcome(
             pass
         case Suspend(wake_at=wake_at, signal_names=names, mailbox_version=seen):
             conn.execute(
-                "UPDATE runs SET status = 'WAITING', lease_owner = NULL, wait_signals = ?,"
-                " updated_at = ?, runnable_at = CASE"
+                "UPDATE runs SET lease_owner = NULL, wait_signals = ?, updated_at = ?,"
+                " status = CASE WHEN paused_reason IS NULL THEN 'WAITING' ELSE 'PAUSED' END,"
+                " runnable_at = CASE WHEN paused_reason IS NOT NULL THEN NULL"
                 "   WHEN mailbox_version <> ? THEN ? ELSE ? END"
                 " WHERE id = ?",
                 (json.dumps(list(names)), now, seen, now, wake_at, run_id),
@@ -378,8 +388,9 @@ def _apply_outcome(
             )
         case Release():
             conn.execute(
-                "UPDATE runs SET status = 'PENDING', lease_owner = NULL, runnable_at = ?,"
-                " updated_at = ? WHERE id = ?",
+                "UPDATE runs SET lease_owner = NULL, updated_at = ?,"
+                " status = CASE WHEN paused_reason IS NULL THEN 'PENDING' ELSE 'PAUSED' END,"
+                " runnable_at = CASE WHEN paused_reason IS NULL THEN ? END WHERE id = ?",
                 (now, now, run_id),
             )
 
@@ -407,6 +418,8 @@ def _cancel(conn: sqlite3.Connection, run_id: str, now: float, topics: set[str])
     elif action is Cancel.REQUEST:
         conn.execute(
             "UPDATE runs SET cancel_requested = 1, mailbox_version = mailbox_version + 1,"
+            " paused_reason = NULL,"
+            " status = CASE WHEN status = 'PAUSED' THEN 'WAITING' ELSE status END,"
             " runnable_at = CASE WHEN lease_owner IS NULL THEN ? ELSE runnable_at END,"
             " updated_at = ? WHERE id = ?",
             (now, now, run_id),
@@ -414,7 +427,9 @@ def _cancel(conn: sqlite3.Connection, run_id: str, now: float, topics: set[str])
     topics.update(cancel_descendants(conn, run_id, now))
 
 
-def _where(conditions: list[tuple[str, tuple[object, ...]]]) -> tuple[str, tuple[object, ...]]:
+def where_clause(
+    conditions: list[tuple[str, tuple[object, ...]]],
+) -> tuple[str, tuple[object, ...]]:
     """A WHERE clause with ``?`` parameters for ``query_conditions``, and its values."""
     parts = [template.format(*("?" * len(args))) for template, args in conditions]
     values = tuple(value for _, args in conditions for value in args)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._composed import Composed
 from ._postgres_admin import PostgresAdmin
+from ._postgres_control import PostgresControl
 from ._postgres_db import PostgresDb, parse_dsn, safe_dsn
 from ._postgres_flows import PostgresFlows
 from ._postgres_queues import PostgresQueues
@@ -36,6 +37,7 @@ class PostgresStore(Composed):
             schedules=PostgresSchedules(db),
             admin=PostgresAdmin(db),
             workers=PostgresWorkers(db),
+            control=PostgresControl(db),
             notifications=db,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import _clock
 from ._composed import Composed
 from ._sqlite_admin import SqliteAdmin
+from ._sqlite_control import SqliteControl
 from ._sqlite_db import SqliteDb
 from ._sqlite_flows import SqliteFlows
 from ._sqlite_queues import SqliteQueues
@@ -38,6 +39,7 @@ class SqliteStore(Composed):
             schedules=SqliteSchedules(db),
             admin=SqliteAdmin(db),
             workers=SqliteWorkers(db),
+            control=SqliteControl(db),
             notifications=db,
         )
 
