@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from ...errors import DurableError, InvalidInputError, NotFoundError
 from ...flow import compile_definition
-from ...info import RunDescription, StepExecution
+from ...info import RunDescription, Status, StepExecution
 from ._auth import Refused, actor, viewer
 from ._graph import Drawing, draw
 from ._render import render
@@ -22,6 +22,13 @@ from ._timeline import rows
 
 if TYPE_CHECKING:
     from ...app import App
+
+
+CONTROLS = {
+    "pause": "Asked the run to pause",
+    "resume": "Resumed the run",
+    "retry": "Retrying the run from where it failed",
+}
 
 
 def parse_json(text: str, label: str, *, default: Any = None, obj: bool = False) -> Any:
@@ -102,6 +109,7 @@ def router(app: App, settings: Settings) -> APIRouter:
             tasks=sorted(tasks),
             steps=steps,
             chosen=step,
+            paused=run.status is Status.PAUSED or run.paused_reason is not None,
             live=not run.status.is_terminal,
         )
 
@@ -125,6 +133,18 @@ def router(app: App, settings: Settings) -> APIRouter:
         variables = parse_json(str(form.get("variables", "")), "Variables (JSON)", obj=True)
         await _do(app.handle(run_id).complete_user_task(step, variables))
         return RedirectResponse(run_url(run_id, notice=f"Completed task {step!r}"), status_code=303)
+
+    @api.post(f"{PREFIX}/runs/{{run_id}}/{{verb}}")
+    async def control(run_id: str, verb: str, form: FormData = acts) -> Response:
+        if verb not in CONTROLS:
+            raise Refused(404, f"no run action {verb!r}")
+        handle = app.handle(run_id)
+        if verb == "pause":
+            reason = str(form.get("reason", "")).strip() or None
+            await _do(handle.pause(reason))
+        else:
+            await _do(handle.resume() if verb == "resume" else handle.retry())
+        return RedirectResponse(run_url(run_id, notice=CONTROLS[verb]), status_code=303)
 
     return api
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from ...errors import DurableError, InvalidInputError, NotFoundError
+from ...errors import DurableError, InvalidInputError
+from ...handle import Handle
 from ...info import RunDescription, RunFilter, RunPage, Status
 from ._auth import Refused, actor, viewer
 from ._filters import Fields
@@ -21,8 +22,32 @@ if TYPE_CHECKING:
     from ...app import App
 
 PAGE_SIZE = 50
-ACTIONS = {"cancel": "Cancel"}
+ACTIONS = {"cancel": "Cancel", "pause": "Pause", "resume": "Resume", "retry": "Retry"}
 """Bulk actions: form value -> button label."""
+
+
+def applies(action: str, run: RunDescription) -> bool:
+    """Whether ``action`` changes ``run`` (what ``App.bulk`` counts, for one run)."""
+    paused = run.status is Status.PAUSED or run.paused_reason is not None
+    if action == "cancel":
+        return not run.status.is_terminal and not run.cancel_requested
+    if action == "pause":
+        return not run.status.is_terminal and not paused
+    if action == "resume":
+        return not run.status.is_terminal and paused
+    return run.status is Status.FAILED
+
+
+async def act(handle: Handle[Any], action: str) -> None:
+    """Do ``action`` to one run."""
+    if action == "cancel":
+        await handle.cancel()
+    elif action == "pause":
+        await handle.pause()
+    elif action == "resume":
+        await handle.resume()
+    else:
+        await handle.retry()
 
 
 async def find(app: App, fields: Fields, cursor: str | None) -> RunPage:
@@ -142,12 +167,11 @@ async def _apply(
     for run_id in dict.fromkeys(chosen):
         handle = app.handle(run_id)
         try:
-            run = await handle.describe()
-            if run.status.is_terminal or run.cancel_requested:
+            if not applies(action, await handle.describe()):
                 continue
             if not dry_run:
-                await handle.cancel()
-        except (NotFoundError, DurableError):
+                await act(handle, action)
+        except DurableError:  # gone, or changed meanwhile: not counted
             continue
         changed += 1
     return changed
