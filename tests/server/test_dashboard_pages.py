@@ -134,3 +134,31 @@ async def test_read_only_refuses_with_a_valid_csrf_value(app: durable.App) -> No
         answer = await client.post(f"/ui/runs/{handle.run_id}/cancel", data={"csrf": csrf})
         assert answer.status_code == 403 and "read-only" in answer.text
     assert not (await handle.describe()).cancel_requested
+
+
+@durable.activity
+async def ui_echo(text: str) -> str:
+    return text
+
+
+@durable.workflow(name="ui-child")
+async def child(ctx: durable.Context, text: str) -> str:
+    return await ui_echo(text)
+
+
+@durable.workflow(name="ui-parent")
+async def parent(ctx: durable.Context) -> str:
+    return await ctx.child(child, "<i>hi</i>", id="ui-child-of-parent")
+
+
+async def test_a_parent_links_its_child_and_the_child_its_parent(
+    running: durable.App, client: httpx.AsyncClient
+) -> None:
+    handle = await running.start(parent, id="ui-parent-run")
+    assert await handle.result(timeout=20) == "<i>hi</i>"
+    page = (await client.get("/ui/runs/ui-parent-run")).text
+    assert 'href="/ui/runs/ui-child-of-parent"' in page
+    assert "&lt;i&gt;hi&lt;/i&gt;" in page and "<i>hi</i>" not in page
+    child_page = (await client.get("/ui/runs/ui-child-of-parent")).text
+    assert 'href="/ui/runs/ui-parent-run"' in child_page
+    assert 'data-status="COMPLETED"' in child_page
