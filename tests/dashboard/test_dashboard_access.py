@@ -177,6 +177,22 @@ def test_keyboard_reaches_every_control_and_every_field_has_a_label(
     page: Any, server: str, store_dsn: str
 ) -> None:
     run_id = _start(store_dsn)
-    for path in ("/ui/", f"/ui/runs/{run_id}", "/ui/definitions", "/ui/login"):
+    document = {
+        "id": "keys::flow",
+        "name": "Keys",
+        "steps": [
+            {"id": "check", "name": "Check", "type": "USER_TASK", "nextStep": "done"},
+            {"id": "done", "name": "Done", "type": "END"},
+        ],
+    }
+
+    async def flow(app: durable.App) -> str:
+        await app.definitions.upload(document)
+        return (await app.start_flow("keys::flow")).run_id
+
+    flow_id = store_call(store_dsn, flow)
+    pages = ("/ui/", f"/ui/runs/{run_id}", f"/ui/runs/{flow_id}", "/ui/definitions",
+             "/ui/definitions/keys::flow", "/ui/login")  # fmt: skip
+    for path in pages:
         page.goto(f"{server}{path}")
         _reachable_by_tab(page)
