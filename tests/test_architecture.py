@@ -102,7 +102,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("durable.runtime",),  # 3: the deterministic executor
     ("durable.flow",),  # 4: JSON step graphs on the runtime
     ("durable.worker",),  # 5: the claim loop
-    ("durable.handle", "durable.schedules", "durable.app"),  # 6: the client
+    ("durable.handle", "durable._fork", "durable.schedules", "durable.app"),  # 6: the client
     # 7: entry points (``durable.server.ui`` is the dashboard, inside the server)
     ("durable.testing", "durable.cli", "durable.server", "durable.server.ui", "durable"),
 )

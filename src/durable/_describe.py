@@ -57,6 +57,7 @@ def describe(run: RunRecord) -> RunDescription:
         error=StoredError.loads(run.error).to_dict() if run.error else None,
         parked_reason=parked,
         paused_reason=None if run.status.is_terminal else run.paused_reason,
+        forked_from=None if run.forked_from is None else (run.forked_from, fork_at(run)),
         cancel_requested=run.cancel_requested,
         tags=dict(run.tags or {}),
     )
@@ -101,3 +102,9 @@ def read_cursor(cursor: str | None) -> tuple[float, str] | None:
         return float(created_at), str(run_id)
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(f"list_runs(cursor={cursor!r:.40}) is not a valid cursor") from exc
+
+
+def fork_at(run: RunRecord) -> int | str | None:
+    """Where a forked run was cut: a seq, a step id, or None (a flow forked at its end)."""
+    value = json.loads(run.fork_at or "null")
+    return value if isinstance(value, (int, str)) else None

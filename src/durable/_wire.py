@@ -249,7 +249,8 @@ class StepRecord(TypedDict, total=False):
 
     A step that waits has a start record (``type``, ``at``) and an end record pointing at
     it (``status``, ``at``, ``start``: the start record's seq); a quick step has one record
-    at its end (``status``, ``at``, ``type``, ``startedAt``). Ends may add ``attempt``
+    at its end (``status``, ``at``, ``type``, ``startedAt``, and ``first``: the seq of its
+    first operation, absent in older records). Ends may add ``attempt``
     (when not 1), ``reason`` and ``output`` (the variables the step wrote). Times are ISO
     8601 text.
     """
@@ -259,6 +260,7 @@ class StepRecord(TypedDict, total=False):
     status: str
     start: int
     startedAt: str
+    first: int
     attempt: int
     reason: str
     output: dict[str, Any]

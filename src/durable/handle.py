@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from ._describe import describe, failure, history_event, parked_error
+from ._fork import fork_run
 from ._services import HasServices
 from ._wire import Event
 from .errors import RunNotFoundError
@@ -166,6 +168,39 @@ class Handle(Generic[R]):
             durable.RunStateError: the run is not FAILED.
         """
         await self._services.store.retry_run(self.run_id)
+
+    async def fork(
+        self,
+        at: int | str | None = None,
+        *,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> Handle[R]:
+        """Start a new run that copies this run's journal before ``at`` and executes from
+        ``at`` on, with the code deployed now; return its handle. This run is untouched.
+
+        ``at`` is the first operation that runs again: a seq as ``history()`` shows it
+        (code-first), or a step id (flows: that step's latest start). None: where the run
+        failed, or its end. No operation before ``at`` runs again. ``args``/``kwargs``
+        replace a code-first run's arguments; ``variables`` are merged over a flow run's
+        variables at ``at``. The fork gets this run's tags, queue and priority, and the
+        events published before ``at``; not its signals still unread, children still open
+        at ``at`` are started again as its own. ``describe().forked_from`` says
+        ``(run id, at)``.
+
+        Raises:
+            durable.RunNotFoundError: no such run.
+            durable.InvalidInputError: ``at`` is not in the run's history, or the
+                arguments do not fit the kind of run; the message names them.
+            durable.RunConflictError: ``id`` is taken.
+        """
+        run = await self._get()
+        forked = await fork_run(
+            self._services, run, at, args=args, kwargs=kwargs, variables=variables, fork_id=id
+        )
+        return Handle(self._services, forked.id, self._workflow)
 
     async def describe(self) -> RunDescription:
         """Status, result or error, and parked reason of the run.

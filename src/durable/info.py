@@ -83,6 +83,9 @@ class RunDescription:
     """Its priority within the queue (higher is claimed first)."""
     tags: dict[str, str] = field(default_factory=dict)
     """The run's tags (``tags=`` on start, ``ctx.set_tags``)."""
+    forked_from: tuple[str, int | str | None] | None = None
+    """For a fork (``Handle.fork``): the run it was forked from, and where: the journal seq
+    (code-first) or the step id (flows) of the first operation it ran again."""
     paused_reason: str | None = None
     """Why the run is paused (``Handle.pause``, or the error that exhausted a retry policy
     with ``on_exhausted="pause"``); None when it is not paused."""

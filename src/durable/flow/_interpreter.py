@@ -67,7 +67,8 @@ class _Activation:
     """A step that has started and not ended yet.
 
     ``seq`` is the sequence number of its start record; a quick step (one record at its
-    end) has none and keeps its start time in ``started`` instead.
+    end) keeps its start time in ``started`` instead, and in ``seq`` the sequence number
+    of its first operation (its end record says it as ``first``: where a fork starts it).
     """
 
     __slots__ = ("attempt", "closed", "node", "order", "pending", "seq", "started")
@@ -85,8 +86,18 @@ class _Activation:
 class FlowRun:
     """One run of a flow: its paths, its active steps and its variables."""
 
-    def __init__(self, host: Host, registry: Registry, variables: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        host: Host,
+        registry: Registry,
+        variables: dict[str, Any],
+        fork: dict[str, Any] | None = None,
+    ) -> None:
         self.host = host
+        self.fork = fork
+        """A fork's cut (``Handle.fork``), ``{"at": seq, "variables": {...}}``: the
+        variables are merged into the scope of the step that starts at that seq, the
+        first step the fork runs again."""
         self.plan: FlowPlan = host.prepared
         self.graph: FlowGraph = self.plan.graph
         self.run_id = host.run_info().run_id
@@ -128,6 +139,10 @@ class FlowRun:
         without_wait = 0
         while step_id is not None and step_id != stop and not self.stopping:
             node = self.graph.nodes[step_id]
+            fork = self.fork
+            if fork is not None and self.host.next_seq >= fork["at"]:
+                scope.merge(fork.get("variables") or {})
+                self.fork = None
             if node.type in _QUICK_TYPES or node.type == "PARALLEL_GATEWAY":
                 without_wait += 1
                 if without_wait > MAX_STEPS_WITHOUT_WAIT:
@@ -325,7 +340,7 @@ class FlowRun:
     def _open(self, node: Node, *, quick: bool = False) -> _Activation:
         self.opened += 1
         if quick:
-            activation = _Activation(node, self.opened, 0, _now())
+            activation = _Activation(node, self.opened, self.host.next_seq, _now())
         else:
             payload: StepRecord = {"type": node.type, "at": _now()}
             seq = self.host.next_seq
@@ -353,6 +368,7 @@ class FlowRun:
         else:
             record["type"] = activation.node.type
             record["startedAt"] = activation.started
+            record["first"] = activation.seq
         if activation.attempt != 1:
             record["attempt"] = activation.attempt
         if reason is not None:

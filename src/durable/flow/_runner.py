@@ -30,8 +30,10 @@ class FlowRunner:
         self._graphs: OrderedDict[tuple[str, int], FlowGraph] = OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Task[FlowGraph]] = {}
 
-        async def run_flow(ctx: Context, variables: dict[str, Any]) -> dict[str, Any]:
-            return await FlowRun(current_host(), registry, variables).run()
+        async def run_flow(
+            ctx: Context, variables: dict[str, Any], fork: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
+            return await FlowRun(current_host(), registry, variables, fork).run()
 
         self.workflow: Workflow[Any, dict[str, Any]] = Workflow(run_flow, FLOW_WORKFLOW, None)
         self.workflow.prepare = self.plan

@@ -17,6 +17,8 @@ from ._context import ChildHandle as ChildHandle
 from ._context import Context as Context
 from ._executor import RunExecutor as RunExecutor
 from ._guard import strict as strict
+from ._journal import failure_seq as failure_seq
+from ._journal import fork_prefix as fork_prefix
 from ._journal import superseded as superseded
 from ._state import ReplayReport as ReplayReport
 
@@ -27,6 +29,8 @@ __all__ = [
     "ReplayReport",
     "RunExecutor",
     "activity_info",
+    "failure_seq",
+    "fork_prefix",
     "heartbeat",
     "strict",
     "superseded",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._wire import Event, Kind, RetryRecord, child_started, is_failed_job
 from ..store import JournalEntry
@@ -53,6 +53,35 @@ def superseded(entries: list[JournalEntry]) -> set[int]:
             gone |= dropped
             live = [e for e in live if e.pos not in dropped]
     return gone
+
+
+def failure_seq(entries: list[JournalEntry]) -> int | None:
+    """The operation the run failed at (as ``superseded`` finds it), or None."""
+    gone = superseded(entries)
+    failed = _failure([e for e in entries if e.pos not in gone])
+    return None if failed is None else failed.seq
+
+
+def fork_prefix(
+    entries: list[JournalEntry], at: int, *, new_arguments: bool = False
+) -> list[JournalEntry]:
+    """The records a fork cut at ``at`` starts with, numbered from position 0.
+
+    Every operation numbered below ``at`` keeps its records (those a retry superseded
+    excepted), including an outcome that arrived after ``at`` started; the run's
+    cancellation and retries are not copied. A child still open there has its start
+    dropped: the fork starts it again, as its own child. With ``new_arguments`` the
+    records lose their fingerprints: the operations before ``at`` keep their outcomes
+    even where the fork's arguments call them with other arguments.
+    """
+    gone = superseded(entries)
+    skipped = (Event.CANCEL, Event.RETRIED)
+    kept = [e for e in entries if e.pos not in gone and 0 < e.seq < at and e.event not in skipped]
+    ended = {e.seq for e in kept if e.event in (Event.RESULT, Event.ERROR)}
+    kept = [e for e in kept if e.event != Event.START or e.seq in ended]
+    if new_arguments:
+        return [replace(e, pos=pos, fingerprint=None) for pos, e in enumerate(kept)]
+    return [replace(e, pos=pos) for pos, e in enumerate(kept)]
 
 
 def _failure(entries: list[JournalEntry]) -> JournalEntry | None:

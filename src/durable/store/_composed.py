@@ -95,6 +95,7 @@ class Composed:
         self.bulk_pause = control.bulk_pause
         self.bulk_resume = control.bulk_resume
         self.retry_run = control.retry_run
+        self.fork_run = control.fork_run
         self.bulk_retry = control.bulk_retry
         # Notifications
         self.publish = notifications.publish

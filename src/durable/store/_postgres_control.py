@@ -17,8 +17,8 @@ from typing import Any
 from . import _rules
 from ._notify import JOBS, WORK, run_topic
 from ._postgres_db import NOW, PostgresDb
-from ._postgres_runs import BY_ID, where_clause
-from ._records import RunQuery, RunRecord, run_from_row
+from ._postgres_runs import BY_ID, journal_columns, where_clause
+from ._records import ForkStart, RunQuery, RunRecord, run_from_row
 
 # ``_rules.pause_action`` inlined for the rows it picks (BULK_PAUSABLE): NOW for a run no
 # worker holds, REQUEST (the mailbox bump wakes its worker) for the others.
@@ -64,6 +64,28 @@ UPDATE runs r SET status = CASE WHEN r.epoch = 0 THEN 'PENDING' ELSE 'WAITING' E
 FROM picked p WHERE r.id = p.id
 RETURNING r.id, (SELECT count(*) FROM jobs)
 """
+# Mailbox version 1: a fork starts with a journal, so its first claim reads it (a run
+# claimed first with version 0 has nothing to read back: ``runtime._load.first_claim``).
+_FORK = f"""
+INSERT INTO runs (id, workflow, status, args, runnable_at, created_at, updated_at,
+    business_key, flow_version, queue, priority, forked_from, fork_at, mailbox_version)
+VALUES ($1, $2, 'PENDING', $3, {NOW}, {NOW}, {NOW}, $4, $5, $6, $7, $8, $9, 1)
+ON CONFLICT (id) DO NOTHING RETURNING id
+"""
+_COPY = """
+INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint, payload, created_at)
+SELECT $1, e.* FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[],
+                           $7::text[], $8::text[], $9::float8[]) AS e
+"""
+_PUT_TAGS = """
+INSERT INTO run_tags (run_id, key, value)
+SELECT $1, t.key, t.value FROM unnest($2::text[], $3::text[]) AS t(key, value)
+"""
+_PUT_EVENTS = f"""
+INSERT INTO events (run_id, key, value, updated_at)
+SELECT $1, e.key, e.value, {NOW} FROM unnest($2::text[], $3::text[]) AS e(key, value)
+ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
+"""
 _PICK = "SELECT id FROM runs {where} ORDER BY id LIMIT {limit} FOR UPDATE SKIP LOCKED"
 
 
@@ -101,6 +123,33 @@ class PostgresControl:
                 await conn.execute(_RESUME.format(picked="SELECT $1::text AS id"), run_id)
                 await self._notify(conn, run_topic(run_id), WORK)
             found = await conn.fetchrow(BY_ID, run_id)
+        return run_from_row(found)
+
+    async def fork_run(self, fork: ForkStart) -> RunRecord:
+        origin, entries = fork.origin, fork.entries
+        tags = sorted((origin.tags or {}).items())
+        async with self._conn("fork run") as conn, conn.transaction():
+            created = await conn.fetchval(
+                _FORK,
+                fork.run_id,
+                origin.workflow,
+                fork.args,
+                origin.business_key,
+                origin.flow_version,
+                origin.queue,
+                origin.priority,
+                origin.id,
+                fork.fork_at,
+            )
+            if created is None:
+                raise _rules.fork_taken(fork.run_id)
+            await conn.execute(_COPY, fork.run_id, *journal_columns(entries))
+            await conn.execute(_PUT_TAGS, fork.run_id, [k for k, _ in tags], [v for _, v in tags])
+            await conn.execute(
+                _PUT_EVENTS, fork.run_id, [k for k, _ in fork.events], [v for _, v in fork.events]
+            )
+            await self._notify(conn, WORK)
+            found = await conn.fetchrow(BY_ID, fork.run_id)
         return run_from_row(found)
 
     async def retry_run(self, run_id: str) -> RunRecord:

@@ -337,7 +337,11 @@ class PostgresRuns:
         outcome = commit.outcome
         jobs = _FINISH_JOBS if isinstance(outcome, Finish) else ""
         changes = _OUTCOMES[type(outcome)]
-        args: list[Any] = [commit.fence.run_id, commit.fence.epoch, *_columns(commit.entries)]
+        args: list[Any] = [
+            commit.fence.run_id,
+            commit.fence.epoch,
+            *journal_columns(commit.entries),
+        ]
         args += [[s for s, _ in commit.consumed_signals], [q for _, q in commit.consumed_signals]]
         match outcome:
             case Suspend(wake_at=wake_at, signal_names=names, mailbox_version=seen):
@@ -385,7 +389,7 @@ def where_clause(
     return (f"WHERE {' AND '.join(parts)}" if parts else ""), values
 
 
-def _columns(entries: Sequence[JournalEntry]) -> list[list[Any]]:
+def journal_columns(entries: Sequence[JournalEntry]) -> list[list[Any]]:
     """Journal entries as one array per column, for ``unnest``."""
     return [
         [e.pos for e in entries],

@@ -25,6 +25,7 @@ from ._records import (
     Commit,
     DefinitionRecord,
     Fence,
+    ForkStart,
     JobAnswer,
     JobRecord,
     JournalEntry,
@@ -361,6 +362,14 @@ class ControlStore(Protocol):
 
         A no-op for a run that is not paused. Raises RunNotFoundError, or RunClosedError
         for a run that has ended.
+        """
+
+    async def fork_run(self, fork: ForkStart) -> RunRecord:
+        """Create a PENDING run with ``fork.entries`` as its journal, the origin's
+        workflow, business key, flow version, queue, priority and tags, its events, and
+        ``forked_from``/``fork_at``, in one transaction.
+
+        Raises RunConflictError, creating nothing, when the id is taken.
         """
 
     async def retry_run(self, run_id: str) -> RunRecord:

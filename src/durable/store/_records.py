@@ -120,6 +120,22 @@ def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ForkStart:
+    """A run forked from ``origin`` (``Handle.fork``): created with a copy of a journal."""
+
+    run_id: str
+    origin: RunRecord
+    """The run forked (its workflow, business key, version, queue, priority and tags)."""
+    fork_at: str
+    """Where it was cut, as JSON: a seq, or a flow step id."""
+    args: str
+    entries: Sequence[JournalEntry]
+    """The copied records, numbered from position 0."""
+    events: Sequence[tuple[str, str]] = ()
+    """(key, value JSON) of the events the copied records published."""
+
+
+@dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One journal row. ``pos`` orders the rows of a run; ``seq`` names the operation."""
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._wire import CANCELLED_BEFORE_START, child_dedupe_key, child_done_payload, child_signal
-from ..errors import LeaseLostError, RunClosedError, RunNotFoundError, RunStateError
+from ..errors import (
+    LeaseLostError,
+    RunClosedError,
+    RunConflictError,
+    RunNotFoundError,
+    RunStateError,
+)
 from ..info import Status
 from ..queues import Queue
 from ._notify import WORK, run_topic
@@ -205,6 +211,11 @@ def resume_target(run_id: str, status: str | None, paused_reason: str | None) ->
     if status in _TERMINAL:
         raise RunClosedError(run_id, status, "cannot be resumed")
     return paused_reason is not None
+
+
+def fork_taken(run_id: str) -> RunConflictError:
+    """The error of a fork into an id that a run has."""
+    return RunConflictError(f"cannot fork into run id {run_id!r}: a run with that id exists")
 
 
 def retry_target(run_id: str, status: str | None) -> None:

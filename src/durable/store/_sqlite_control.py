@@ -10,7 +10,7 @@ import sqlite3
 
 from . import _rules
 from ._notify import JOBS, WORK, run_topic
-from ._records import RunQuery, RunRecord, run_from_row
+from ._records import ForkStart, RunQuery, RunRecord, run_from_row
 from ._sqlite_db import SqliteDb
 from ._sqlite_runs import BY_ID, where_clause
 
@@ -104,6 +104,66 @@ class SqliteControl:
         topics: set[str] = set()
         run = await self._write("resume run", update)
         self._notify(topics)
+        return run
+
+    async def fork_run(self, fork: ForkStart) -> RunRecord:
+        origin = fork.origin
+
+        def create(conn: sqlite3.Connection, now: float) -> RunRecord:
+            created = conn.execute(
+                "INSERT INTO runs (id, workflow, status, args, runnable_at, created_at,"
+                " updated_at, business_key, flow_version, queue, priority, forked_from,"
+                " fork_at, mailbox_version)"  # 1: see _postgres_control._FORK
+                " VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (id) DO NOTHING",
+                (
+                    fork.run_id,
+                    origin.workflow,
+                    fork.args,
+                    now,
+                    now,
+                    now,
+                    origin.business_key,
+                    origin.flow_version,
+                    origin.queue,
+                    origin.priority,
+                    origin.id,
+                    fork.fork_at,
+                ),
+            ).rowcount
+            if not created:
+                raise _rules.fork_taken(fork.run_id)
+            conn.executemany(
+                "INSERT INTO journal (run_id, pos, seq, event, kind, name, fingerprint,"
+                " payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        fork.run_id,
+                        e.pos,
+                        e.seq,
+                        e.event,
+                        e.kind,
+                        e.name,
+                        e.fingerprint,
+                        e.payload,
+                        e.created_at,
+                    )
+                    for e in fork.entries
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
+                [(fork.run_id, k, v) for k, v in sorted((origin.tags or {}).items())],
+            )
+            conn.executemany(
+                "INSERT INTO events (run_id, key, value, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                [(fork.run_id, k, v, now) for k, v in fork.events],
+            )
+            return run_from_row(conn.execute(BY_ID, (fork.run_id,)).fetchone())
+
+        run = await self._write("fork run", create)
+        self._notify({WORK})
         return run
 
     async def retry_run(self, run_id: str) -> RunRecord:
