@@ -93,3 +93,75 @@ def test_pause_and_resume_a_run_then_bulk_by_tag(page: Any, server: str, store_d
     page.get_by_role("button", name="Confirm: Resume 1 run").click()
     assert _describe(store_dsn, other).paused_reason is None
     assert _describe(store_dsn, run_id).paused_reason is not None
+
+
+def _decision_flow(definition_id: str) -> dict[str, Any]:
+    return {
+        "id": definition_id,
+        "name": "Route by amount",
+        "steps": [
+            {"id": "approve", "name": "Approve", "type": "USER_TASK", "nextStep": "decide"},
+            {
+                "id": "decide",
+                "name": "Decide",
+                "type": "DECISION",
+                "conditionalNextSteps": {"amount > 100": "big", "amount <= 100": "small"},
+            },
+            {"id": "big", "name": "Big", "type": "END"},
+            {"id": "small", "name": "Small", "type": "END"},
+        ],
+    }
+
+
+def test_fork_a_flow_run_at_a_step_with_edited_variables(
+    page: Any, server: str, store_dsn: str
+) -> None:
+    definition_id = f"fork::{uuid.uuid4().hex[:8]}"
+
+    async def start(app: durable.App) -> str:
+        await app.definitions.upload(_decision_flow(definition_id))
+        handle = await app.start_flow(definition_id, variables={"amount": 5})
+        return handle.run_id
+
+    run_id = store_call(store_dsn, start)
+    page.goto(f"{server}/ui/runs/{run_id}")
+    expect(page.get_by_role("link", name="approve", exact=True)).to_have_attribute(
+        "data-status", "RUNNING", timeout=15_000
+    )
+    page.get_by_label("Task").select_option("approve")
+    page.get_by_role("button", name="Complete task").click()
+    expect(page.locator("#status")).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
+    expect(page.get_by_role("link", name="small", exact=True)).to_have_attribute(
+        "data-status", "COMPLETED"
+    )
+
+    page.get_by_label("Fork at").select_option("decide")
+    variables = page.get_by_label("Variables for the fork (JSON)")
+    variables.fill("[500]")
+    page.get_by_role("button", name="Fork").click()
+    assert "JSON object" in variables.evaluate("f => f.validationMessage")  # not sent
+    variables.fill('{"amount": 500}')
+    page.get_by_role("button", name="Fork").click()
+
+    expect(page.get_by_role("status")).to_contain_text(f"Forked from {run_id}")
+    expect(page.locator("#forked-from")).to_have_text(run_id)
+    fork_id = page.url.split("/ui/runs/")[1].split("?")[0]
+    assert fork_id != run_id
+    expect(page.locator("#status")).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
+    expect(page.get_by_role("link", name="big", exact=True)).to_have_attribute(
+        "data-status", "COMPLETED"
+    )
+    expect(page.get_by_role("link", name="small", exact=True)).to_have_attribute(
+        "data-status", "NOT_STARTED"
+    )
+    expect(page.get_by_role("link", name="approve", exact=True)).to_have_attribute(
+        "data-status", "COMPLETED"
+    )
+    change = page.locator('#origin tr[data-change="changed"]')
+    expect(change).to_contain_text("amount")
+    expect(change).to_contain_text("5")
+    expect(change).to_contain_text("500")
+    screenshot(page, "fork")
+    fork = _describe(store_dsn, fork_id)
+    assert fork.forked_from == (run_id, "decide") and fork.variables == {"amount": 500}
+    assert _describe(store_dsn, run_id).variables == {"amount": 5}

@@ -162,3 +162,28 @@ async def test_a_parent_links_its_child_and_the_child_its_parent(
     child_page = (await client.get("/ui/runs/ui-child-of-parent")).text
     assert 'href="/ui/runs/ui-parent-run"' in child_page
     assert 'data-status="COMPLETED"' in child_page
+
+
+async def test_fork_a_code_run_at_an_operation_and_see_where_it_parts(
+    running: durable.App, client: httpx.AsyncClient
+) -> None:
+    handle = await running.start(parent, id="ui-fork-origin")
+    assert await handle.result(timeout=20) == "<i>hi</i>"
+    csrf = _csrf((await client.get("/ui/runs/ui-fork-origin")).text)
+    for at, message in (("x", "Fork at: &#39;x&#39; is not an operation number"), ("99", "99")):
+        bad = await client.post("/ui/runs/ui-fork-origin/fork", data={"csrf": csrf, "at": at})
+        assert bad.status_code == 400 and message in bad.text
+    refused = await client.post(
+        "/ui/runs/ui-fork-origin/fork", data={"csrf": csrf, "arguments": '"text"'}
+    )
+    assert refused.status_code == 400 and "must be an object or an array" in refused.text
+
+    answer = await client.post("/ui/runs/ui-fork-origin/fork", data={"csrf": csrf, "at": ""})
+    assert answer.status_code == 303
+    fork_id = answer.headers["location"].split("/ui/runs/")[1].split("?")[0]
+    origin, at = (await running.handle(fork_id).describe()).forked_from or ("", None)
+    assert origin == "ui-fork-origin" and isinstance(at, int)  # its end, resolved
+    page = (await client.get(f"/ui/runs/{fork_id}")).text
+    assert 'id="forked-from">ui-fork-origin</a> at #' in page
+    assert "Fork of" in page and f"operation #{at}" in page
+    assert "Inputs and variables are the same as the origin" in page

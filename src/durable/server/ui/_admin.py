@@ -16,9 +16,9 @@ from ...flow import compile_definition
 from ...info import Status
 from ...store import RunQuery
 from ._auth import Refused, actor, viewer
+from ._forms import parse_json, run_url
 from ._graph import draw
 from ._render import render
-from ._run import parse_json, run_url
 from ._settings import PREFIX, Settings
 
 if TYPE_CHECKING:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,6 +13,8 @@ from ...errors import DurableError, InvalidInputError, NotFoundError
 from ...flow import compile_definition
 from ...info import RunDescription, Status, StepExecution
 from ._auth import Refused, actor, viewer
+from ._fork import fork, fork_points, origin_of
+from ._forms import parse_json, run_url, stored_args
 from ._graph import Drawing, draw
 from ._render import render
 from ._settings import PREFIX, Settings
@@ -31,27 +31,9 @@ CONTROLS = {
 }
 
 
-def parse_json(text: str, label: str, *, default: Any = None, obj: bool = False) -> Any:
-    """A form field's JSON, or a 400 naming the field."""
-    if not text.strip():
-        return default
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise Refused(400, f"{label} is not valid JSON: {exc}") from None
-    if obj and not isinstance(value, dict):
-        raise Refused(400, f"{label} must be a JSON object, got {text.strip()[:80]!r}")
-    return value
-
-
 def latest(steps: list[StepExecution]) -> dict[str, str]:
     """The status of each step's latest execution."""
     return {step.step_id: step.status for step in steps}
-
-
-def run_url(run_id: str, **query: str) -> str:
-    tail = f"?{urlencode(query)}" if query else ""
-    return f"{PREFIX}/runs/{quote(run_id, safe='')}{tail}"
 
 
 async def _flow(
@@ -94,13 +76,16 @@ def router(app: App, settings: Settings) -> APIRouter:
             except DurableError:
                 drawing = None
         timeline = rows(history, run.created_at, _now(run, now))
+        args = stored_args(record.args if record is not None else None)
         return render(
             request,
             settings,
             "run.html",
             title=f"Run {run_id}",
             run=run,
-            args=_args(record.args if record is not None else None),
+            args=args,
+            origin=await origin_of(app, run, args, history),
+            points=fork_points(run, steps, history),
             waits=[
                 w for w in (record.wait_signals if record else ()) if not w.startswith("durable.")
             ],
@@ -126,6 +111,15 @@ def router(app: App, settings: Settings) -> APIRouter:
     async def cancel(run_id: str, form: FormData = acts) -> Response:
         await _do(app.handle(run_id).cancel())
         return RedirectResponse(run_url(run_id, notice="Asked the run to cancel"), status_code=303)
+
+    @api.post(f"{PREFIX}/runs/{{run_id}}/fork")
+    async def fork_run(run_id: str, form: FormData = acts) -> Response:
+        handle = app.handle(run_id)
+        run = await _do(handle.describe())
+        forked = await fork(handle, run, form)
+        return RedirectResponse(
+            run_url(forked.run_id, notice=f"Forked from {run_id}"), status_code=303
+        )
 
     @api.post(f"{PREFIX}/runs/{{run_id}}/complete")
     async def complete(run_id: str, form: FormData = acts) -> Response:
@@ -167,12 +161,3 @@ def _now(run: RunDescription, now: float) -> datetime:
         if run.status.is_terminal
         else max(datetime.fromtimestamp(now, UTC), run.updated_at)
     )
-
-
-def _args(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

@@ -77,9 +77,12 @@
     if (text) {
       try {
         var value = JSON.parse(text);
-        if (field.dataset.json === "object" &&
+        var kind = field.dataset.json;
+        if (kind === "object" &&
             (value === null || typeof value !== "object" || Array.isArray(value))) {
           message = "Enter a JSON object, like {\"key\": 1}.";
+        } else if (kind === "arguments" && (value === null || typeof value !== "object")) {
+          message = "Enter a JSON object of arguments by name, or an array of them in order.";
         }
       } catch (err) {
         message = "Not valid JSON: " + err.message;
