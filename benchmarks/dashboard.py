@@ -23,6 +23,18 @@ import durable
 from durable.server import create_app
 from durable.store.postgres import parse_dsn
 
+LOOP = {
+    "id": "bench::loop",
+    "name": "A loop of steps",
+    "steps": [
+        {"id": "count", "name": "Count", "type": "TRANSFORMATION",
+         "transformations": {"i": "${i + 1}"}, "nextStep": "again"},
+        {"id": "again", "name": "Again?", "type": "DECISION",
+         "conditionalNextSteps": {"i < 500": "count", "i >= 500": "done"}},
+        {"id": "done", "name": "Done", "type": "END"},
+    ],
+}  # fmt: skip
+"""A flow whose run makes about 1,000 journal records (500 rounds of two steps)."""
 RUNS = 100_000
 OPS_PER_RUN = 10
 BIG_OPS = 1_000
@@ -66,6 +78,15 @@ async def seed(dsn: str, schema: str) -> None:
         await conn.close()
 
 
+async def flow_run(dsn: str) -> tuple[str, int]:
+    """Run the loop flow to its end with a worker; its run id and journal length."""
+    async with durable.App(dsn) as app, app.worker(poll_interval=0.05):
+        await app.definitions.upload(LOOP)
+        handle = await app.start_flow("bench::loop", variables={"i": 0})
+        await handle.result(timeout=600)
+        return handle.run_id, len(await handle.history())
+
+
 async def timed(client: httpx.AsyncClient, path: str, repeat: int) -> list[float]:
     took = []
     for _ in range(repeat):
@@ -87,6 +108,8 @@ async def main() -> None:
     began = time.perf_counter()
     await seed(dsn, schema)
     print(f"seeding took {time.perf_counter() - began:.0f} s")
+    flow_id, records = await flow_run(dsn)
+    print(f"a flow run with {records:,} journal records: {flow_id}")
     try:
         async with durable.App(dsn) as app:
             api = create_app(app)
@@ -98,6 +121,7 @@ async def main() -> None:
                     "runs page, page 2": None,
                     "run with 1,000 operations": "/ui/runs/bench-1",
                     "run with 10 operations": "/ui/runs/bench-500",
+                    f"flow run, {records:,} records": f"/ui/runs/{flow_id}",
                 }
                 first = await client.get("/ui/")
                 marker = "cursor="

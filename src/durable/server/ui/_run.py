@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,20 +58,25 @@ def router(app: App, settings: Settings) -> APIRouter:
     @api.get(f"{PREFIX}/runs/{{run_id}}")
     async def run_page(request: Request, run_id: str, step: str = "") -> Response:
         handle = app.handle(run_id)
-        try:
-            run = await handle.describe()
-        except NotFoundError as exc:
+        missing = ""
+        try:  # independent reads, made at once (a pool on Postgres answers them in parallel)
+            async with asyncio.TaskGroup() as group:
+                described = group.create_task(handle.describe())
+                stored = group.create_task(app.store.get_run(run_id))
+                journal = group.create_task(handle.history())
+                executions = group.create_task(handle.steps())
+        except* NotFoundError as gone:
+            missing = str(gone.exceptions[0])
+        if missing:
             return render(
-                request, settings, "error.html", status=404, message=str(exc), title="Not found"
+                request, settings, "error.html", status=404, message=missing, title="Not found"
             )
-        record = await app.store.get_run(run_id)
-        history = await handle.history()
+        run, record = described.result(), stored.result()
+        history, steps = journal.result(), executions.result()
         now = app.clock.now()
         drawing: Drawing | None = None
         tasks: set[str] = set()
-        steps: list[StepExecution] = []
         if run.flow_version is not None:
-            steps = await handle.steps()
             try:
                 drawing, tasks = await _flow(app, run, steps)
             except DurableError:

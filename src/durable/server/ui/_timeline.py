@@ -45,8 +45,8 @@ def rows(events: list[HistoryEvent], began: datetime, now: datetime) -> list[Row
     between records.
     """
     found: dict[int, Row] = {}
-    if events:  # a fork's journal starts with records copied from before it was created
-        began = min(began, events[0].at)
+    if events and events[0].at < began:  # a fork's first records are copied: older
+        began = events[0].at
     previous = began
     for event in events:
         row = found.get(event.seq)
@@ -72,7 +72,8 @@ def _add(row: Row, event: HistoryEvent) -> None:
         row.child = payload if isinstance(payload, str) else None
     elif event.event in ENDS:
         row.ended = event.at
-        row.started = min(row.started, event.at)
+        if event.at < row.started:
+            row.started = event.at
         row.outcome = event.event
         if event.event == "error":
             row.error = payload if isinstance(payload, dict) else {"message": str(payload)}
