@@ -29,8 +29,10 @@ def _chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API holds an event loop while it runs, which the
+    async tests of other folders must not find still running."""
     executable = _chromium()
     from playwright.sync_api import sync_playwright
 

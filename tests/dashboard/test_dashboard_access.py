@@ -52,7 +52,9 @@ def test_with_a_token_nothing_is_reachable_without_it(guarded: str, store_dsn: s
             answer = anonymous.post(path, data={"csrf": "x", "action": "cancel", "scope": "all"})
             assert answer.status_code == 401, path
         assert anonymous.get("/v1/workers").status_code == 401
-        assert anonymous.get("/ui/login").status_code == 200
+        login = anonymous.get("/ui/login")
+        assert login.status_code == 200 and 'label for="token">Token<' in login.text
+        assert "script-src 'self'" in login.headers["content-security-policy"]
         wrong = anonymous.post("/ui/login", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
     assert not _describe(store_dsn, run_id).cancel_requested
@@ -68,6 +70,8 @@ def test_the_login_page_takes_the_token_and_sets_a_strict_http_only_cookie(
     run_id = _start(store_dsn)
     page.goto(f"{guarded}/ui/runs/{run_id}")
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    _reachable_by_tab(page)
+    assert page.locator("script:not([src])").count() == 0
     screenshot(page, "login")
     page.get_by_label("Token").fill("not-it")
     page.get_by_role("button", name="Log in").click()
@@ -134,7 +138,7 @@ def test_every_page_sends_a_strict_csp_and_holds_no_inline_script(
 ) -> None:
     run_id = _start(store_dsn)
     for path in ("/ui/", f"/ui/runs/{run_id}", "/ui/definitions", "/ui/schedules",
-                 "/ui/queues", "/ui/workers", "/ui/login"):  # fmt: skip
+                 "/ui/queues", "/ui/workers"):  # fmt: skip
         answer = page.goto(f"{server}{path}")
         policy = answer.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "default-src 'none'" in policy
@@ -192,7 +196,9 @@ def test_keyboard_reaches_every_control_and_every_field_has_a_label(
 
     flow_id = store_call(store_dsn, flow)
     pages = ("/ui/", f"/ui/runs/{run_id}", f"/ui/runs/{flow_id}", "/ui/definitions",
-             "/ui/definitions/keys::flow", "/ui/login")  # fmt: skip
+             "/ui/definitions/keys::flow")  # fmt: skip
     for path in pages:
         page.goto(f"{server}{path}")
         _reachable_by_tab(page)
+    page.goto(f"{server}/ui/login")  # no token: nothing to log in to
+    expect(page).to_have_url(f"{server}/ui/")

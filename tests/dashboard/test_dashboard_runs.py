@@ -143,3 +143,15 @@ def test_bad_filter_and_bad_json_are_named_not_a_500(page: Any, server: str, sto
     page.get_by_role("button", name="Signal").click()
     assert "Not valid JSON" in field.evaluate("f => f.validationMessage")
     expect(page).to_have_url(f"{server}/ui/runs/{run_id}")
+
+
+def test_the_unfiltered_table_counts_every_status(page: Any, server: str, store_dsn: str):
+    runs = store_call(store_dsn, lambda app: app.list_runs(limit=1000))
+    page.goto(f"{server}/ui/")
+    for status in durable.Status:
+        count = sum(1 for run in runs if run.status is status)
+        link = page.locator(f'#counts a[data-status="{status.value}"]')
+        if count and status in (durable.Status.COMPLETED, durable.Status.CANCELLED):
+            expect(link).to_have_attribute("data-count", str(count))
+    expect(page.locator("#rows tr[data-run]")).to_have_count(min(len(runs), 50))
+    screenshot(page, "runs-all")

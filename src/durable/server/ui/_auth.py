@@ -95,6 +95,8 @@ def install(api: FastAPI, settings: Settings) -> None:
     @router.get(f"{PREFIX}/login")
     async def login_page(request: Request, next: str = f"{PREFIX}/") -> Response:
         target = next if next.startswith(f"{PREFIX}/") else f"{PREFIX}/"
+        if settings.token is None:  # nothing to log in to
+            return RedirectResponse(target, status_code=303)
         return render(request, settings, "login.html", next=target, title="Log in")
 
     @router.post(f"{PREFIX}/login")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -55,18 +56,10 @@ async def find(app: App, fields: Fields, cursor: str | None) -> RunPage:
     flt = fields.run_filter()
     search = fields.values["search"]
     if search:
-        record = await app.store.get_run(search)
-        if record is not None:
+        if await app.store.get_run(search) is not None:
             run = await app.handle(search).describe()
             return RunPage([run] if _matches(run, flt) else [], None)
-        flt = RunFilter(
-            status=flt.status,
-            workflow=flt.workflow,
-            tags=flt.tags,
-            business_key=search,
-            created_after=flt.created_after,
-            created_before=flt.created_before,
-        )
+        flt = replace(flt, business_key=search)
     return await app.list_runs(flt, limit=PAGE_SIZE, cursor=cursor)
 
 
