@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import anyio
 import httpx
 import pytest
 
@@ -187,3 +188,23 @@ async def test_fork_a_code_run_at_an_operation_and_see_where_it_parts(
     assert 'id="forked-from">ui-fork-origin</a> at #' in page
     assert "Fork of" in page and f"operation #{at}" in page
     assert "Inputs and variables are the same as the origin" in page
+
+
+async def test_a_schedule_links_the_run_of_its_last_tick(
+    running: durable.App, client: httpx.AsyncClient
+) -> None:
+    await running.schedule(waits, cron="* * * * * *", id="ui-every-second")
+    for _ in range(100):
+        info = await running.schedules.get("ui-every-second")
+        if info.last_fire_at is not None:
+            break
+        await anyio.sleep(0.1)
+    assert info.last_fire_at is not None
+    await running.schedules.pause("ui-every-second")
+    info = await running.schedules.get("ui-every-second")
+    assert info.last_fire_at is not None
+    page = (await client.get("/ui/schedules")).text
+    found = re.search(r'href="/ui/runs/(ui-every-second%40[^"]+)"', page)
+    assert found is not None, page
+    run_page = await client.get(f"/ui/runs/{found.group(1)}")
+    assert run_page.status_code == 200 and "ui-waits" in run_page.text

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from ..._start import run_id_for
 from ...errors import DurableError, NotFoundError, Problem, ValidationError
 from ...flow import compile_definition
 from ...info import Status
@@ -113,7 +114,14 @@ def router(app: App, settings: Settings) -> APIRouter:
     @api.get(f"{PREFIX}/schedules")
     async def schedules(request: Request) -> Response:
         found = await app.schedules.list()
-        return render(request, settings, "schedules.html", title="Schedules", schedules=found)
+        last = {
+            s.id: run_id_for(s.id, s.last_fire_at.timestamp())
+            for s in found
+            if s.last_fire_at is not None
+        }
+        return render(
+            request, settings, "schedules.html", title="Schedules", schedules=found, last=last
+        )
 
     @api.post(f"{PREFIX}/schedules/{{schedule_id}}/{{verb}}")
     async def schedule_action(schedule_id: str, verb: str, form: FormData = acts) -> Response:
