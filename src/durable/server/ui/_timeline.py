@@ -22,6 +22,8 @@ class Row:
     ended: datetime | None = None
     outcome: str = "open"
     """``result``, ``error``, ``cancel``, or ``open`` while it has not ended."""
+    note: str = ""
+    """What the outcome means where ``result`` says too little (a flow step's start or end)."""
     attempts: int = 1
     value: Any = None
     error: dict[str, Any] | None = None
@@ -79,6 +81,9 @@ def _add(row: Row, event: HistoryEvent) -> None:
             row.error = payload if isinstance(payload, dict) else {"message": str(payload)}
         elif row.kind == "child" and isinstance(payload, dict):
             row.value = payload.get("result", payload)
+        elif row.kind == "step" and isinstance(payload, dict):  # a flow step's start or end
+            row.note = str(payload.get("status", "started")).lower()
+            row.value = payload
         else:
             row.value = payload
 
