@@ -208,3 +208,19 @@ async def test_a_schedule_links_the_run_of_its_last_tick(
     assert found is not None, page
     run_page = await client.get(f"/ui/runs/{found.group(1)}")
     assert run_page.status_code == 200 and "ui-waits" in run_page.text
+
+
+async def test_a_live_run_page_answers_a_poll_with_304_until_the_run_changes(
+    app: durable.App, client: httpx.AsyncClient
+) -> None:
+    handle = await app.start(waits)
+    first = await client.get(f"/ui/runs/{handle.run_id}")
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and "data-etag=" in first.text
+    again = await client.get(f"/ui/runs/{handle.run_id}", headers={"if-none-match": tag})
+    assert again.status_code == 304 and again.content == b""
+    for change in (handle.signal("go", 1), handle.pause("check"), handle.cancel()):
+        await change
+        fresh = await client.get(f"/ui/runs/{handle.run_id}", headers={"if-none-match": tag})
+        assert fresh.status_code == 200 and fresh.headers["etag"] != tag
+        tag = fresh.headers["etag"]

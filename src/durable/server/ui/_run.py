@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from starlette.datastructures import FormData
 from ...errors import DurableError, InvalidInputError, NotFoundError
 from ...flow import compile_definition
 from ...info import RunDescription, Status, StepExecution
+from ...store import RunRecord
 from ._auth import Refused, actor, viewer
 from ._fork import fork, fork_points, origin_of
 from ._forms import parse_json, run_url, stored_args
@@ -30,6 +32,22 @@ CONTROLS = {
     "resume": "Resumed the run",
     "retry": "Retrying the run from where it failed",
 }
+
+
+def version_tag(record: RunRecord) -> str:
+    """An ETag of what the run page shows: every commit, signal, cancel, pause or tag
+    change touches the run's row, so the row alone says whether the page changed (a live
+    page's poll is then one read)."""
+    parts = (
+        record.updated_at,
+        record.status,
+        record.epoch,
+        record.mailbox_version,
+        record.cancel_requested,
+        record.paused_reason,
+        sorted((record.tags or {}).items()),
+    )
+    return '"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:24] + '"'
 
 
 def latest(steps: list[StepExecution]) -> dict[str, str]:
@@ -58,21 +76,28 @@ def router(app: App, settings: Settings) -> APIRouter:
     @api.get(f"{PREFIX}/runs/{{run_id}}")
     async def run_page(request: Request, run_id: str, step: str = "") -> Response:
         handle = app.handle(run_id)
+        record = await app.store.get_run(run_id)
+        if record is None:
+            message = f"no run {run_id!r}"
+            return render(
+                request, settings, "error.html", status=404, message=message, title="Not found"
+            )
+        tag = version_tag(record)
+        if request.headers.get("if-none-match") == tag:  # a poll, and nothing changed
+            return Response(status_code=304, headers={"etag": tag, "cache-control": "no-store"})
         missing = ""
         try:  # independent reads, made at once (a pool on Postgres answers them in parallel)
             async with asyncio.TaskGroup() as group:
                 described = group.create_task(handle.describe())
-                stored = group.create_task(app.store.get_run(run_id))
                 journal = group.create_task(handle.history())
                 executions = group.create_task(handle.steps())
-        except* NotFoundError as gone:
+        except* NotFoundError as gone:  # deleted meanwhile
             missing = str(gone.exceptions[0])
         if missing:
             return render(
                 request, settings, "error.html", status=404, message=missing, title="Not found"
             )
-        run, record = described.result(), stored.result()
-        history, steps = journal.result(), executions.result()
+        run, history, steps = described.result(), journal.result(), executions.result()
         now = app.clock.now()
         drawing: Drawing | None = None
         tasks: set[str] = set()
@@ -82,8 +107,8 @@ def router(app: App, settings: Settings) -> APIRouter:
             except DurableError:
                 drawing = None
         timeline = rows(history, run.created_at, _now(run, now))
-        args = stored_args(record.args if record is not None else None)
-        return render(
+        args = stored_args(record.args)
+        page = render(
             request,
             settings,
             "run.html",
@@ -92,9 +117,7 @@ def router(app: App, settings: Settings) -> APIRouter:
             args=args,
             origin=await origin_of(app, run, args, history),
             points=fork_points(run, steps, history),
-            waits=[
-                w for w in (record.wait_signals if record else ()) if not w.startswith("durable.")
-            ],
+            waits=[w for w in record.wait_signals if not w.startswith("durable.")],
             timeline=timeline,
             drawing=drawing,
             tasks=sorted(tasks),
@@ -102,7 +125,10 @@ def router(app: App, settings: Settings) -> APIRouter:
             chosen=step,
             paused=run.status is Status.PAUSED or run.paused_reason is not None,
             live=not run.status.is_terminal,
+            etag=tag,
         )
+        page.headers["etag"] = tag
+        return page
 
     @api.post(f"{PREFIX}/runs/{{run_id}}/signal")
     async def signal(run_id: str, form: FormData = acts) -> Response:

@@ -41,18 +41,31 @@
   }
 
   function poll(every) {
+    // a page that carries an ETag is asked "anything new?": 304 when nothing changed
+    var etag = document.body.getAttribute("data-etag");
     var timer = window.setInterval(function () {
       if (document.hidden) {
         return;
       }
-      fetch(window.location.href, { credentials: "same-origin", headers: { "X-Poll": "1" } })
+      var headers = { "X-Poll": "1" };
+      if (etag) {
+        headers["If-None-Match"] = etag;
+      }
+      fetch(window.location.href, { credentials: "same-origin", cache: "no-store", headers: headers })
         .then(function (answer) {
+          if (answer.status === 304) {
+            return null;
+          }
           if (!answer.ok) {
             throw new Error("HTTP " + answer.status);
           }
+          etag = answer.headers.get("ETag") || etag;
           return answer.text();
         })
         .then(function (text) {
+          if (text === null) {
+            return;
+          }
           var fresh = new DOMParser().parseFromString(text, "text/html");
           if (!fresh.body.hasAttribute("data-live-poll")) {
             // the run ended: show the final page (its actions are gone) and stop
