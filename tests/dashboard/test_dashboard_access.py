@@ -127,8 +127,10 @@ def test_read_only_hides_and_refuses_every_action(page: Any, read_only: str, sto
             answer = client.post(path, data={"csrf": value.group(1), **data})
             assert answer.status_code == 403, path
             assert "read-only" in answer.text
-        # the API workers and scripts use is unchanged
+        # the API workers and scripts use is unchanged, actions included
         assert client.get("/v1/workers").status_code == 200
+        dry = client.post("/v1/runs/cancel", json={"tags": {"suite": "access"}, "dryRun": True})
+        assert dry.status_code == 200 and dry.json()["count"] >= 1
     run = _describe(store_dsn, run_id)
     assert not run.cancel_requested
 
