@@ -41,9 +41,14 @@ def authorized(request: Request, settings: Settings) -> bool:
     cookie = request.cookies.get(COOKIE, "")
     if cookie and hmac.compare_digest(cookie.encode(), settings.session.encode()):
         return True
+    return bearer(request, settings.token)
+
+
+def bearer(request: Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (in constant time)."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), settings.token.encode()
+        given.strip().encode(), token.encode()
     )
 
 
@@ -103,13 +108,17 @@ def install(api: FastAPI, settings: Settings) -> None:
     async def login(request: Request) -> Response:
         if settings.token is None:
             return Response(status_code=204)
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), settings.token.encode()
-        ):
+        if not bearer(request, settings.token):
             return Response("wrong token", status_code=401, media_type="text/plain")
         answer = Response(status_code=204)
-        answer.set_cookie(COOKIE, settings.session, httponly=True, samesite="strict", path=PREFIX)
+        answer.set_cookie(
+            COOKIE,
+            settings.session,
+            httponly=True,
+            samesite="strict",
+            path=PREFIX,
+            secure=request.url.scheme == "https",
+        )
         return answer
 
     @router.post(f"{PREFIX}/logout")
