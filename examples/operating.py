@@ -2,7 +2,8 @@
 
 Ten imports are started, each tagged with its tenant; each waits for a go-ahead signal
 and tags itself with its stage. Then the runs of one tenant are listed by tag, two at a
-time, and cancelled with one bulk call while the other tenant's runs complete. Runs the
+time, and cancelled with one bulk call; a run of the other tenant says what it waits
+for (``blocked_on``), and they complete. Runs the
 embedded store (``$DURABLE_DSN``, else ``durable.db`` here) in about a second.
 
     python examples/operating.py
@@ -49,6 +50,10 @@ async def main() -> None:
         print(f"cancelled: {await app.bulk('cancel', acme)}")
 
         zeta = durable.RunFilter(tags={"tenant": "zeta", "batch": batch})
+        first = app.handle((await app.list_runs(zeta, limit=1)).runs[0].run_id)
+        while (blocked := (await first.describe()).blocked_on) is None or blocked.kind != "signal":
+            await asyncio.sleep(0.05)  # until it waits for its signal
+        print(f"why is {first.run_id[:6]} not done? {blocked.kind}: {blocked.message}")
         for run in (await app.list_runs(zeta)).runs:
             await app.handle(run.run_id).signal("go")
         for handle in handles:

@@ -96,6 +96,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "durable.registry",
         "durable._tracing",
         "durable._describe",
+        "durable._blocked",
         "durable._services",
         "durable._start",
     ),

@@ -3,6 +3,7 @@
 import durable
 
 EXPECTED = {
+    "BlockedOn",
     "ChildHandle",
     "Queue",
     "WorkflowTimeout",

@@ -34,7 +34,15 @@ WIRE = Path(__file__).resolve().parent.parent / "src" / "durable" / "_wire.py"
 
 
 def test_names_are_the_stored_strings() -> None:
-    assert [str(e) for e in Event] == ["result", "error", "cancel", "timer", "retry", "start"]
+    assert [str(e) for e in Event] == [
+        "result",
+        "error",
+        "cancel",
+        "timer",
+        "retry",
+        "start",
+        "retried",
+    ]
     assert [str(k) for k in Kind] == [
         "activity",
         "sleep",
@@ -48,6 +56,7 @@ def test_names_are_the_stored_strings() -> None:
         "step",
         "cancel",
         "tags",
+        "run",
     ]
     assert Kind.STEP == "step" and f"{Kind.STEP}" == "step" and json.dumps(Kind.STEP) == '"step"'
 

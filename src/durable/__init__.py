@@ -49,6 +49,7 @@ from .errors import WaitTimeout as WaitTimeout
 from .errors import WorkflowFailed as WorkflowFailed
 from .errors import WorkflowTimeout as WorkflowTimeout
 from .handle import Handle as Handle
+from .info import BlockedOn as BlockedOn
 from .info import HistoryEvent as HistoryEvent
 from .info import RunDescription as RunDescription
 from .info import RunFilter as RunFilter
@@ -77,6 +78,7 @@ __all__ = [
     "ActivityError",
     "ActivityInfo",
     "App",
+    "BlockedOn",
     "Cancelled",
     "ChildHandle",
     "ConfigurationError",

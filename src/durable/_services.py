@@ -30,6 +30,9 @@ class Services:
         """The time source of the store and the workers."""
         self.queues = queues
         """The queues declared on the App, by name."""
+        self.retention: float | None = None
+        """Seconds after their end that the App's workers delete finished runs
+        (``App(retention=)``); None keeps runs until pruned by hand."""
         self.activity_overrides: dict[str, Override] = {}
         """Activities replaced by name in the App's workers (``TestEnv.mock_activity``)."""
         self.is_open = False

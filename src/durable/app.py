@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from ._clock import REAL, Clock, VirtualClock
@@ -32,7 +32,9 @@ class App:
     ``dsn`` picks the store: ``sqlite:///path.db`` (embedded) or ``postgresql://...``.
     Without one, ``$DURABLE_DSN`` is used, else ``durable.db`` in the working directory.
     ``clock`` is the time source of the store and the workers: real time unless
-    ``durable.testing.TestEnv`` passes its virtual clock (SQLite only).
+    ``durable.testing.TestEnv`` passes its virtual clock (SQLite only). With
+    ``retention``, the App's workers delete runs that finished longer ago than that, in
+    the background, one worker at a time (see :meth:`prune`).
 
     Example::
 
@@ -49,6 +51,7 @@ class App:
         registry: Registry | None = None,
         queues: Iterable[Queue] = (),
         clock: Clock | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self.dsn = resolve_dsn(dsn)
         declared: dict[str, Queue] = {}
@@ -60,6 +63,8 @@ class App:
             self._check_virtual_clock(store)
         self.services = Services(store, registry or default_registry, clock, declared)
         """What the objects this App makes share: store, registry, clock, queues."""
+        if retention is not None:
+            self.services.retention = _seconds(retention, "App(retention=)")
         self.definitions = Definitions(self.services)
         """Versioned JSON flow definitions: ``upload``, ``get``, ``list``."""
         self.jobs = Jobs(self.services)
@@ -385,6 +390,41 @@ class App:
             " supported: 'cancel', 'pause', 'resume', 'retry'"
         )
 
+    async def prune(
+        self,
+        older_than: timedelta,
+        status: Status | str | Sequence[Status | str] | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete the runs that finished more than ``older_than`` ago (only those of
+        ``status``, one or several finished statuses, when given) with everything they
+        own: journal, signals, events, jobs, tags. Return how many runs (with
+        ``dry_run``: how many it would delete, deleting nothing).
+
+        Open runs are never deleted (a PAUSED run is open), nor a finished child whose
+        parent is open, nor a finished parent with an open child. Works in batches, oldest
+        first; ``progress`` is called with the count so far after each batch.
+
+        Example::
+
+            n = await app.prune(timedelta(days=30), status="COMPLETED")
+
+        Raises:
+            durable.InvalidInputError: ``status`` names an open status, or ``older_than``
+                is negative.
+        """
+        age = _seconds(older_than, "prune(older_than=)")
+        given = [] if status is None else [status] if isinstance(status, str) else list(status)
+        try:
+            statuses = [Status(s) for s in given]
+        except ValueError as exc:
+            raise InvalidInputError(f"prune(status=): {exc}") from None
+        return await self.store.prune_runs(
+            age, statuses=statuses, dry_run=dry_run, progress=progress
+        )
+
     def worker(
         self,
         *,
@@ -411,6 +451,15 @@ class App:
             queues=queues,
             metrics=metrics,
         )
+
+
+def _seconds(value: timedelta, what: str) -> float:
+    """A non-negative duration in seconds; InvalidInputError naming ``what`` otherwise."""
+    if not isinstance(value, timedelta):
+        raise InvalidInputError(f"{what} takes a datetime.timedelta, got {value!r}")
+    if value < timedelta(0):
+        raise InvalidInputError(f"{what} must not be negative, got {value}")
+    return value.total_seconds()
 
 
 def _declare(declared: dict[str, Queue], queue: Queue) -> Queue:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from ._blocked import blocked_on
 from ._describe import describe, failure, history_event, parked_error
 from ._fork import fork_run
 from ._services import HasServices
@@ -205,13 +206,15 @@ class Handle(Generic[R]):
     async def describe(self) -> RunDescription:
         """Status, result or error, and parked reason of the run.
 
-        Also the parent run (``parent_id``) and the children started with ``ctx.child``;
-        for a flow run its business key, active steps and current variables.
+        Also the parent run (``parent_id``), the children started with ``ctx.child``,
+        what an open run waits for (``blocked_on``, read with the run in one call); for
+        a flow run its business key, active steps and current variables.
         """
-        run = await self._get()
-        summary = replace(
-            describe(run), children=tuple(await self._services.store.child_ids(run.id))
-        )
+        found = await self._services.store.diagnose(self.run_id)
+        if found is None:
+            raise RunNotFoundError(self.run_id)
+        run = found.run
+        summary = replace(describe(run), children=found.children, blocked_on=blocked_on(found))
         if run.flow_version is None:
             return summary
         state = flow_state(run, await self._services.store.read_journal(self.run_id))

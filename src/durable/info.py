@@ -49,6 +49,42 @@ class RunInfo:
     """True while the workflow is re-executing recorded steps."""
 
 
+BLOCKED_KINDS = (
+    "signal",
+    "user_task",
+    "job",
+    "timer",
+    "retry_backoff",
+    "child",
+    "queue_limit",
+    "paused",
+    "parked",
+    "no_worker",
+    "lease",
+)
+"""The kinds of ``BlockedOn``."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedOn:
+    """What an open run is waiting for (``RunDescription.blocked_on``).
+
+    ``kind`` is one of ``"signal"``, ``"user_task"``, ``"job"``, ``"timer"``,
+    ``"retry_backoff"``, ``"child"``, ``"queue_limit"``, ``"paused"``, ``"parked"``,
+    ``"no_worker"`` (no live worker serves its queue, or all that do are busy) and
+    ``"lease"`` (a worker holds the run: it is running, or its worker died and the
+    lease has yet to run out). ``message`` says it in words, with times in UTC;
+    ``since`` is when the wait began, where known.
+    """
+
+    kind: str
+    message: str
+    since: datetime | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(frozen=True, slots=True)
 class RunDescription:
     """A snapshot of a run (``Handle.describe()``, ``App.list_runs()``)."""
@@ -89,6 +125,9 @@ class RunDescription:
     paused_reason: str | None = None
     """Why the run is paused (``Handle.pause``, or the error that exhausted a retry policy
     with ``on_exhausted="pause"``); None when it is not paused."""
+    blocked_on: BlockedOn | None = None
+    """What the run waits for while it is open (``Handle.describe`` only; None in the
+    results of ``list_runs`` and once the run has ended)."""
 
     @property
     def failure_reason(self) -> str | None:

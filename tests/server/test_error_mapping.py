@@ -22,6 +22,7 @@ EXPECTED = {
     "ConflictError": 409,
     "RunConflictError": 409,
     "RunClosedError": 409,
+    "RunStateError": 409,
     "StepNotWaitingError": 409,
     "JobConflictError": 409,
     # a request's values are refused

@@ -76,5 +76,8 @@ def test_no_server_errors_and_answers_match_the_document(
         "GET /v1/definitions/{definition_id}",
         "GET /v1/instances/{instance_id}",
         "GET /v1/instances/{instance_id}/history",
+        "GET /v1/runs/{run_id}",
+        "POST /v1/runs/{run_id}/resume",
+        "POST /v1/runs/{run_id}/retry",
         "GET /v1/workers",
     }, unsatisfiable

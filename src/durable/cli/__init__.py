@@ -4,7 +4,9 @@ Layout: ``_common`` (``--dsn``, ``--json``, opening the store, JSON arguments),
 ``_render`` (the ``--json`` shapes and tables), one module per group of verbs:
 ``_serve`` (worker, serve), ``_runs`` (start, signal, cancel, runs, user-tasks),
 ``_defs`` (defs), ``_schedules`` (schedules), ``_replay`` (runs export, replay),
-``_workers`` (workers ls, and the check ``start`` makes against the worker registry).
+``_workers`` (workers ls, and the check ``start`` makes against the worker registry),
+``_operate`` (filters), ``_bulk`` (runs cancel|pause|resume|retry), ``_prune`` (runs
+prune), ``_progress`` (ages, confirmation, bars).
 
 Exit codes: 0 success; 1 a user error (not found, refused, invalid definition,
 unreachable database); 2 a usage error (unknown option, missing argument, malformed
@@ -21,7 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import DurableError
-from . import _defs, _operate, _replay, _runs, _schedules, _serve, _workers
+from . import _bulk, _defs, _diff, _fork, _prune, _replay, _runs, _schedules, _serve, _workers
 from ._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 app = typer.Typer(
@@ -57,7 +59,38 @@ app.command("signal")(_runs.signal)
 app.command("cancel")(_runs.cancel)
 app.command("replay")(_replay.replay)
 _runs.runs.command("export")(_replay.export)
-_runs.runs.command("cancel")(_operate.bulk_cancel)
+_runs.runs.command("cancel")(
+    _bulk.command(
+        "cancel",
+        "Cancel one run, or every open run the filters match (as durable cancel does).",
+        lambda handle, _reason: handle.cancel(),
+    )
+)
+_runs.runs.command("pause")(
+    _bulk.command(
+        "pause",
+        "Pause one run, or every open run the filters match: activities in flight finish,"
+        " then nothing starts until resume.",
+        lambda handle, reason: handle.pause(reason or None),
+    )
+)
+_runs.runs.command("resume")(
+    _bulk.command(
+        "resume",
+        "Resume one paused run, or every paused run the filters match.",
+        lambda handle, _reason: handle.resume(),
+    )
+)
+_runs.runs.command("retry")(
+    _bulk.command(
+        "retry",
+        "Run a FAILED run again from where it failed (or every FAILED run the filters match).",
+        lambda handle, _reason: handle.retry(),
+    )
+)
+_runs.runs.command("prune")(_prune.prune)
+_runs.runs.command("diff")(_diff.diff)
+_runs.runs.command("fork")(_fork.fork)
 app.add_typer(_runs.runs)
 app.add_typer(_defs.defs)
 app.add_typer(_runs.user_tasks)

@@ -1,14 +1,15 @@
-"""Operating on many runs: ``--tag`` and time filters, and ``runs cancel`` by filter."""
+"""Operating on runs: ``--tag`` and time filters, and ``runs cancel|pause|resume|retry``,
+for one run (``RUN``) or for every run the filters match (count, confirm, progress bar)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ..info import RunFilter, Status
-from ._common import Dsn, Json, open_app, print_json, run, usage
+from ._progress import parse_age
 
 StatusFilter = Annotated[
     Status | None, typer.Option("--status", case_sensitive=False, help="Only this status.")
@@ -31,6 +32,12 @@ Since = Annotated[
 Until = Annotated[
     str | None,
     typer.Option("--until", metavar="ISO_TIME", help="Only runs created before (UTC)."),
+]
+OlderThan = Annotated[
+    str | None,
+    typer.Option(
+        "--older-than", metavar="AGE", help="Only runs created longer ago: 30d, 12h, 15m, 2w."
+    ),
 ]
 
 
@@ -67,8 +74,15 @@ def run_filter(
     queue: str | None,
     since: str | None,
     until: str | None,
+    older_than: str | None = None,
 ) -> RunFilter:
-    """The ``RunFilter`` of the filter options every command over many runs takes."""
+    """The ``RunFilter`` of the filter options every command over many runs takes
+    (``--older-than`` and ``--until`` together: the earlier of the two)."""
+    before = parse_time(until, "--until")
+    age = parse_age(older_than, "--older-than")
+    if age is not None:
+        cutoff = datetime.now(UTC) - age
+        before = cutoff if before is None else min(before, cutoff)
     return RunFilter(
         status=status,
         workflow=workflow,
@@ -76,48 +90,5 @@ def run_filter(
         business_key=business_key,
         queue=queue,
         created_after=parse_time(since, "--since"),
-        created_before=parse_time(until, "--until"),
+        created_before=before,
     )
-
-
-def bulk_cancel(
-    status: StatusFilter = None,
-    workflow: WorkflowFilter = None,
-    tag: Tags = None,
-    business_key: BusinessKeyFilter = None,
-    queue: QueueFilter = None,
-    since: Since = None,
-    until: Until = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print how many runs would be cancelled.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    dsn: Dsn = None,
-    as_json: Json = False,
-) -> None:
-    """Cancel every open run that matches the filters (as ``durable cancel`` does to one)."""
-    if not (status or workflow or tag or business_key or queue or since or until):
-        raise usage("name the runs to cancel: --status, --workflow, --tag, --business-key, ...")
-    flt = run_filter(status, workflow, tag, business_key, queue, since, until)
-
-    async def apply(dry: bool) -> int:
-        async with open_app(dsn) as app:
-            return await app.bulk("cancel", flt, dry_run=dry)
-
-    if dry_run or not yes:
-        count = run(apply(True))
-        if dry_run or count == 0:
-            _report(count, as_json, done=False)
-            return
-        typer.confirm(f"cancel {count} run{'s' if count != 1 else ''}?", abort=True, err=True)
-    _report(run(apply(False)), as_json, done=True)
-
-
-def _report(count: int, as_json: bool, *, done: bool) -> None:
-    body: dict[str, Any] = {"cancelled" if done else "would_cancel": count}
-    if as_json:
-        print_json(body)
-    elif done:
-        typer.echo(f"cancelled {count} run{'s' if count != 1 else ''}")
-    else:
-        typer.echo(f"{count} run{'s' if count != 1 else ''} would be cancelled")

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..info import HistoryEvent, RunDescription, Status, StepExecution
+from ..info import BlockedOn, HistoryEvent, RunDescription, Status, StepExecution
 from ._common import compact, plain
 
 
@@ -85,7 +85,20 @@ def run_json(desc: RunDescription) -> dict[str, Any]:
         "parent_id": desc.parent_id,
         "children": list(desc.children),
         "tags": desc.tags,
+        "blocked_on": blocked_json(desc.blocked_on),
+        "paused_reason": desc.paused_reason,
+        "forked_from": None
+        if desc.forked_from is None
+        else {"run_id": desc.forked_from[0], "at": desc.forked_from[1]},
     }
+
+
+def blocked_json(blocked: BlockedOn | None) -> dict[str, Any] | None:
+    """What an open run waits for: ``{"kind", "message", "since"}``."""
+    if blocked is None:
+        return None
+    since = None if blocked.since is None else plain(blocked.since)
+    return {"kind": blocked.kind, "message": blocked.message, "since": since}
 
 
 def event_json(event: HistoryEvent) -> dict[str, Any]:
@@ -203,7 +216,12 @@ def waits_for(
     elif desc.status == Status.RUNNING and not waits:
         waits.append("its worker (running)")
     elif not waits:
-        waits.append("a signal (it waits without a timeout)")
+        blocked = desc.blocked_on
+        waits.append(
+            blocked.message
+            if blocked is not None and blocked.kind == "signal"
+            else "a signal (it waits without a timeout)"
+        )
     if desc.cancel_requested:
         waits.append("its cancellation to be carried out")
     return waits
@@ -225,12 +243,16 @@ def summary(
     if waits:
         lines.append(f"waits for:  {waits[0]}")
         lines.extend(f"            {wait}" for wait in waits[1:])
+    if desc.blocked_on is not None:
+        lines.append(f"blocked on: {desc.blocked_on.kind}: {desc.blocked_on.message}")
     if desc.business_key is not None:
         lines.append(f"key:        {desc.business_key}")
     if desc.queue != "default" or desc.priority:
         lines.append(f"queue:      {desc.queue} (priority {desc.priority})")
     if desc.parent_id is not None:
         lines.append(f"parent:     {desc.parent_id}")
+    if desc.forked_from is not None:
+        lines.append(f"forked:     from {desc.forked_from[0]} at {desc.forked_from[1]}")
     if desc.children:
         lines.append(f"children:   {', '.join(desc.children)}")
     if desc.current_steps:

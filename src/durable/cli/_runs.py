@@ -340,6 +340,25 @@ def show_run(
             _render.show(_render.timeline(desc, history))
 
 
+@runs.command("why")
+def why(run_id: RunId, dsn: Dsn = None, as_json: Json = False) -> None:
+    """Say what an open run waits for (a signal, a timer, a worker, its queue, ...)."""
+
+    async def fetch() -> Any:
+        async with open_app(dsn) as app:
+            return await app.handle(run_id).describe()
+
+    desc = run(fetch())
+    if as_json:
+        print_json({"run_id": run_id, "status": str(desc.status),
+                    "blocked_on": _render.blocked_json(desc.blocked_on)})  # fmt: skip
+    elif desc.blocked_on is None:
+        typer.echo(f"run {run_id} has ended {desc.status}; it waits for nothing")
+    else:
+        typer.echo(f"run {run_id} ({desc.status}) is blocked on {desc.blocked_on.kind}:")
+        typer.echo(f"  {desc.blocked_on.message}")
+
+
 @user_tasks.command("complete")
 def complete_user_task(
     run_id: RunId,

@@ -15,7 +15,18 @@ from fastapi.responses import JSONResponse, Response
 
 from ..app import App
 from ..errors import ConfigurationError, StoreError
-from . import _definitions, _errors, _instances, _jobs, _runs, _workers, ui
+from . import (
+    _definitions,
+    _errors,
+    _instances,
+    _jobs,
+    _retention,
+    _run_control,
+    _run_views,
+    _runs,
+    _workers,
+    ui,
+)
 from ._guard import Guard
 from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
@@ -77,6 +88,9 @@ def build(
     api.include_router(_definitions.router(app))
     api.include_router(_instances.router(app))
     api.include_router(_runs.router(app))
+    api.include_router(_retention.router(app))
+    api.include_router(_run_views.router(app))
+    api.include_router(_run_control.router(app))
     api.include_router(_jobs.router(app, metrics))
     api.include_router(_workers.router(app))
     ui.install(api, app, token=token, read_only=read_only)

@@ -216,3 +216,20 @@ class JobsOut(_Response):
 
 class HealthOut(_Response):
     status: Literal["ok", "unavailable"]
+
+
+MAX_AGE = 100 * 366 * 86400.0
+"""The largest age a prune takes, in seconds (a century)."""
+
+
+class PruneIn(_Request):
+    olderThanSeconds: Annotated[float, Field(ge=0, le=MAX_AGE, allow_inf_nan=False)]
+    """Delete runs that finished longer ago than this."""
+    status: list[Literal["COMPLETED", "FAILED", "CANCELLED"]] | None = None
+    dryRun: bool = False
+
+
+class PruneOut(_Response):
+    count: int
+    """How many runs were deleted (with ``dryRun``: would be)."""
+    dryRun: bool

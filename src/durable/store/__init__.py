@@ -21,12 +21,15 @@ from urllib.parse import parse_qs, urlsplit
 from .. import _clock
 from ..errors import ConfigurationError
 from ._admin import FleetMetrics, JobQueue, StepDurations, StepLatency
+from ._diagnosis import Diagnosis, WaitingJob
 from ._notify import JOBS, SCHEDULES, WORK, Subscription, event_topic, queue_topic, run_topic
 from ._protocol import (
     AdminStore,
+    DiagnosisStore,
     FlowStore,
     Notifications,
     QueueStore,
+    RetentionStore,
     RunStore,
     ScheduleStore,
     Store,
@@ -110,6 +113,8 @@ __all__ = [
     "ChildStart",
     "Commit",
     "DefinitionRecord",
+    "Diagnosis",
+    "DiagnosisStore",
     "Fence",
     "Finish",
     "Firing",
@@ -129,6 +134,7 @@ __all__ = [
     "QueueStore",
     "Release",
     "Restart",
+    "RetentionStore",
     "RunQuery",
     "RunRecord",
     "RunStore",
@@ -141,6 +147,7 @@ __all__ = [
     "Store",
     "Subscription",
     "Suspend",
+    "WaitingJob",
     "WorkerInfo",
     "WorkerRecord",
     "WorkerStore",

@@ -13,9 +13,11 @@ from __future__ import annotations
 from ._protocol import (
     AdminStore,
     ControlStore,
+    DiagnosisStore,
     FlowStore,
     Notifications,
     QueueStore,
+    RetentionStore,
     RunStore,
     ScheduleStore,
     WorkerStore,
@@ -35,6 +37,8 @@ class Composed:
         admin: AdminStore,
         workers: WorkerStore,
         control: ControlStore,
+        diagnosis: DiagnosisStore,
+        retention: RetentionStore,
         notifications: Notifications,
     ) -> None:
         # RunStore
@@ -97,6 +101,12 @@ class Composed:
         self.retry_run = control.retry_run
         self.fork_run = control.fork_run
         self.bulk_retry = control.bulk_retry
+        # DiagnosisStore
+        self.diagnose = diagnosis.diagnose
+        # RetentionStore
+        self.prune_runs = retention.prune_runs
+        self.take_lease = retention.take_lease
+        self.drop_lease = retention.drop_lease
         # Notifications
         self.publish = notifications.publish
         self.subscribe = notifications.subscribe

@@ -20,6 +20,7 @@ from typing import Protocol
 from ..info import Status
 from ..queues import Queue
 from ._admin import FleetMetrics, StepDurations
+from ._diagnosis import Diagnosis
 from ._notify import Subscription
 from ._records import (
     Commit,
@@ -393,6 +394,48 @@ class ControlStore(Protocol):
         """Resume the paused runs ``query`` matches, ``batch`` per statement; return how many."""
 
 
+class DiagnosisStore(Protocol):
+    """Why a run is not progressing: the facts ``Handle.describe`` words as ``blocked_on``."""
+
+    async def diagnose(self, run_id: str) -> Diagnosis | None:
+        """The run (with its tags and children) and, while it is open, what may hold it
+        up (``_diagnosis.Diagnosis``), read at once; None when there is no such run."""
+
+
+class RetentionStore(Protocol):
+    """Deleting finished runs (``App.prune``, ``App(retention=)``), and named leases for
+    work that one process of many does at a time (the background sweep)."""
+
+    async def prune_runs(
+        self,
+        older_than: float,
+        *,
+        statuses: Sequence[Status] = (),
+        dry_run: bool = False,
+        batch: int = 500,
+        max_runs: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete the runs that finished more than ``older_than`` seconds ago (of
+        ``statuses`` when given) and every row they own: journal, signals, events, jobs,
+        tags. Return how many runs (with ``dry_run``: how many would be, deleting nothing).
+
+        Never an open run (PAUSED is open), a child whose parent is open, or a parent
+        with an open child (``_rules.prune_conditions``). Works through ``batch`` runs
+        per transaction, oldest first, up to ``max_runs``; calls ``progress`` with the
+        total so far after each batch. A run another transaction holds at that moment
+        is left for the next prune. Raises InvalidInputError for an open status or a
+        negative age.
+        """
+
+    async def take_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``seconds``; False (changing nothing)
+        while another owner holds it unexpired (``_rules.lease_takeable``)."""
+
+    async def drop_lease(self, name: str, owner: str) -> None:
+        """Give up the lease ``name`` if ``owner`` holds it."""
+
+
 class Notifications(Protocol):
     """Wake-ups across processes sharing the database."""
 
@@ -411,6 +454,8 @@ class Store(
     AdminStore,
     WorkerStore,
     ControlStore,
+    DiagnosisStore,
+    RetentionStore,
     Notifications,
     Protocol,
 ):

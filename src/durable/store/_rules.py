@@ -16,6 +16,7 @@ from typing import Any
 
 from .._wire import CANCELLED_BEFORE_START, child_dedupe_key, child_done_payload, child_signal
 from ..errors import (
+    InvalidInputError,
     LeaseLostError,
     RunClosedError,
     RunConflictError,
@@ -437,3 +438,67 @@ def paused_next_fire(
 def worker_live(heartbeat_at: float, stale_after: float, now: float) -> bool:
     """A registered worker is live while its last heartbeat is at most ``stale_after`` old."""
     return now - heartbeat_at <= stale_after
+
+
+# -- retention --------------------------------------------------------------------------
+PRUNE_ORDER = "created_at, id"
+"""The order a prune takes runs in: oldest first, on the ``runs_created`` index."""
+
+
+def prune_conditions(
+    cutoff: float, statuses: Sequence[Status] = ()
+) -> list[tuple[str, tuple[object, ...]]]:
+    """Which runs a prune deletes (``{}`` marks a parameter, as ``query_conditions``).
+
+    Finished (of ``statuses`` when given) at or before ``cutoff`` (its ``updated_at``;
+    ``created_at`` is never later, and bounds the index range); never a child whose
+    parent is open, nor a parent with an open child (a PAUSED run is open), so a tree is
+    pruned only once every run of it has ended.
+    """
+    wanted = prune_statuses(statuses)
+    marks = ", ".join("{}" for _ in wanted)
+    open_ = "status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+    return [
+        (f"status IN ({marks})", tuple(wanted)),
+        ("created_at <= {}", (cutoff,)),
+        ("updated_at <= {}", (cutoff,)),
+        (
+            f"NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = runs.parent_id AND p.{open_})",
+            (),
+        ),
+        (
+            f"NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_id = runs.id AND c.{open_})",
+            (),
+        ),
+    ]
+
+
+def prune_statuses(statuses: Sequence[Status]) -> list[str]:
+    """The statuses a prune takes: those given (each must be a finished one), else all
+    finished ones.
+
+    Raises InvalidInputError naming an open status.
+    """
+    for status in statuses:
+        if str(status) not in _TERMINAL:
+            raise InvalidInputError(
+                f"prune deletes finished runs only: status {str(status)!r} is not"
+                " COMPLETED, FAILED or CANCELLED"
+            )
+    return sorted({str(s) for s in statuses} or _TERMINAL)
+
+
+def prune_cutoff(now: float, older_than: float) -> float:
+    """The latest end time a pruned run may have.
+
+    Raises InvalidInputError for a negative age.
+    """
+    if older_than < 0:
+        raise InvalidInputError(f"prune(older_than=) must not be negative, got {older_than} s")
+    return now - older_than
+
+
+def lease_takeable(holder: str | None, expires_at: float | None, owner: str, now: float) -> bool:
+    """Whether ``owner`` may take (or renew) a named lease: nobody holds it, it holds it
+    itself, or the holder's lease has expired. The Postgres upsert inlines this."""
+    return holder is None or holder == owner or (expires_at is not None and expires_at <= now)

@@ -15,8 +15,10 @@ from ._composed import Composed
 from ._postgres_admin import PostgresAdmin
 from ._postgres_control import PostgresControl
 from ._postgres_db import PostgresDb, parse_dsn, safe_dsn
+from ._postgres_diagnosis import PostgresDiagnosis
 from ._postgres_flows import PostgresFlows
 from ._postgres_queues import PostgresQueues
+from ._postgres_retention import PostgresRetention
 from ._postgres_runs import PostgresRuns
 from ._postgres_schedules import PostgresSchedules
 from ._postgres_workers import PostgresWorkers
@@ -38,6 +40,8 @@ class PostgresStore(Composed):
             admin=PostgresAdmin(db),
             workers=PostgresWorkers(db),
             control=PostgresControl(db),
+            diagnosis=PostgresDiagnosis(db),
+            retention=PostgresRetention(db),
             notifications=db,
         )
 

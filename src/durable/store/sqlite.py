@@ -15,8 +15,10 @@ from ._composed import Composed
 from ._sqlite_admin import SqliteAdmin
 from ._sqlite_control import SqliteControl
 from ._sqlite_db import SqliteDb
+from ._sqlite_diagnosis import SqliteDiagnosis
 from ._sqlite_flows import SqliteFlows
 from ._sqlite_queues import SqliteQueues
+from ._sqlite_retention import SqliteRetention
 from ._sqlite_runs import SqliteRuns
 from ._sqlite_schedules import SqliteSchedules
 from ._sqlite_workers import SqliteWorkers
@@ -40,6 +42,8 @@ class SqliteStore(Composed):
             admin=SqliteAdmin(db),
             workers=SqliteWorkers(db),
             control=SqliteControl(db),
+            diagnosis=SqliteDiagnosis(db),
+            retention=SqliteRetention(db),
             notifications=db,
         )
 

@@ -38,6 +38,7 @@ from ..store import (
 from ..store._notify import WORK
 from ._queues import QueueLimiter, ServedQueues, served_queues
 from ._registration import worker_info
+from ._retention_loop import retention_loop
 from ._schedule_loop import schedule_loop
 
 if TYPE_CHECKING:
@@ -130,6 +131,9 @@ class Worker:
                 schedule_loop(self.services.store, self.id, self.poll_interval), name="durable-cron"
             ),
         ]
+        if self.services.retention is not None:
+            sweep = retention_loop(self.services.store, self.id, self.services.retention)
+            self._loops.append(asyncio.create_task(sweep, name="durable-retention"))
         registry = self.services.registry
         log.info(
             "worker %s started: store %s, queues %s, %s, %s, concurrency %d",
