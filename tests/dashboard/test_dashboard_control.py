@@ -72,6 +72,7 @@ def test_pause_and_resume_a_run_then_bulk_by_tag(page: Any, server: str, store_d
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#status")).to_have_attribute("data-status", "PAUSED", timeout=20_000)
     expect(page.locator("#blocked-on")).to_contain_text("stock count <today>")
+    expect(page.locator("#blocked-on")).to_have_attribute("data-kind", "paused")
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
     screenshot(page, "run-paused")
     page.get_by_role("button", name="Resume").click()

@@ -79,7 +79,8 @@ def test_upload_lists_every_problem_then_start_and_complete_a_flow_live(
         "data-status", "NOT_STARTED"
     )
     expect(page.locator("#status")).to_have_attribute("data-status", "WAITING")
-    expect(page.locator("#blocked-on")).to_contain_text("approve")
+    expect(page.locator("#blocked-on")).to_contain_text("user task 'approve'")
+    expect(page.locator("#blocked-on")).to_have_attribute("data-kind", "user_task")
     screenshot(page, "flow-run")
 
     page.get_by_label("Task").select_option("approve")

@@ -49,6 +49,7 @@ def test_find_a_quickstart_run_by_tag_signal_it_and_watch_it_complete_live(
     status = page.locator("#status")
     expect(status).to_have_attribute("data-status", "WAITING", timeout=20_000)
     expect(page.locator("#blocked-on")).to_contain_text("approve", timeout=20_000)
+    expect(page.locator("#blocked-on")).to_have_attribute("data-kind", "signal")
 
     page.get_by_label("Signal name").fill("approve")
     page.get_by_label("Payload (JSON)").fill('{"by": "ann"}')

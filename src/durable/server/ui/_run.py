@@ -34,11 +34,17 @@ CONTROLS = {
 }
 
 
-def version_tag(record: RunRecord) -> str:
+BLOCKED_REFRESH = 10.0
+"""Seconds a run page's ETag holds at most: what a run waits for also depends on things
+outside its row (the live workers, a queue's limits, the time left)."""
+
+
+def version_tag(record: RunRecord, now: float) -> str:
     """An ETag of what the run page shows: every commit, signal, cancel, pause or tag
-    change touches the run's row, so the row alone says whether the page changed (a live
-    page's poll is then one read)."""
+    change touches the run's row, so the row (and a time slot of ``BLOCKED_REFRESH``)
+    says whether the page changed: a live page's poll is then one read."""
     parts = (
+        int(now // BLOCKED_REFRESH),
         record.updated_at,
         record.status,
         record.epoch,
@@ -82,7 +88,7 @@ def router(app: App, settings: Settings) -> APIRouter:
             return render(
                 request, settings, "error.html", status=404, message=message, title="Not found"
             )
-        tag = version_tag(record)
+        tag = version_tag(record, app.clock.now())
         if request.headers.get("if-none-match") == tag:  # a poll, and nothing changed
             return Response(status_code=304, headers={"etag": tag, "cache-control": "no-store"})
         missing = ""
@@ -117,7 +123,6 @@ def router(app: App, settings: Settings) -> APIRouter:
             args=args,
             origin=await origin_of(app, run, args, history),
             points=fork_points(run, steps, history),
-            waits=[w for w in record.wait_signals if not w.startswith("durable.")],
             timeline=timeline,
             drawing=drawing,
             tasks=sorted(tasks),
