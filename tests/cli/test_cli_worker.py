@@ -32,10 +32,10 @@ def worker(cli: Cli, tmp_path: Path) -> Iterator[Any]:
     """Start ``durable worker crash_app:app`` (JSON logs); stopped with SIGTERM at the end."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(dsn: str, *options: str) -> Path:
+    def start(dsn: str, *options: str, app: str | None = "crash_app:app") -> Path:
         log = tmp_path / f"worker-{len(procs)}.log"
         command = [
-            sys.executable, "-m", "durable.cli", "worker", "crash_app:app",
+            sys.executable, "-m", "durable.cli", "worker", *([app] if app else []),
             "--poll-interval", "0.1", "--log-format", "json", "--log-level", "info", *options,
         ]  # fmt: skip
         env = {**cli.env, "DURABLE_DSN": dsn}
@@ -115,6 +115,20 @@ def test_worker_finishes_code_first_and_flow_runs_started_by_the_cli(
         {"time", "level", "logger", "run_id", "workflow", "step", "msg"} <= set(r) for r in records
     )
     assert any("started" in r["msg"] and r["logger"] == "durable.worker" for r in records)
+
+
+def test_a_worker_without_an_app_runs_json_flows(cli: Cli, worker: Any, dsn: str, tmp_path: Path):
+    (tmp_path / "review.json").write_text(json.dumps(REVIEW_FLOW))
+    assert cli("defs", "push", "review.json", "--dsn", dsn).returncode == 0
+    cli.json("start", "--flow", "CLI::review", "--id", "f-2", "--dsn", dsn)
+    log = worker(dsn, app=None)
+    waiting = wait_for(cli, dsn, "f-2", "WAITING")
+    assert waiting["run"]["current_steps"] == ["review"]
+    cli.json("user-tasks", "complete", "f-2", "review", '{"ok": 1}', "--dsn", dsn)
+    finished = wait_for(cli, dsn, "f-2", "COMPLETED")
+    assert finished["run"]["variables"] == {"prepared": True, "ok": 1}
+    started = [json.loads(line)["msg"] for line in log.read_text().splitlines()]
+    assert any("0 workflows" in msg for msg in started), started
 
 
 def test_start_flow_errors(cli: Cli, sqlite_dsn: str):

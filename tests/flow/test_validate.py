@@ -338,3 +338,33 @@ def test_random_documents_only_ever_produce_validation_errors(document):
         assert exc.problems and all(p.path and p.message for p in exc.problems)
     else:
         json.dumps(graph.document)  # a valid one is storable as given
+
+
+@pytest.mark.parametrize(
+    ("condition", "gives"),
+    [
+        ("1 + 2", "arithmetic"),
+        ("'yes'", "a constant string"),
+        ("42", "a constant number"),
+        ("amount * 2", "arithmetic"),
+        ("-amount", "a number"),
+    ],
+)
+def test_a_decision_condition_that_cannot_be_boolean_is_refused_at_upload(condition, gives):
+    document = good()
+    document["steps"][7]["conditionalNextSteps"] = {condition: "done", "true": "done"}
+    found = problems(document)
+    path = f"steps[7].conditionalNextSteps[{condition!r}]"
+    assert path in found, found
+    assert "must give true or false" in found[path] and gives in found[path]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["flag", "x > 1", "'VIP' in tags", "!done", "a && b", "len(items) == 0", "user.active",
+     "contains(tags, 'x')", "true", "false"],
+)  # fmt: skip
+def test_a_decision_condition_that_may_be_boolean_is_accepted(condition):
+    document = good()
+    document["steps"][7]["conditionalNextSteps"] = {condition: "done", "true": "done"}
+    compile_definition(document)

@@ -25,7 +25,7 @@ def definition(definition_id: str = "TEST::flow", *steps: dict[str, Any]) -> dic
     return {"id": definition_id, "name": "Test flow", "steps": [*body, step("done", "END")]}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -35,19 +35,32 @@ def _free_port() -> int:
 def server_process(dsn: str, folder: Path, *extra: str) -> Iterator[str]:
     """``python -m durable.server`` on a free port, with a worker for ``server_app:app``;
     yields its base URL once /healthz answers, and stops it (SIGTERM) afterwards."""
-    port = _free_port()
+    port = free_port()
+    command = [sys.executable, "-m", "durable.server", "--dsn", dsn, "--port", str(port)]
+    with running_server([*command, "--app", "server_app:app", *extra], port, folder) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def engine_process(dsn: str, folder: Path, *extra: str, name: str = "engine") -> Iterator[str]:
+    """``durable serve`` alone (no App) on a free port; yields its base URL once /healthz
+    answers, and stops it (SIGTERM) afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "durable.cli", "serve", "--dsn", dsn, "--port", str(port)]
+    with running_server([*command, *extra], port, folder, name=name) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_server(
+    command: list[str], port: int, folder: Path, *, name: str = "server"
+) -> Iterator[str]:
+    """Run ``command`` (a server on ``port``) until the block ends; its log must be clean."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     env.pop("DURABLE_API_TOKEN", None)
-    log_path = folder / "server.log"
-    command = [sys.executable, "-m", "durable.server", "--dsn", dsn, "--port", str(port)]
+    log_path = folder / f"{name}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*command, "--app", "server_app:app", *extra],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=folder,
-            env=env,
-        )
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30

@@ -54,6 +54,14 @@ async def test_pages_answer_and_unknown_things_are_named(
     app: durable.App, client: httpx.AsyncClient
 ) -> None:
     assert (await client.get("/")).headers["location"] == "/ui/"
+    other_site = await client.get("/ui/", headers={"origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in other_site.headers  # no CORS for the UI
+    assert (
+        "access-control-allow-origin"
+        in (
+            await client.get("/v1/workers", headers={"origin": "https://elsewhere.example"})
+        ).headers
+    )
     missing = await client.get("/ui/runs/no-such-run")
     assert missing.status_code == 404 and "no-such-run" in missing.text
     assert (await client.get("/ui/definitions/nope")).status_code == 404

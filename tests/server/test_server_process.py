@@ -65,7 +65,7 @@ def test_external_workers_drive_a_flow_through_a_server_process(server: httpx.Cl
     )
     assert late.status_code == 409 and late.json()["error"] == "CONFLICT"
     waiting = _instance(server, iid)
-    assert waiting["status"] == "WAITING" and waiting["variables"] == {"order": 1}
+    assert waiting["status"] == "ACTIVE" and waiting["variables"] == {"order": 1}
 
     # B fails it retryably: re-queued (one retry left); A takes it and completes it.
     failed = server.post(

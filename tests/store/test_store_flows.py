@@ -363,7 +363,13 @@ async def test_cancel_jobs_of_a_run_or_one_step(store: Store):
     assert await store.cancel_jobs("r1") == 0
     assert {(await store.get_job(j.id)).status for j in (j1, j2, j3)} == {"CANCELLED"}  # type: ignore[union-attr]
     assert [j.id for j in await store.poll_jobs("w2", ["score"], 10, 30)] == [other.id]
-    assert await store.complete_job(j1.id, "w1", "{}") is JobAnswer.CONFLICT
+    # the engine closed them: its holder's late report is a no-op, a stranger's refused
+    assert await store.complete_job(j1.id, "w1", "{}") is JobAnswer.ALREADY
+    assert await store.fail_job(j1.id, "w1", retryable=True, message="x") is JobAnswer.ALREADY
+    assert await store.complete_job(j2.id, "w9", "{}") is JobAnswer.ALREADY  # never held
+    assert await store.complete_job(j1.id, "w2", "{}") is JobAnswer.CONFLICT
+    assert {(await store.get_job(j.id)).status for j in (j1, j2, j3)} == {"CANCELLED"}  # type: ignore[union-attr]
+    assert await store.pending_signals("r1", 0) == []
 
 
 async def test_a_finished_run_cancels_its_open_jobs(store: Store):
@@ -380,9 +386,10 @@ async def test_a_finished_run_cancels_its_open_jobs(store: Store):
     assert (await store.get_job(j1.id)).status == "CANCELLED"  # type: ignore[union-attr]
     assert (await store.get_job(j2.id)).status == "CANCELLED"  # type: ignore[union-attr]
     assert (await store.get_job(other.id)).status == "QUEUED"  # type: ignore[union-attr]
-    # the worker that held a job of the finished run reports late: refused
-    assert await store.complete_job(j1.id, "w1", "{}") is JobAnswer.CONFLICT
-    assert await store.fail_job(j1.id, "w1", retryable=False, message="x") is JobAnswer.CONFLICT
+    # the worker that held a job of the finished run reports late: a no-op
+    assert await store.complete_job(j1.id, "w1", "{}") is JobAnswer.ALREADY
+    assert await store.fail_job(j1.id, "w1", retryable=False, message="x") is JobAnswer.ALREADY
+    assert (await store.get_job(j1.id)).status == "CANCELLED"  # type: ignore[union-attr]
 
 
 async def test_completing_a_job_of_an_ended_run_cancels_it(store: Store):
@@ -391,7 +398,7 @@ async def test_completing_a_job_of_an_ended_run_cancels_it(store: Store):
     await store.commit(Commit(Fence("r1", run.epoch), outcome=Finish(durable.Status.COMPLETED)))
     [job] = await enqueue(store, "r1", 1)  # queued after the end: nobody will ever wait for it
     await store.poll_jobs("w1", ["score"], 1, 30)
-    assert await store.complete_job(job.id, "w1", "{}") is JobAnswer.CONFLICT
+    assert await store.complete_job(job.id, "w1", "{}") is JobAnswer.ALREADY
     assert (await store.get_job(job.id)).status == "CANCELLED"  # type: ignore[union-attr]
     assert await store.pending_signals("r1", 0) == []
 

@@ -13,9 +13,9 @@ import typer
 
 from .. import _logging
 from ..app import App, load_app
-from ..errors import StoreError
+from ..errors import ConfigurationError, StoreError
 from ..worker import WorkerMetrics
-from ._common import fail, open_or_exit, run
+from ._common import fail, open_or_exit, run, usage
 
 log = logging.getLogger("durable.cli")
 
@@ -57,14 +57,18 @@ LogFormat = Annotated[
 
 def worker(
     app_target: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="APP", help="The App to serve, as module:attribute (default attribute: app)."
+            metavar="[APP]",
+            help="The App to serve, as module:attribute (default attribute: app). Without "
+            "it the worker runs JSON flows only (their SERVICE_TASKs become external jobs).",
         ),
-    ],
+    ] = None,
     dsn: Annotated[
         str | None,
-        typer.Option("--dsn", help="The store (default: the App's, else $DURABLE_DSN)."),
+        typer.Option(
+            "--dsn", help="The store (default: the App's, else $DURABLE_DSN, else ./durable.db)."
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Runs held at once.")] = 100,
     lease_seconds: Annotated[float, typer.Option(min=0.1, help="Lease length.")] = 30.0,
@@ -96,12 +100,12 @@ def worker(
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
-    """Run a worker for the App's workflows until SIGTERM or SIGINT."""
+    """Run a worker for the App's workflows and JSON flows until SIGTERM or SIGINT."""
     metrics = None
     if metrics_port is not None:  # fails at once, with the install hint, if it cannot work
         metrics = WorkerMetrics(port=metrics_port, host=metrics_host)
     _logging.configure(log_level, log_format)
-    app = load_app(app_target, dsn=dsn or None)
+    app = App(dsn or None) if app_target is None else load_app(app_target, dsn=dsn or None)
     options = {
         "concurrency": concurrency,
         "lease_seconds": lease_seconds,
@@ -170,8 +174,35 @@ def serve(
             "--app",
             envvar="DURABLE_APP",
             show_envvar=True,
-            help="Your App as module:attribute: the server then also runs a worker with its "
-            "workflows and handlers (without it, run 'durable worker' beside it).",
+            help="Your App as module:attribute: the embedded worker then also runs its "
+            "workflows and handlers.",
+        ),
+    ] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the embedded worker: it drives JSON flows (SERVICE_TASKs without a "
+            "handler become external jobs) as one member of the fleet. --no-worker serves "
+            "the API only (run 'durable worker' elsewhere).",
+        ),
+    ] = True,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            help="An origin browsers may call the API from (repeat for several; default: "
+            "any, 'Access-Control-Allow-Origin: *'); 'none' sends no CORS headers.",
+        ),
+    ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=0,
+            max=65535,
+            help="Also serve Rochallor's workflow.v1.WorkflowEngine gRPC API on this port, "
+            "at --host (needs the grpc extra: durable\\[server,grpc]).",
         ),
     ] = None,
     read_only: Annotated[
@@ -192,11 +223,31 @@ def serve(
             f"the REST server is not installed ({exc}); install it with: "
             "pip install 'durable[server]'"
         ) from None
+    try:
+        importlib.import_module("durable.server._cors").cors_origins(cors_origin)
+    except ConfigurationError as exc:
+        raise usage(str(exc)) from None
+    if grpc_port is not None:
+        try:
+            importlib.import_module("durable.server._grpc")
+        except ImportError as exc:
+            raise fail(
+                f"the gRPC API is not installed ({exc}); install it with: "
+                "pip install 'durable[server,grpc]'"
+            ) from None
     _logging.configure(log_level, log_format)
     served = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
     run(_check_store(served.dsn))
     outcome: Any = serve_api(
-        dsn=dsn, host=host, port=port, token=token, app_target=app_target, read_only=read_only
+        dsn=dsn,
+        host=host,
+        port=port,
+        token=token,
+        app_target=app_target,
+        worker=worker,
+        cors_origin=cors_origin or (),
+        grpc_port=grpc_port,
+        read_only=read_only,
     )
     if inspect.isawaitable(outcome):
         with contextlib.suppress(KeyboardInterrupt):

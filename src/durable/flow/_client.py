@@ -171,12 +171,14 @@ class Jobs:
         return [_job(record) for record in records]
 
     async def complete(self, job_id: str, worker_id: str, variables: Any = None) -> None:
-        """Complete a job; its variables are merged into the run's. Repeating it is a no-op.
+        """Complete a job; its variables are merged into the run's. Repeating it is a no-op,
+        and so is completing a job the engine closed (an interrupting boundary timer, an
+        END or a cancel ended its step): nobody waits for its outcome.
 
         Raises:
             durable.JobNotFoundError: no such job.
-            durable.JobConflictError: the lease passed to another worker, or the job was
-                closed another way; nothing changed.
+            durable.JobConflictError: the lease passed to another worker, or that worker
+                closed the job; nothing changed.
         """
         text = variables_text(variables, f"completion of job {job_id!r}")
         answer = await self._services.store.complete_job(job_id, worker_id, text)
@@ -198,7 +200,7 @@ def _check(answer: JobAnswer, job_id: str, worker_id: str) -> None:
     if answer is JobAnswer.CONFLICT:
         raise JobConflictError(
             f"job {job_id!r} is not held by worker {worker_id!r} (its lease passed to another "
-            "worker, or the job was closed); nothing was changed"
+            "worker, or that worker closed it); nothing was changed"
         )
 
 

@@ -517,6 +517,25 @@ def _compile(source: str) -> Expression:
     return Expression(source, text, tuple(where), tree, _validate(tree, source))
 
 
+def not_boolean(expression: Expression) -> str | None:
+    """What an expression gives when that is certainly not a boolean, else None.
+
+    A literal other than ``true``/``false``, arithmetic or a sign: none of them can be
+    true or false, whatever the variables. A variable, a call, a field, ``in``, a
+    comparison, ``!`` or a logical operator may be, and passes.
+    """
+    match expression._tree:
+        case ast.Constant(value=bool()):
+            return None
+        case ast.Constant(value=value):
+            return f"a constant {type_name(value)}"
+        case ast.BinOp():
+            return "arithmetic, a number or a string"
+        case ast.UnaryOp(op=ast.USub() | ast.UAdd()):
+            return "a number"
+    return None
+
+
 def compile_expression(source: str) -> Expression:
     """Parse and check ``source`` once; the result evaluates many times.
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError as PydanticError
 
 from ..errors import ExpressionError, Problem, ValidationError
 from . import _model
-from ._expr import compile_expression, compile_value
+from ._expr import compile_expression, compile_value, not_boolean
 from ._graph import FlowGraph, Node, Timer
 from ._table import compile_table
 
@@ -167,10 +167,17 @@ class _Checker:
         elif kind == "DECISION":
             branches = []
             for source, target in _mapping(raw.get("conditionalNextSteps")).items():
+                where = f"{path}.conditionalNextSteps[{source!r}]"
                 try:
-                    branches.append((compile_expression(source), target))
+                    condition = compile_expression(source)
                 except ExpressionError as exc:
-                    self.add(f"{path}.conditionalNextSteps[{source!r}]", str(exc), step_id)
+                    self.add(where, str(exc), step_id)
+                    continue
+                gives = not_boolean(condition)
+                if gives is not None:  # as Rochallor refuses it at upload
+                    self.add(where, f"a DECISION condition must give true or false; {source!r}"
+                             f" gives {gives}", step_id)  # fmt: skip
+                branches.append((condition, target))
             fields["branches"] = tuple(branches)
         elif kind == "TRANSFORMATION":
             assignments = []

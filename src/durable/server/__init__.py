@@ -6,12 +6,14 @@ Install the extra: ``pip install 'durable[server]'``; run it with ``durable serv
 - ``_definitions``, ``_instances``, ``_jobs``  the ``/v1`` routes of each resource
 - ``_models``       the wire shapes (pydantic);  ``_convert``  records to wire shapes
 - ``_errors``       the error body of every failure;  ``_guard``  token, 415, size
+- ``_cors``         CORS headers and preflights, as the Rochallor engine answers them
 - ``_metrics``      Prometheus figures read from the database;  ``_serve``  uvicorn
 - ``ui``            the web dashboard at ``/ui/`` (``docs/dashboard.md``)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._serve import serve
@@ -23,7 +25,12 @@ if TYPE_CHECKING:
 
 
 def create_app(
-    app: App, *, token: str | None = None, metrics_max_age: float = 5.0, read_only: bool = False
+    app: App,
+    *,
+    token: str | None = None,
+    metrics_max_age: float = 5.0,
+    cors_origins: Sequence[str] | None = ("*",),
+    read_only: bool = False,
 ) -> FastAPI:
     """The ASGI application serving the REST API over ``app``'s store.
 
@@ -37,6 +44,8 @@ def create_app(
         metrics_max_age: Seconds one read of the store answers ``/metrics`` for, so
             scrapes within that time (from several Prometheus servers, say) cost one
             read; 0 reads at every scrape.
+        cors_origins: The origins browsers may call the API from (``"*"``: any, the
+            default); None sends no CORS headers.
         read_only: Make the dashboard (``/ui/``) view-only; the ``/v1`` API is unchanged.
 
     Example::
@@ -48,7 +57,12 @@ def create_app(
     from ._app import build
 
     return build(
-        app, token=token, worker=False, metrics_max_age=metrics_max_age, read_only=read_only
+        app,
+        token=token,
+        worker=False,
+        cors=cors_origins,
+        metrics_max_age=metrics_max_age,
+        read_only=read_only,
     )
 
 

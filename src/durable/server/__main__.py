@@ -18,7 +18,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="TCP port (8000)")
     parser.add_argument("--token", help="bearer token to require (default $DURABLE_API_TOKEN)")
     parser.add_argument(
-        "--app", dest="app_target", help="module:attribute of an App: also run a worker for it"
+        "--app", dest="app_target", help="module:attribute of an App: its workflows and handlers"
+    )
+    parser.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="serve the API only, without the embedded worker that drives JSON flows",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="an origin browsers may call the API from (repeatable; default any; 'none': off)",
+    )
+    parser.add_argument(
+        "--grpc-port", type=int, help="also serve the gRPC API (docs/grpc.md) on this port"
     )
     parser.add_argument(
         "--read-only", action="store_true", help="make the dashboard at /ui/ view-only"
@@ -32,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             token=args.token,
             app_target=args.app_target,
+            worker=args.worker,
+            cors_origin=args.cors_origin,
+            grpc_port=args.grpc_port,
             read_only=args.read_only,
         )
     except DurableError as exc:

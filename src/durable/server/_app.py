@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +27,8 @@ from . import (
     _workers,
     ui,
 )
+from ._cors import ANY_ORIGIN, Cors
+from ._engine import Engine
 from ._guard import Guard
 from ._metrics import MAX_AGE_SECONDS, Metrics
 from ._models import DefinitionIn, ErrorOut, HealthOut
@@ -44,15 +46,20 @@ def build(
     *,
     token: str | None,
     worker: bool,
+    cors: Sequence[str] | None = (ANY_ORIGIN,),
     metrics_max_age: float = MAX_AGE_SECONDS,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
     read_only: bool = False,
 ) -> FastAPI:
-    """The server for ``app``; with ``worker`` it also runs an in-process worker.
-
+    """The server for ``app``; with ``worker`` it also runs an in-process worker. ``cors``
+    are the origins browsers may call it from (``*``: any), None for no CORS headers. With
+    ``grpc_port`` it also serves the gRPC API there while it runs (``docs/grpc.md``).
     The dashboard is served at ``/ui/``; ``read_only`` makes it view-only (the ``/v1`` API
     is unchanged by it)."""
     token = resolve_token(token)
     metrics = Metrics(now=app.clock.now, max_age=metrics_max_age)
+    engine = Engine(app, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
@@ -65,9 +72,18 @@ def build(
         runner = app.worker() if worker else None
         if runner is not None:
             await runner.start()
+        grpc_server = None
         try:
+            if grpc_port is not None:
+                from ._grpc import start_grpc  # the grpc extra: imported only when asked
+
+                grpc_server = await start_grpc(
+                    app, engine, host=grpc_host, port=grpc_port, token=token
+                )
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2.0)
             if runner is not None:
                 await runner.stop()
             if opened:
@@ -85,13 +101,15 @@ def build(
     )
     _errors.install(api)
     api.add_middleware(Guard, token=token)
+    if cors is not None:  # added last, so outermost: a preflight never meets the guard
+        api.add_middleware(Cors, origins=cors)
     api.include_router(_definitions.router(app))
-    api.include_router(_instances.router(app))
+    api.include_router(_instances.router(engine))
     api.include_router(_runs.router(app))
     api.include_router(_retention.router(app))
     api.include_router(_run_views.router(app))
     api.include_router(_run_control.router(app))
-    api.include_router(_jobs.router(app, metrics))
+    api.include_router(_jobs.router(engine))
     api.include_router(_workers.router(app))
     ui.install(api, app, token=token, read_only=read_only)
 
@@ -150,6 +168,7 @@ _NAMES = {
     "JobsOut": "JobList",
     "PollIn": "PollRequest",
     "ProblemOut": "Problem",
+    "RetryStepIn": "RetryStepRequest",
     "StartInstanceIn": "StartInstanceRequest",
     "StepExecutionOut": "StepExecution",
     "StepIn": "Step",

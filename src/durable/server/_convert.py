@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .._wire import Kind, StoredError
-from ..flow._client import Job
 from ..flow._state import FlowState, flow_state
 from ..info import Status, StepExecution
 from ..store import RunRecord
 from ._errors import NOT_FOUND, ApiError
-from ._models import InstanceOut, InstanceStatus, JobOut, StepExecutionOut
+from ._models import InstanceOut, InstanceStatus, StepExecutionOut
 
 if TYPE_CHECKING:
     from ..app import App
@@ -28,14 +27,30 @@ _REST_STATUS: dict[Status, InstanceStatus] = {
 }
 
 STORE_STATUSES: dict[str, tuple[Status, ...]] = {
-    "ACTIVE": (Status.PENDING, Status.RUNNING),
+    "ACTIVE": (Status.PENDING, Status.RUNNING, Status.WAITING),
     "WAITING": (Status.WAITING,),
     "PAUSED": (Status.PAUSED,),
     "COMPLETED": (Status.COMPLETED,),
     "FAILED": (Status.FAILED,),
     "CANCELLED": (Status.CANCELLED,),
 }
-"""The store statuses behind each REST status."""
+"""The store statuses behind each REST status (a WAITING run is ACTIVE unless it waits at
+a USER_TASK or a WAIT step: ``rest_status``)."""
+
+WAITING_STEPS = frozenset({"USER_TASK", "WAIT"})
+"""The steps a run is WAITING at, as in Rochallor; waiting for anything else (an external
+job, a timer, a retry) it is ACTIVE."""
+
+
+def rest_status(run: RunRecord, state: FlowState) -> InstanceStatus:
+    """The instance status: Rochallor's clients wait for WAITING before completing a user
+    task, so it means "at a USER_TASK or WAIT step", not "suspended"."""
+    status = _REST_STATUS[run.status]
+    if status == "WAITING" and not any(
+        s.status == "RUNNING" and s.step_type in WAITING_STEPS for s in state.steps
+    ):
+        return "ACTIVE"
+    return status
 
 
 def when(stamp: float) -> datetime:
@@ -58,7 +73,7 @@ def instance_out(run: RunRecord, state: FlowState) -> InstanceOut:
         id=run.id,
         definitionId=run.workflow,
         definitionVersion=run.flow_version,
-        status=_REST_STATUS[run.status],
+        status=rest_status(run, state),
         currentStepIds=list(state.current),
         variables=state.variables,
         startedAt=when(run.created_at),
@@ -105,17 +120,4 @@ def step_out(instance_id: str, step: StepExecution) -> StepExecutionOut:
         startedAt=step.started_at,
         endedAt=step.ended_at,
         failureReason=step.failure_reason,
-    )
-
-
-def job_out(job: Job, fallback_expiry: datetime) -> JobOut:
-    return JobOut(
-        id=job.id,
-        jobType=job.job_type,
-        instanceId=job.instance_id,
-        stepId=job.step_id,
-        stepExecutionId=job.step_execution_id,
-        retriesRemaining=job.retries_remaining,
-        variables=job.variables,
-        lockExpiresAt=job.lock_expires_at or fallback_expiry,
     )

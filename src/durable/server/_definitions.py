@@ -48,7 +48,7 @@ async def read_json(request: Request, what: str) -> Any:
         raise ApiError(400, MALFORMED_JSON, f"the request body is not valid JSON: {exc}") from None
 
 
-def _check_name(document: Any) -> None:
+def check_name(document: Any) -> None:
     """The name is stored in a column of its own, which cannot hold every string."""
     name = document.get("name") if isinstance(document, dict) else None
     if isinstance(name, str):
@@ -78,7 +78,7 @@ def router(app: App) -> APIRouter:
     )
     async def upload_definition(request: Request) -> DefinitionSummary:
         document = await read_json(request, "a definition")
-        _check_name(document)
+        check_name(document)
         ref = await app.definitions.upload(document)
         return DefinitionSummary(
             id=ref.id, version=ref.version, name=ref.name, uploadedAt=ref.uploaded_at

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from ..errors import RunClosedError
-from ..flow._client import complete_user_task, variables_text
-from ..info import Status
-from ..store import RunRecord
-from ..store._notify import run_topic
-from ._convert import STORE_STATUSES, flow_run, instance_out, instances_out, state_of, step_out
-from ._errors import CONFLICT, NOT_FOUND, ApiError, responses
+from ._engine import Engine
+from ._errors import responses
 from ._models import (
     MAX_INT,
     CancelIn,
@@ -24,49 +16,14 @@ from ._models import (
     InstanceOut,
     InstancePage,
     InstanceStatus,
+    RetryStepIn,
     StartInstanceIn,
     Variables,
 )
 
-if TYPE_CHECKING:
-    from ..app import App
 
-log = logging.getLogger("durable.server")
-
-CANCEL_WAIT_SECONDS = 5.0
-"""How long a cancel call waits for a worker to unwind the run before answering."""
-
-
-async def _step_type(app: App, run: RunRecord, step_id: str) -> str | None:
-    """The type of step ``step_id`` in the definition version the run executes."""
-    stored = await app.store.get_definition(run.workflow, run.flow_version)
-    if stored is None:
-        return None
-    steps = json.loads(stored.document).get("steps", [])
-    for step in steps:
-        if isinstance(step, dict) and step.get("id") == step_id:
-            return str(step.get("type"))
-    return None
-
-
-async def _wait_until_ended(app: App, run: RunRecord, seconds: float) -> RunRecord:
-    deadline = time.monotonic() + seconds
-    with app.store.subscribe(run_topic(run.id)) as changed:
-        while not run.status.is_terminal:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            # SQLite cannot notify across processes: look again now and then.
-            await changed.wait(min(left, 0.2))
-            found = await app.store.get_run(run.id)
-            if found is None:
-                break
-            run = found
-    return run
-
-
-def router(app: App) -> APIRouter:
-    """The instance routes, bound to ``app``."""
+def router(engine: Engine) -> APIRouter:
+    """The instance routes, answered by ``engine``."""
     api = APIRouter(prefix="/v1/instances", tags=["instances"])
 
     @api.post(
@@ -78,15 +35,13 @@ def router(app: App) -> APIRouter:
         summary="Start an instance of a definition (its latest version unless one is asked)",
     )
     async def start_instance(body: StartInstanceIn) -> InstanceOut:
-        handle = await app.start_flow(
+        return await engine.start_instance(
             body.definitionId,
             variables=body.variables,
             business_key=body.businessKey,
             version=body.definitionVersion,
             tags=body.tags,
         )
-        run = await flow_run(app, handle.run_id)
-        return instance_out(run, await state_of(app, run))
 
     @api.get(
         "",
@@ -102,14 +57,13 @@ def router(app: App) -> APIRouter:
         page: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
         pageSize: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> InstancePage:
-        runs, total = await app.store.list_flow_runs(
+        return await engine.list_instances(
             definition_id=definitionId,
-            statuses=None if status is None else STORE_STATUSES[status],
+            status=status,
             business_key=businessKey,
-            offset=page * pageSize,
-            limit=pageSize,
+            page=page,
+            page_size=pageSize,
         )
-        return InstancePage(items=await instances_out(app, runs), total=total)
 
     @api.get(
         "/{instance_id}",
@@ -119,8 +73,7 @@ def router(app: App) -> APIRouter:
         summary="One instance",
     )
     async def get_instance(instance_id: str) -> InstanceOut:
-        run = await flow_run(app, instance_id)
-        return instance_out(run, await state_of(app, run))
+        return await engine.instance(instance_id)
 
     @api.get(
         "/{instance_id}/history",
@@ -130,9 +83,7 @@ def router(app: App) -> APIRouter:
         summary="The instance's step executions, oldest first",
     )
     async def get_history(instance_id: str) -> HistoryOut:
-        run = await flow_run(app, instance_id)
-        state = await state_of(app, run)
-        return HistoryOut(items=[step_out(run.id, step) for step in state.steps])
+        return await engine.history(instance_id)
 
     @api.post(
         "/{instance_id}/cancel",
@@ -142,19 +93,20 @@ def router(app: App) -> APIRouter:
         summary="Cancel an instance that has not finished",
     )
     async def cancel_instance(instance_id: str, body: CancelIn | None = None) -> InstanceOut:
-        run = await flow_run(app, instance_id)
-        if run.status.is_terminal:
-            raise ApiError(409, CONFLICT, f"instance {instance_id!r} is already {run.status}")
-        run = await app.store.request_cancel(instance_id)
-        if run.status.is_terminal and run.status is not Status.CANCELLED:
-            raise ApiError(409, CONFLICT, f"instance {instance_id!r} is already {run.status}")
-        reason = body.reason if body is not None else None
-        log.info("instance %s cancelled over REST%s", instance_id, f": {reason}" if reason else "")
-        run = await _wait_until_ended(app, run, CANCEL_WAIT_SECONDS)
-        out = instance_out(run, await state_of(app, run))
-        # Cancelled for good: a worker unwinds it at its next durable await. Until then
-        # GET shows it as it is.
-        return out.model_copy(update={"status": "CANCELLED"})
+        return await engine.cancel(instance_id, body.reason if body is not None else None)
+
+    @api.post(
+        "/{instance_id}/steps/{step_id}/retry",
+        response_model=InstanceOut,
+        response_model_exclude_none=True,
+        responses=responses(400, 404, 409, 415),
+        summary="Run the failed step of a FAILED instance again",
+    )
+    async def retry_step(
+        instance_id: str, step_id: str, body: RetryStepIn | None = None
+    ) -> InstanceOut:
+        variables = body.variables if body is not None else None
+        return await engine.retry_step(instance_id, step_id, variables)
 
     @api.post(
         "/{instance_id}/user-tasks/{step_id}/complete",
@@ -166,21 +118,10 @@ def router(app: App) -> APIRouter:
     async def complete_task(
         instance_id: str, step_id: str, body: CompleteUserTaskIn | None = None
     ) -> Response:
-        run = await flow_run(app, instance_id)
-        step_type = await _step_type(app, run, step_id)
-        if step_type is None:
-            raise ApiError(404, NOT_FOUND, f"instance {instance_id!r} has no step {step_id!r}")
-        if step_type != "USER_TASK":
-            raise ApiError(
-                409, CONFLICT, f"step {step_id!r} is a {step_type}, not a USER_TASK; use signals"
-            )
         variables: dict[str, Any] | None = None
         if body is not None and (body.result is not None or body.variables is not None):
             variables = {**(body.result or {}), **(body.variables or {})}
-        try:
-            await complete_user_task(app.store, instance_id, step_id, variables)
-        except RunClosedError as exc:
-            raise ApiError(409, CONFLICT, str(exc)) from None
+        await engine.complete_user_task(instance_id, step_id, variables)
         return Response(status_code=204)
 
     @api.post(
@@ -195,25 +136,7 @@ def router(app: App) -> APIRouter:
         wait_step_id: str,
         body: Annotated[Variables | None, Body()] = None,
     ) -> Response:
-        run = await flow_run(app, instance_id)
-        step_type = await _step_type(app, run, wait_step_id)
-        if step_type != "WAIT":
-            raise ApiError(
-                404, NOT_FOUND, f"instance {instance_id!r} has no WAIT step {wait_step_id!r}"
-            )
-        state = await state_of(app, run)
-        if run.status.is_terminal or wait_step_id not in state.current:
-            raise ApiError(
-                409,
-                CONFLICT,
-                f"instance {instance_id!r} is not waiting at step {wait_step_id!r} "
-                f"(status {run.status})",
-            )
-        text = variables_text(body, f"signal {wait_step_id!r} of instance {instance_id!r}")
-        try:
-            await app.store.send_signal(instance_id, wait_step_id, text)
-        except RunClosedError as exc:
-            raise ApiError(409, CONFLICT, str(exc)) from None
+        await engine.signal_wait(instance_id, wait_step_id, body)
         return Response(status_code=204)
 
     return api

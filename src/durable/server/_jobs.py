@@ -6,37 +6,26 @@ API has no wait parameter, so its workers poll again on their own schedule.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter, Response
 
-from ..errors import JobConflictError
-from ._convert import job_out
+from ._engine import Engine, jobs_to_hand_out
 from ._errors import responses
 from ._models import CompleteJobIn, FailJobIn, JobsOut, PollIn
 
-if TYPE_CHECKING:
-    from ..app import App
-    from ._metrics import Metrics
 
-
-def router(app: App, metrics: Metrics) -> APIRouter:
-    """The job routes, bound to ``app``; late completions are counted in ``metrics``."""
+def router(engine: Engine) -> APIRouter:
+    """The job routes, answered by ``engine``."""
     api = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
     @api.post(
         "/poll",
         response_model=JobsOut,
         responses=responses(400, 415),
-        summary="Claim up to maxJobs queued jobs of these types for leaseSeconds",
+        summary="Claim up to maxJobs (at most 100; 0 or less: 10) queued jobs for leaseSeconds",
     )
     async def poll_jobs(body: PollIn) -> JobsOut:
-        expiry = datetime.now(UTC) + timedelta(seconds=body.leaseSeconds)
-        jobs = await app.jobs.poll(
-            body.workerId, body.jobTypes, max_jobs=body.maxJobs, lease_seconds=body.leaseSeconds
-        )
-        return JobsOut(jobs=[job_out(job, expiry) for job in jobs])
+        count = jobs_to_hand_out(body.maxJobs)
+        return await engine.poll(body.workerId, body.jobTypes, count, body.leaseSeconds)
 
     @api.post(
         "/{job_id}/complete",
@@ -46,11 +35,7 @@ def router(app: App, metrics: Metrics) -> APIRouter:
         summary="Complete a job this worker holds; its variables are merged into the instance",
     )
     async def complete_job(job_id: str, body: CompleteJobIn) -> Response:
-        try:
-            await app.jobs.complete(job_id, body.workerId, body.variables)
-        except JobConflictError:
-            metrics.job_conflicts.labels("complete").inc()
-            raise
+        await engine.complete_job(job_id, body.workerId, body.variables)
         return Response(status_code=204)
 
     @api.post(
@@ -61,12 +46,7 @@ def router(app: App, metrics: Metrics) -> APIRouter:
         summary="Fail a job: re-queued while retryable with retries left, else the step fails",
     )
     async def fail_job(job_id: str, body: FailJobIn) -> Response:
-        message = body.errorMessage or "the job failed (no message given)"
-        try:
-            await app.jobs.fail(job_id, body.workerId, message, retryable=body.retryable)
-        except JobConflictError:
-            metrics.job_conflicts.labels("fail").inc()
-            raise
+        await engine.fail_job(job_id, body.workerId, body.errorMessage, body.retryable)
         return Response(status_code=204)
 
     return api

@@ -139,6 +139,11 @@ class CancelIn(_Request):
     reason: Text | None = None
 
 
+class RetryStepIn(_Request):
+    variables: Variables | None = None
+    """Refused when not empty: a retry cannot merge variables (fork the instance)."""
+
+
 class CompleteUserTaskIn(_Request):
     variables: Variables | None = None
     result: Variables | None = None
@@ -184,7 +189,9 @@ class HistoryOut(_Response):
 class PollIn(_Request):
     workerId: Name
     jobTypes: list[Name] = Field(min_length=1, max_length=100)
-    maxJobs: int = Field(default=1, ge=1, le=100)
+    maxJobs: int = 1
+    """0 or less means 10; a poll hands out at most 100 whatever it asks (Rochallor's SDKs
+    send their concurrency here)."""
     leaseSeconds: int = Field(default=60, ge=5, le=3600)
 
 

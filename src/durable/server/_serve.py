@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Sequence
 
 from ..app import App, load_app
+from ..errors import ConfigurationError
 from ._app import build, resolve_token
+from ._cors import cors_origins
 
 log = logging.getLogger("durable.server")
 
@@ -27,6 +30,9 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     app_target: str | None = None,
+    worker: bool = True,
+    cors_origin: Sequence[str] = (),
+    grpc_port: int | None = None,
     read_only: bool = False,
 ) -> None:
     """Run the REST server (``docs/rest.md``) over a store until interrupted; blocks.
@@ -38,9 +44,11 @@ def serve(
         port: The TCP port.
         token: Require ``Authorization: Bearer <token>`` on every endpoint but
             ``/healthz``; default ``$DURABLE_API_TOKEN``; none means no auth.
-        app_target: ``module:attribute`` naming a ``durable.App``: the server then also
-            runs an in-process worker with that App's registered handlers. Without it
-            the server runs no worker (run ``durable worker`` beside it).
+        app_target: ``module:attribute`` naming a ``durable.App``: the embedded worker
+            then also runs that App's workflows and handlers.
+        worker: Run an embedded worker (the default): an ordinary member of the fleet
+            that drives JSON flows (SERVICE_TASKs without a handler become external
+            jobs), so the server alone is a complete engine. False serves the API only.
         read_only: Make the dashboard at ``/ui/`` view-only: it shows no action and
             refuses every one. The ``/v1`` API is unchanged.
 
@@ -50,6 +58,15 @@ def serve(
     """
     import uvicorn
 
+    origins = cors_origins(cors_origin)
+    if grpc_port is not None:
+        try:  # fail before serving: the grpc extra is optional
+            import durable.server._grpc  # noqa: F401
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the gRPC API is not installed ({exc}); install it with: "
+                "pip install 'durable[server,grpc]'"
+            ) from None
     app = App(dsn) if app_target is None else load_app(app_target, dsn=dsn)
     token = resolve_token(token)
     if token is None and not _is_loopback(host):
@@ -58,7 +75,15 @@ def serve(
             "(pass a token or set DURABLE_API_TOKEN)",
             host,
         )
-    asgi = build(app, token=token, worker=app_target is not None, read_only=read_only)
+    asgi = build(
+        app,
+        token=token,
+        worker=worker,
+        cors=origins,
+        grpc_port=grpc_port,
+        grpc_host=host,
+        read_only=read_only,
+    )
     # log_config=None: uvicorn logs through the handlers `durable serve` configured.
     config = uvicorn.Config(
         asgi, host=host, port=port, lifespan="on", log_level="info", log_config=None

@@ -282,7 +282,7 @@ class PostgresFlows:
             return verdict
         if _rules.is_closed(None if run is None else run["status"]):
             await conn.execute(_CLOSE_JOB, job_id, "CANCELLED", None)
-            return JobAnswer.CONFLICT
+            return _rules.closed_by_engine()
         return row["run_id"], row["seq"], row["attempt"]
 
     async def get_job(self, job_id: str) -> JobRecord | None:

@@ -219,9 +219,9 @@ class FlowStore(Protocol):
 
         The signal is ``job_signal_name(seq)`` with payload ``{"ok": true, "variables",
         "attempt", "workerId"}``. A lease that expired still counts as long as nobody
-        polled the job since. ALREADY when this worker completed it before; CONFLICT,
-        changing nothing, when someone else holds or closed it; a job whose run has
-        finished is cancelled (CONFLICT).
+        polled the job since. ALREADY, changing nothing, when this worker completed it
+        before or the engine closed it (CANCELLED, or its run has finished: the job is
+        cancelled then); CONFLICT, changing nothing, when someone else holds or closed it.
         """
 
     async def fail_job(

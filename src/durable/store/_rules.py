@@ -333,19 +333,31 @@ def judge_job_call(
 ) -> JobAnswer | None:
     """Whether ``worker_id`` may close a job as ``closes_as``; None when it may.
 
-    NOT_FOUND without a job (``status`` None). The holder may close a RUNNING job even
-    past its lease, as long as nobody polled the job since (the poll would have made
-    someone else the holder). A repeat of what the same worker already did is ALREADY;
-    everything else is CONFLICT. The caller then checks the job's run: a job whose run
-    has ended is cancelled, answering CONFLICT (nobody waits for its outcome).
+    NOT_FOUND without a job (``status`` None). A job the engine closed itself (CANCELLED:
+    an interrupting boundary timer, an END or a cancel ended its step) is ALREADY for the
+    worker that held it, or for anyone if nobody did: nobody waits for its outcome, and
+    Rochallor's SDK workers treat a refusal there as fatal. The holder may close a
+    RUNNING job even past its lease, as long as nobody polled the job since (the poll
+    would have made someone else the holder). A repeat of what the same worker already
+    did is ALREADY; everything else (the lease passed to another worker) is CONFLICT.
+    The caller then checks the job's run: a job whose run has ended is cancelled,
+    answering ALREADY too (``closed_by_engine``).
     """
     if status is None:
         return JobAnswer.NOT_FOUND
+    if status == "CANCELLED" and holder in (None, worker_id):
+        return JobAnswer.ALREADY
     if holder != worker_id:
         return JobAnswer.CONFLICT
     if status == "RUNNING":
         return None
     return JobAnswer.ALREADY if status == closes_as else JobAnswer.CONFLICT
+
+
+def closed_by_engine() -> JobAnswer:
+    """The answer to closing a job whose run has ended (the store then cancels the job):
+    a no-op, as when the engine had cancelled the job before (``judge_job_call``)."""
+    return JobAnswer.ALREADY
 
 
 def poll_types(job_types: Sequence[str], limit: int) -> list[str]:

@@ -215,7 +215,7 @@ def _settle_job(
     if _rules.is_closed(None if run is None else run[0]):
         # The run ended while the worker held the job: nobody waits for its outcome.
         _close_job(conn, job_id, "CANCELLED", None, now)
-        return JobAnswer.CONFLICT, []
+        return _rules.closed_by_engine(), []
     return JobAnswer.DONE, outcome(conn, run_id, seq, attempt, now)
 
 

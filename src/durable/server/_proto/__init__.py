@@ -1,0 +1,1 @@
+"""Code generated from ``engine.proto`` by ``grpc_tools.protoc`` (``docs/grpc.md``)."""
