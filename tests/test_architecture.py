@@ -107,7 +107,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("durable.flow",),  # 4: JSON step graphs on the runtime
     ("durable.worker",),  # 5: the claim loop
     ("durable.handle", "durable._fork", "durable.schedules", "durable.app"),  # 6: the client
-    ("durable.testing", "durable.cli", "durable.server", "durable"),  # 7: entry points
+    # 7: entry points (``durable.server.ui`` is the dashboard, inside the server)
+    ("durable.testing", "durable.cli", "durable.server", "durable.server.ui", "durable"),
 )
 """The layers of docs/architecture.md, lowest first: a module imports only its own layer
 and those below it, and no two modules import each other (even under TYPE_CHECKING)."""

@@ -205,10 +205,17 @@ def serve(
             "at --host (needs the grpc extra: durable\\[server,grpc]).",
         ),
     ] = None,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help="Make the dashboard at /ui/ view-only: no actions (the /v1 API is unchanged).",
+        ),
+    ] = False,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
-    """Serve the REST API over the store (needs the server extra: durable\\[server])."""
+    """Serve the REST API and the dashboard (/ui/) over the store (needs durable\\[server])."""
     try:  # the server extra is optional: import it only here
         serve_api = importlib.import_module("durable.server").serve
     except ImportError as exc:
@@ -240,6 +247,7 @@ def serve(
         worker=worker,
         cors_origin=cors_origin or (),
         grpc_port=grpc_port,
+        read_only=read_only,
     )
     if inspect.isawaitable(outcome):
         with contextlib.suppress(KeyboardInterrupt):

@@ -8,6 +8,7 @@ Install the extra: ``pip install 'durable[server]'``; run it with ``durable serv
 - ``_errors``       the error body of every failure;  ``_guard``  token, 415, size
 - ``_cors``         CORS headers and preflights, as the Rochallor engine answers them
 - ``_metrics``      Prometheus figures read from the database;  ``_serve``  uvicorn
+- ``ui``            the web dashboard at ``/ui/`` (``docs/dashboard.md``)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def create_app(
     token: str | None = None,
     metrics_max_age: float = 5.0,
     cors_origins: Sequence[str] | None = ("*",),
+    read_only: bool = False,
 ) -> FastAPI:
     """The ASGI application serving the REST API over ``app``'s store.
 
@@ -44,6 +46,7 @@ def create_app(
             read; 0 reads at every scrape.
         cors_origins: The origins browsers may call the API from (``"*"``: any, the
             default); None sends no CORS headers.
+        read_only: Make the dashboard (``/ui/``) view-only; the ``/v1`` API is unchanged.
 
     Example::
 
@@ -53,7 +56,14 @@ def create_app(
     """
     from ._app import build
 
-    return build(app, token=token, worker=False, cors=cors_origins, metrics_max_age=metrics_max_age)
+    return build(
+        app,
+        token=token,
+        worker=False,
+        cors=cors_origins,
+        metrics_max_age=metrics_max_age,
+        read_only=read_only,
+    )
 
 
 __all__ = ["create_app", "serve"]

@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--grpc-port", type=int, help="also serve the gRPC API (docs/grpc.md) on this port"
     )
+    parser.add_argument(
+        "--read-only", action="store_true", help="make the dashboard at /ui/ view-only"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -47,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             worker=args.worker,
             cors_origin=args.cors_origin,
             grpc_port=args.grpc_port,
+            read_only=args.read_only,
         )
     except DurableError as exc:
         print(f"durable: {exc}", file=sys.stderr)

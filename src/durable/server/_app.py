@@ -25,6 +25,7 @@ from . import (
     _run_views,
     _runs,
     _workers,
+    ui,
 )
 from ._cors import ANY_ORIGIN, Cors
 from ._engine import Engine
@@ -49,10 +50,13 @@ def build(
     metrics_max_age: float = MAX_AGE_SECONDS,
     grpc_port: int | None = None,
     grpc_host: str = "127.0.0.1",
+    read_only: bool = False,
 ) -> FastAPI:
     """The server for ``app``; with ``worker`` it also runs an in-process worker. ``cors``
     are the origins browsers may call it from (``*``: any), None for no CORS headers. With
-    ``grpc_port`` it also serves the gRPC API there while it runs (``docs/grpc.md``)."""
+    ``grpc_port`` it also serves the gRPC API there while it runs (``docs/grpc.md``).
+    The dashboard is served at ``/ui/``; ``read_only`` makes it view-only (the ``/v1`` API
+    is unchanged by it)."""
     token = resolve_token(token)
     metrics = Metrics(now=app.clock.now, max_age=metrics_max_age)
     engine = Engine(app, metrics)
@@ -107,6 +111,7 @@ def build(
     api.include_router(_run_control.router(app))
     api.include_router(_jobs.router(engine))
     api.include_router(_workers.router(app))
+    ui.install(api, app, token=token, read_only=read_only)
 
     @api.get(
         "/healthz",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ConfigurationError
+from ._guard import is_dashboard
 
 ANY_ORIGIN = "*"
 ALLOW_METHODS = b"GET, POST, OPTIONS"
@@ -60,7 +61,8 @@ class Cors:
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or is_dashboard(scope.get("path", "")):
+            # the dashboard is served to its own pages only: no other origin may read it
             await self.app(scope, receive, send)
             return
         allowed = self._allowed(scope)

@@ -15,6 +15,13 @@ from ._errors import VALIDATION_ERROR, error_bytes
 MAX_BODY_BYTES = 16 * 1024 * 1024
 OPEN_PATHS = frozenset({"/healthz"})
 """Paths answered without a token."""
+DASHBOARD = "/ui"
+"""The dashboard's paths (and ``/``) check their own access (session cookie, CSRF) and take
+form bodies: ``ui._auth``."""
+
+
+def is_dashboard(path: str) -> bool:
+    return path == "/" or path == DASHBOARD or path.startswith(DASHBOARD + "/")
 
 
 def is_json(content_type: str) -> bool:
@@ -54,12 +61,18 @@ class Guard:
         for key, value in scope.get("headers", ()):
             headers.setdefault(key.lower(), value)
         path: str = scope.get("path", "")
-        if self.token is not None and path not in OPEN_PATHS and not self._authorized(headers):
+        dashboard = is_dashboard(path)
+        if (
+            self.token is not None
+            and path not in OPEN_PATHS
+            and not dashboard
+            and not self._authorized(headers)
+        ):
             return 401, "UNAUTHORIZED", "send the server's token as 'Authorization: Bearer <token>'"
         query: bytes = scope.get("query_string", b"")
         if "\x00" in path or b"%00" in query.lower() or b"\x00" in query:
             return 400, VALIDATION_ERROR, "the path or query holds a NUL character"
-        return self._body_refusal(headers)
+        return self._body_refusal(headers, forms=dashboard)
 
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:
         assert self.token is not None
@@ -67,7 +80,7 @@ class Guard:
         return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
 
     @staticmethod
-    def _body_refusal(headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
+    def _body_refusal(headers: dict[bytes, bytes], *, forms: bool) -> tuple[int, str, str] | None:
         length = _int(headers.get(b"content-length"))
         has_body = (length is not None and length > 0) or b"transfer-encoding" in headers
         if not has_body:
@@ -75,6 +88,8 @@ class Guard:
         if length is not None and length > MAX_BODY_BYTES:
             return 413, "PAYLOAD_TOO_LARGE", f"the body is over {MAX_BODY_BYTES} bytes"
         content_type = headers.get(b"content-type")
+        if forms:  # the dashboard's forms: urlencoded or multipart, checked by the form parser
+            return None
         if content_type is not None and not is_json(content_type.decode("latin-1")):
             return (
                 415,

@@ -1,4 +1,4 @@
-"""``serve()``: run the REST server with uvicorn until SIGINT or SIGTERM."""
+"""``serve()``: run the REST server and the dashboard with uvicorn until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def serve(
     worker: bool = True,
     cors_origin: Sequence[str] = (),
     grpc_port: int | None = None,
+    read_only: bool = False,
 ) -> None:
     """Run the REST server (``docs/rest.md``) over a store until interrupted; blocks.
 
@@ -48,6 +49,8 @@ def serve(
         worker: Run an embedded worker (the default): an ordinary member of the fleet
             that drives JSON flows (SERVICE_TASKs without a handler become external
             jobs), so the server alone is a complete engine. False serves the API only.
+        read_only: Make the dashboard at ``/ui/`` view-only: it shows no action and
+            refuses every one. The ``/v1`` API is unchanged.
 
     Example::
 
@@ -79,6 +82,7 @@ def serve(
         cors=origins,
         grpc_port=grpc_port,
         grpc_host=host,
+        read_only=read_only,
     )
     # log_config=None: uvicorn logs through the handlers `durable serve` configured.
     config = uvicorn.Config(
