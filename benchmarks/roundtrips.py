@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg.connection
 
-from durable.store import sqlite as sqlite_store
+from durable.store._sqlite_db import SqliteDb
 
 _METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
 
@@ -58,11 +58,12 @@ def install() -> Counter_:
             return counted
 
         setattr(asyncpg.connection.Connection, name, wrap())
-    store = sqlite_store.SqliteStore
-    for name in ("_write", "_read"):
-        original = getattr(store, name)
+    # The store's objects bind ``db.write``/``db.read`` when the store is built: patched
+    # here first, every transaction they hand to the threads is counted.
+    for name in ("write", "read"):
+        original = getattr(SqliteDb, name)
 
-        def wrap_sqlite(original: Any = original, kind: str = name[1:]) -> Any:
+        def wrap_sqlite(original: Any = original, kind: str = name) -> Any:
             async def counted(self: Any, what: str, fn: Any) -> Any:
                 label = f"sqlite {kind}: {what}"
                 start = time.perf_counter()
@@ -74,5 +75,5 @@ def install() -> Counter_:
 
             return counted
 
-        setattr(store, name, wrap_sqlite())
+        setattr(SqliteDb, name, wrap_sqlite())
     return counter
