@@ -38,6 +38,23 @@ PICKLE_HINT = (
 _PICKLED = '{"durable:pickle":"'
 
 
+_UNCHANGED_BY: dict[Any, frozenset[type]] = {
+    Any: frozenset({int, str, bool, type(None)}),
+    int: frozenset({int}),
+    str: frozenset({str}),
+    bool: frozenset({bool}),
+}
+"""The value types that a type hint's validation and JSON conversion give back unchanged:
+a value of exactly one of them needs no pydantic call (the hot path of small arguments)."""
+
+
+def _unchanged(hint: Any) -> frozenset[type]:
+    try:
+        return _UNCHANGED_BY.get(hint, frozenset())
+    except TypeError:  # an unhashable hint
+        return frozenset()
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text of an already JSON-compatible value, always storable as UTF-8.
 
@@ -132,18 +149,50 @@ class CallCodec:
         hint = self._hints.get("return", Any)
         return _ANY if hint is Any else pydantic.TypeAdapter(hint)
 
+    @cached_property
+    def _positional(self) -> tuple[str, ...] | None:
+        """The parameter names, when every parameter can be passed by position."""
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        params = self.signature.parameters.values()
+        if all(param.kind in kinds for param in params):
+            return tuple(self.signature.parameters)
+        return None
+
+    @cached_property
+    def _unchanged_args(self) -> dict[str, frozenset[type]]:
+        """Per parameter, the value types stored as they are (see ``_UNCHANGED_BY``)."""
+        unchanged = {}
+        for name, param in self.signature.parameters.items():
+            plain = param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+            unchanged[name] = _unchanged(self._hints.get(name, Any)) if plain else frozenset()
+        return unchanged
+
+    @cached_property
+    def _unchanged_result(self) -> frozenset[type]:
+        return _unchanged(self._hints.get("return", Any))
+
     def fingerprint(self, text: str) -> str | None:
         """The digest replay compares the arguments ``text`` by (None: not compared)."""
         return fingerprint(text)
 
     def encode_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """Validate a call's arguments against the signature; return their JSON text."""
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise SerializationError(f"{self.owner}: {exc}; it takes {self.signature}") from None
+        names = self._positional
+        if names is not None and not kwargs and len(args) == len(names):
+            arguments = dict(zip(names, args, strict=True))
+        else:
+            try:
+                arguments = self.signature.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise SerializationError(
+                    f"{self.owner}: {exc}; it takes {self.signature}"
+                ) from None
         stored: dict[str, Any] = {}
-        for name, value in bound.arguments.items():
+        unchanged = self._unchanged_args
+        for name, value in arguments.items():
+            if type(value) in unchanged[name]:
+                stored[name] = value
+                continue
             adapter = self._adapters[name]
             try:
                 valid = adapter.validate_python(value)
@@ -169,7 +218,11 @@ class CallCodec:
             )
         stored = loads(text)
         arguments: dict[str, Any] = {}
+        unchanged = self._unchanged_args
         for name, value in stored.items():
+            if type(value) in unchanged.get(name, ()):
+                arguments[name] = value
+                continue
             adapter = self._adapters.get(name)
             if adapter is None:
                 raise SerializationError(f"{self.owner}: stored argument {name!r} is unknown")
@@ -180,10 +233,15 @@ class CallCodec:
                     f"{self.owner}: stored argument {name!r} no longer matches its type: "
                     f"{_first_problem(exc)}"
                 ) from None
+        names = self._positional
+        if names is not None and len(arguments) == len(names) and tuple(arguments) == names:
+            return tuple(arguments.values()), {}
         bound = inspect.BoundArguments(self.signature, arguments)
         return bound.args, bound.kwargs
 
     def encode_result(self, value: Any) -> str:
+        if type(value) in self._unchanged_result:
+            return dumps(value)
         try:
             return dumps(self._result_adapter.dump_python(value, mode="json"))
         except (PydanticSerializationError, ValueError, TypeError) as exc:
@@ -193,8 +251,11 @@ class CallCodec:
             ) from None
 
     def decode_result(self, text: str) -> Any:
+        value = loads(text)
+        if type(value) in self._unchanged_result:
+            return value
         try:
-            return self._result_adapter.validate_python(loads(text))
+            return self._result_adapter.validate_python(value)
         except pydantic.ValidationError as exc:
             raise SerializationError(
                 f"{self.owner}: stored result does not match the return type: {_first_problem(exc)}"

@@ -20,14 +20,13 @@ Suspensions, parks and releases take the single-commit path of the store.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from ..errors import DurableError
+from ._coalesce import Coalescer
 from ._notify import Notifier, run_topic
 from ._postgres_db import NOW
 from ._postgres_flows import CANCEL_OPEN_JOBS
@@ -75,18 +74,18 @@ WITH c AS (
 SELECT id, finished, pausing, (SELECT count(*) FROM notified) FROM fence
 """
 
-MAX_BATCH = 512
-FLUSHERS = 2
-"""Batches written at once: one can be in the database while the next one is sent."""
-
 
 def batchable(commit: Commit) -> bool:
     """Whether a commit can share a statement with others (see the module)."""
     return not commit.has_links and (commit.outcome is None or isinstance(commit.outcome, Finish))
 
 
-class CommitBatcher:
-    """Groups the batchable commits of one store into shared statements."""
+class CommitBatcher(Coalescer[Commit, bool]):
+    """Groups the batchable commits of one store into shared statements.
+
+    ``submit`` returns whether the run is asked to pause (``RunStore.commit``), or raises
+    ``LeaseLostError`` when the commit's fence failed.
+    """
 
     def __init__(
         self,
@@ -95,97 +94,14 @@ class CommitBatcher:
         notifier: Notifier,
         commit_one: Callable[[Commit], Awaitable[bool]],
     ) -> None:
+        super().__init__(self._write, commit_one, key=_run_id)
         self._connect = connect
         self._channel = channel
         self._notifier = notifier
-        self._commit_one = commit_one
-        self._pending: list[tuple[Commit, asyncio.Future[bool]]] = []
-        self._in_flight: set[str] = set()
-        self._flushes: set[asyncio.Task[None]] = set()
 
-    async def submit(self, commit: Commit) -> bool:
-        """Write ``commit`` with the next batch; raise LeaseLostError if its fence failed.
-
-        Returns whether the run is asked to pause (``RunStore.commit``)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((commit, future))
-        self._start_flushes()
-        return await future
-
-    async def close(self) -> None:
-        """Wait for the batches being written."""
-        while self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
-
-    def _start_flushes(self) -> None:
-        while self._pending and len(self._flushes) < FLUSHERS:
-            batch = self._take()
-            if not batch:
-                return
-            task = asyncio.create_task(self._flush(batch))
-            self._flushes.add(task)
-            task.add_done_callback(self._flush_done)
-
-    def _flush_done(self, task: asyncio.Task[None]) -> None:
-        self._flushes.discard(task)
-        self._start_flushes()
-
-    def _take(self) -> list[tuple[Commit, asyncio.Future[bool]]]:
-        """The next batch: one commit per run, none of a run with a commit in flight."""
-        batch: list[tuple[Commit, asyncio.Future[bool]]] = []
-        rest: list[tuple[Commit, asyncio.Future[bool]]] = []
-        for item in self._pending:
-            run_id = item[0].fence.run_id
-            if item[1].done():
-                continue  # its caller gave up: the run will be claimed and replayed
-            if run_id in self._in_flight or len(batch) >= MAX_BATCH:
-                rest.append(item)
-            else:
-                self._in_flight.add(run_id)
-                batch.append(item)
-        self._pending = rest
-        return batch
-
-    async def _flush(self, batch: list[tuple[Commit, asyncio.Future[bool]]]) -> None:
-        try:
-            try:
-                held = await self._write([commit for commit, _ in batch])
-            except DurableError as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
-                    return
-                # One statement for all failed: give each commit its own chance.
-                await asyncio.gather(*(self._alone(c, f) for c, f in batch))
-                return
-            for commit, future in batch:
-                run_id = commit.fence.run_id
-                if run_id not in held:
-                    _settle(future, lease_lost(run_id))
-                    continue
-                finished, pausing = held[run_id]
-                if finished:
-                    self._notifier.notify(run_topic(run_id))
-                _settle(future, pausing)
-        except BaseException as exc:  # never leave a caller waiting
-            for _, future in batch:
-                _settle(future, exc)
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            for commit, _ in batch:
-                self._in_flight.discard(commit.fence.run_id)
-
-    async def _alone(self, commit: Commit, future: asyncio.Future[bool]) -> None:
-        try:
-            pausing = await self._commit_one(commit)
-        except Exception as exc:
-            _settle(future, exc)
-        else:
-            _settle(future, pausing)
-
-    async def _write(self, commits: list[Commit]) -> dict[str, tuple[bool, bool]]:
-        """Apply the batch; the runs whose fence held, and whether each finished and
-        whether it is asked to pause."""
+    async def _write(self, commits: list[Commit]) -> list[bool | BaseException]:
+        """Apply the batch; per commit, whether its run is asked to pause, or the
+        ``LeaseLostError`` of a failed fence."""
         finishes = [c.outcome if isinstance(c.outcome, Finish) else None for c in commits]
         entries = [(c.fence.run_id, e) for c in commits for e in c.entries]
         consumed = [(c.fence.run_id, s, q) for c in commits for s, q in c.consumed_signals]
@@ -211,13 +127,20 @@ class CommitBatcher:
         ]
         async with self._connect("commit") as conn:
             rows = await conn.fetch(_BATCH, *args)
-        return {row[0]: (row[1], row[2]) for row in rows}
+        held = {row[0]: (row[1], row[2]) for row in rows}
+        results: list[bool | BaseException] = []
+        for commit in commits:
+            run_id = commit.fence.run_id
+            found = held.get(run_id)
+            if found is None:
+                results.append(lease_lost(run_id))
+                continue
+            finished, pausing = found
+            if finished:
+                self._notifier.notify(run_topic(run_id))
+            results.append(pausing)
+        return results
 
 
-def _settle(future: asyncio.Future[bool], outcome: BaseException | bool) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, bool):
-        future.set_result(outcome)
-    else:
-        future.set_exception(outcome)
+def _run_id(commit: Commit) -> str:
+    return commit.fence.run_id

@@ -21,6 +21,7 @@ from ._postgres_batch import CommitBatcher, batchable
 from ._postgres_db import NOW, PostgresDb, delay_until
 from ._postgres_flows import CANCEL_OPEN_JOBS, CANCEL_OPEN_JOBS_OF_MANY, has_signal, insert_signal
 from ._postgres_links import apply_links, cancel_descendants, lock_parent, tell_parent
+from ._postgres_starts import NewRun, StartBatcher
 from ._records import (
     JOURNAL_COLUMNS,
     LATEST_VERSION,
@@ -149,10 +150,12 @@ class PostgresRuns:
         self._notifier = db.notifier
         self._channel = db.channel
         self._batcher = CommitBatcher(db.conn, db.channel, db.notifier, self._commit_one)
+        self._starts = StartBatcher(db.conn, db.channel, db.notifier, self._create_one)
 
     async def close(self) -> None:
-        """Wait for the commits being written."""
+        """Wait for the commits and starts being written."""
         await self._batcher.close()
+        await self._starts.close()
 
     # -- client operations ----------------------------------------------------------
     async def create_run(
@@ -168,8 +171,20 @@ class PostgresRuns:
         trace_context: str | None = None,
         tags: Sequence[tuple[str, str]] = (),
     ) -> tuple[RunRecord, bool]:
+        start = NewRun(
+            run_id, workflow, args, business_key, flow_version, queue, priority,
+            trace_context, tags,
+        )  # fmt: skip
+        return await self._starts.submit(start)
+
+    async def _create_one(self, start: NewRun) -> tuple[RunRecord, bool]:
+        run_id, workflow, args = start.run_id, start.workflow, start.args
+        flow_version, tags = start.flow_version, start.tags
         keys, values = [k for k, _ in tags], [v for _, v in tags]
-        extra = (self._channel, business_key, flow_version, queue, priority, trace_context)
+        extra = (
+            self._channel, start.business_key, flow_version, start.queue, start.priority,
+            start.trace_context,
+        )  # fmt: skip
         async with self._conn("create run") as conn:
             for _ in range(3):
                 row = await conn.fetchrow(_CREATE, run_id, workflow, args, *extra, keys, values)
