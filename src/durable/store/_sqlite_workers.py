@@ -53,12 +53,13 @@ class SqliteWorkers:
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         def upsert(conn: sqlite3.Connection, now: float) -> None:
-            conn.execute(
-                f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            conn.execute(  # holds_lock: its liveness lock is taken first (migration 0015)
+                f"INSERT INTO workers ({WORKER_COLUMNS}, holds_lock)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
                 " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
                 " queues = excluded.queues, version = excluded.version,"
                 " workflows = excluded.workflows, stale_after = excluded.stale_after,"
-                " heartbeat_at = excluded.heartbeat_at",
+                " heartbeat_at = excluded.heartbeat_at, holds_lock = 1",
                 (
                     worker.id,
                     worker.host,
@@ -110,9 +111,11 @@ class SqliteWorkers:
                 with _if_free(lock) as free:
                     if not free:
                         continue
-                    gone = conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+                    gone = conn.execute(
+                        "DELETE FROM workers WHERE id = ? AND holds_lock", (worker_id,)
+                    )
                     if gone.rowcount == 0:
-                        continue  # another peer took it over first
+                        continue  # taken over by another peer first, or an old row
                     taken[worker_id] = conn.execute(
                         "UPDATE runs SET runnable_at = ? WHERE lease_owner = ? AND runnable_at > ?",
                         (_rules.TAKEN_OVER_AT, worker_id, now),
@@ -157,7 +160,10 @@ class SqliteLivenessLock:
         path, own = self._db.path, self._id
 
         def find(conn: sqlite3.Connection, _now: float) -> list[str]:
-            ids = [r[0] for r in conn.execute("SELECT id FROM workers WHERE id <> ?", (own,))]
+            # a row without holds_lock is a worker of a version without liveness locks:
+            # its lock is always free, so only its leases tell (a rolling upgrade)
+            sql = "SELECT id FROM workers WHERE id <> ? AND holds_lock"
+            ids = [r[0] for r in conn.execute(sql, (own,))]
             dead = []
             for worker_id in ids:
                 with _if_free(lock_path(path, worker_id)) as free:
