@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import pytest
 
 from durable.store import Fence, QueueClaim, Store, WorkerInfo
+from durable.store._sqlite_workers import lock_path
 from durable.store.postgres import parse_dsn
 
 pytestmark = pytest.mark.anyio
+sqlite_only = pytest.mark.parametrize("dsn", ["sqlite"], indirect=True)
 
 
 def info(worker_id: str) -> WorkerInfo:
@@ -132,3 +138,91 @@ async def test_a_worker_of_a_version_without_liveness_locks_is_left_to_its_lease
     assert [r.id for r in got] == ["new-run"]
     assert set(await store.renew("old", [Fence(old_run.id, old_run.epoch)], 60.0)) == {"old-run"}
     await live.release()
+
+
+def lock_file(dsn: str, worker_id: str) -> str:
+    return lock_path(dsn.removeprefix("sqlite:///"), worker_id)
+
+
+def on_disk(path: str) -> bool:
+    return os.path.exists(path)
+
+
+@sqlite_only
+async def test_a_clean_stop_removes_the_lock_file_and_the_folder_left_empty(store: Store, dsn):
+    lock = store.liveness_lock("w-1")
+    assert await lock.acquire(nothing)
+    path = lock_file(dsn, "w-1")
+    assert on_disk(path)
+    await lock.release()
+    assert not on_disk(path)
+    assert not on_disk(os.path.dirname(path))
+    assert await lock.acquire(nothing)  # the folder is made again
+    assert on_disk(path)
+    await lock.release()
+
+
+@sqlite_only
+async def test_a_clean_stop_leaves_a_live_peers_lock_file_held(store: Store, dsn):
+    first, second = store.liveness_lock("w-1"), store.liveness_lock("w-2")
+    assert await first.acquire(nothing) and await second.acquire(nothing)
+    await store.register_worker(info("w-1"))
+    await store.register_worker(info("w-2"))
+    await store.unregister_worker("w-1")  # a clean stop, as the worker does it
+    await first.release()
+    folder = os.path.dirname(lock_file(dsn, "w-2"))
+    assert os.listdir(folder) == [os.path.basename(lock_file(dsn, "w-2"))]
+    probe = store.liveness_lock("w-3")
+    assert await probe.acquire(nothing)
+    assert await probe.dead_peers() == []  # w-2 is still seen live
+    assert await store.liveness_lock("w-2").acquire(nothing) is False
+    assert await store.take_over(["w-2"]) == {}
+    await probe.release()
+    await second.release()
+    assert not on_disk(folder)
+
+
+@sqlite_only
+async def test_workers_starting_and_stopping_at_once_each_hold_a_lock_file(store: Store, dsn):
+    # one worker's stop removes the folder it finds empty while another makes its file
+    def churn(worker_id: str) -> None:
+        async def rounds() -> None:
+            lock, path = store.liveness_lock(worker_id), lock_file(dsn, worker_id)
+            for _ in range(1000):
+                assert await lock.acquire(nothing)
+                assert on_disk(path)
+                await lock.release()
+
+        asyncio.run(rounds())
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(churn, f"w-{n}") for n in range(2)]:
+            done.result()
+    assert not on_disk(os.path.dirname(lock_file(dsn, "w-0")))
+
+
+@sqlite_only
+async def test_a_lock_file_removed_before_it_is_locked_is_made_again(
+    store: Store, dsn, monkeypatch: pytest.MonkeyPatch
+):
+    # a worker stopping (or a takeover) removes the file after a starting worker of the
+    # same id opened it and before it locks it: a lock on the removed file tells nobody
+    path, real, locked = lock_file(dsn, "w-1"), fcntl.flock, []
+
+    def flock(fd: int, operation: int) -> None:
+        if not locked:
+            os.unlink(path)
+        locked.append(fd)
+        real(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    lock = store.liveness_lock("w-1")
+    assert await lock.acquire(nothing)
+    monkeypatch.undo()
+    assert len(locked) == 2 and on_disk(path)
+    await store.register_worker(info("w-1"))
+    peer = store.liveness_lock("w-2")
+    assert await peer.acquire(nothing)
+    assert await peer.dead_peers() == []
+    await peer.release()
+    await lock.release()

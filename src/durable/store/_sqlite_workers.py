@@ -23,24 +23,69 @@ def lock_path(db_path: str, worker_id: str) -> str:
     return os.path.join(f"{db_path}-workers", f"{name}.lock")
 
 
+_MISSING = -1
+"""What ``_lock`` answers for a lock file that does not exist (nobody holds it)."""
+
+
+def _lock(path: str, *, create: bool) -> int | None:
+    """The lock file ``path`` opened with its lock taken, None when someone holds it;
+    ``_MISSING`` when it does not exist and ``create`` is false. A file removed between
+    its opening and its locking (its worker stopped, or a peer took it over) is opened
+    again: a lock on a removed file would tell nobody anything."""
+    while True:
+        try:
+            fd = _open(path) if create else os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return _MISSING
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if _names(path, fd):
+            return fd
+        os.close(fd)
+
+
+def _open(path: str) -> int:
+    """Open the lock file ``path``, creating it and its folder as needed."""
+    while True:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(os.path.dirname(path))  # beside the database file, whose folder exists
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue  # a stopping peer found the folder empty and removed it meanwhile
+
+
+def _names(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    was = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino)
+
+
+def _remove(path: str) -> None:
+    """Remove a lock file whose lock is held, then its folder if that is empty now."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with contextlib.suppress(OSError):  # not empty (a live worker's file), or gone already
+        os.rmdir(os.path.dirname(path))
+
+
 @contextlib.contextmanager
 def _if_free(path: str) -> Iterator[bool]:
     """Whether nobody holds the lock of ``path`` (a missing file is free); a free lock is
     held for the block, so its worker cannot take it meanwhile."""
+    fd = _lock(path, create=False)
     try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        yield True
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+        yield fd is not None
     finally:
-        os.close(fd)  # lets go of the lock, if taken
+        if fd is not None and fd != _MISSING:
+            os.close(fd)  # lets go of the lock
 
 
 class SqliteWorkers:
@@ -120,8 +165,7 @@ class SqliteWorkers:
                         "UPDATE runs SET runnable_at = ? WHERE lease_owner = ? AND runnable_at > ?",
                         (_rules.TAKEN_OVER_AT, worker_id, now),
                     ).rowcount
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(lock)
+                    _remove(lock)
             return taken
 
         taken = await self._write("take over dead workers", take)
@@ -143,15 +187,8 @@ class SqliteLivenessLock:
     async def acquire(self, on_lost: Callable[[], None]) -> bool:
         if self._fd is not None:
             return True
-        os.makedirs(os.path.dirname(self._path), exist_ok=True)
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
+        self._fd = _lock(self._path, create=True)
+        return self._fd is not None
 
     def held(self) -> bool:
         return self._fd is not None
@@ -176,6 +213,5 @@ class SqliteLivenessLock:
     async def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
+            _remove(self._path)  # under the lock: whoever opened the file meanwhile opens again
             os.close(fd)
