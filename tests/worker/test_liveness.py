@@ -4,6 +4,7 @@ peer, not when their lease expires; a cut connection or a frozen process runs no
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import crash_app
 import pytest
 from procs import log_lines, wait_until, worker_log
 
+from durable.store._sqlite_workers import lock_path
 from durable.store.postgres import parse_dsn
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +127,36 @@ async def test_a_worker_whose_connection_is_cut_runs_no_step_twice(app, dsn, env
     assert {step: pids for step, pids in runs.items()} == {
         str(i): [worker.pid] for i in range(STEPS)
     }
+
+
+def lock_files(dsn: str) -> list[str] | None:
+    """The files in the database's lock folder; None when there is no folder."""
+    folder = f"{dsn.removeprefix('sqlite:///')}-workers"
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else None
+
+
+def lock_file(dsn: str, worker_id: str) -> str:
+    return os.path.basename(lock_path(dsn.removeprefix("sqlite:///"), worker_id))
+
+
+@pytest.mark.parametrize("dsn", ["sqlite"], indirect=True)
+async def test_clean_stops_leave_no_lock_files_and_spare_a_live_peers(app, dsn, env, spawn):
+    first, second = spawn(lease=LONG_LEASE), spawn(lease=LONG_LEASE)
+    await wait_until(lambda: {r["pid"] for r in workers_ls(env)} == {first.pid, second.pid})
+    files = {r["pid"]: lock_file(dsn, str(r["id"])) for r in workers_ls(env)}
+    assert lock_files(dsn) == sorted(files.values())
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=20) == 0
+    assert lock_files(dsn) == [files[second.pid]]
+    probe = app.store.liveness_lock("probe")
+    assert await probe.acquire(lambda: None)
+    try:
+        assert await probe.dead_peers() == []  # the live peer's lock is still held
+    finally:
+        await probe.release()
+    handle = await app.start(crash_app.chaos, 2, 0.0, id="after")
+    assert await handle.result(timeout=30) == 1
+    assert [r["pid"] for r in workers_ls(env)] == [second.pid]
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=20) == 0
+    assert lock_files(dsn) is None  # neither a file nor the folder is left

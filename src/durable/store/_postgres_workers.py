@@ -14,11 +14,12 @@ from ._notify import WORK
 from ._postgres_db import DRIVER_ERRORS, NOW, PostgresDb
 from ._workers import WORKER_COLUMNS, WorkerInfo, WorkerRecord, worker_from_row
 
+# holds_lock: this worker took its liveness lock before registering (migration 0015).
 _REGISTER = f"""
-INSERT INTO workers ({WORKER_COLUMNS})
-SELECT $1, $2, $3, $4, $5, $6, $7, n.t, n.t FROM (SELECT {NOW} AS t) n
+INSERT INTO workers ({WORKER_COLUMNS}, holds_lock)
+SELECT $1, $2, $3, $4, $5, $6, $7, n.t, n.t, true FROM (SELECT {NOW} AS t) n
 ON CONFLICT (id) DO UPDATE SET host = $2, pid = $3, queues = $4, version = $5,
-    workflows = $6, stale_after = $7, heartbeat_at = excluded.heartbeat_at
+    workflows = $6, stale_after = $7, heartbeat_at = excluded.heartbeat_at, holds_lock = true
 """
 
 # A worker's lock key: $1 the schema's prefix, then its id (every schema has its own).
@@ -26,8 +27,11 @@ _KEY = "hashtextextended($1 || {id}, 0)"
 
 # Registered workers whose lock is free: a transaction-scoped try, let go when the
 # statement ends. The table holds one row per worker process, so this reads a few rows.
+# A row without holds_lock is a worker of a version without liveness locks: its lock is
+# always free, so only its leases tell (a rolling upgrade).
 _DEAD_PEERS = f"""
-SELECT id FROM workers WHERE id <> $2 AND pg_try_advisory_xact_lock({_KEY.format(id="id")})
+SELECT id FROM workers
+WHERE id <> $2 AND holds_lock AND pg_try_advisory_xact_lock({_KEY.format(id="id")})
 """
 
 # The lock of each worker taken over is held until this commits: the worker cannot take
@@ -36,7 +40,7 @@ SELECT id FROM workers WHERE id <> $2 AND pg_try_advisory_xact_lock({_KEY.format
 _TAKE_OVER = f"""
 WITH dead AS MATERIALIZED (
     SELECT id FROM workers
-    WHERE id = ANY($2::text[]) AND pg_try_advisory_xact_lock({_KEY.format(id="id")})
+    WHERE id = ANY($2::text[]) AND holds_lock AND pg_try_advisory_xact_lock({_KEY.format(id="id")})
 ), freed AS (
     UPDATE runs SET runnable_at = {_rules.TAKEN_OVER_AT}
     WHERE lease_owner IS NOT NULL AND lease_owner IN (SELECT id FROM dead)

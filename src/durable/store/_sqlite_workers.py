@@ -23,24 +23,69 @@ def lock_path(db_path: str, worker_id: str) -> str:
     return os.path.join(f"{db_path}-workers", f"{name}.lock")
 
 
+_MISSING = -1
+"""What ``_lock`` answers for a lock file that does not exist (nobody holds it)."""
+
+
+def _lock(path: str, *, create: bool) -> int | None:
+    """The lock file ``path`` opened with its lock taken, None when someone holds it;
+    ``_MISSING`` when it does not exist and ``create`` is false. A file removed between
+    its opening and its locking (its worker stopped, or a peer took it over) is opened
+    again: a lock on a removed file would tell nobody anything."""
+    while True:
+        try:
+            fd = _open(path) if create else os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return _MISSING
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if _names(path, fd):
+            return fd
+        os.close(fd)
+
+
+def _open(path: str) -> int:
+    """Open the lock file ``path``, creating it and its folder as needed."""
+    while True:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(os.path.dirname(path))  # beside the database file, whose folder exists
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue  # a stopping peer found the folder empty and removed it meanwhile
+
+
+def _names(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    was = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino)
+
+
+def _remove(path: str) -> None:
+    """Remove a lock file whose lock is held, then its folder if that is empty now."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with contextlib.suppress(OSError):  # not empty (a live worker's file), or gone already
+        os.rmdir(os.path.dirname(path))
+
+
 @contextlib.contextmanager
 def _if_free(path: str) -> Iterator[bool]:
     """Whether nobody holds the lock of ``path`` (a missing file is free); a free lock is
     held for the block, so its worker cannot take it meanwhile."""
+    fd = _lock(path, create=False)
     try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        yield True
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+        yield fd is not None
     finally:
-        os.close(fd)  # lets go of the lock, if taken
+        if fd is not None and fd != _MISSING:
+            os.close(fd)  # lets go of the lock
 
 
 class SqliteWorkers:
@@ -53,12 +98,13 @@ class SqliteWorkers:
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         def upsert(conn: sqlite3.Connection, now: float) -> None:
-            conn.execute(
-                f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            conn.execute(  # holds_lock: its liveness lock is taken first (migration 0015)
+                f"INSERT INTO workers ({WORKER_COLUMNS}, holds_lock)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
                 " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
                 " queues = excluded.queues, version = excluded.version,"
                 " workflows = excluded.workflows, stale_after = excluded.stale_after,"
-                " heartbeat_at = excluded.heartbeat_at",
+                " heartbeat_at = excluded.heartbeat_at, holds_lock = 1",
                 (
                     worker.id,
                     worker.host,
@@ -110,15 +156,16 @@ class SqliteWorkers:
                 with _if_free(lock) as free:
                     if not free:
                         continue
-                    gone = conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+                    gone = conn.execute(
+                        "DELETE FROM workers WHERE id = ? AND holds_lock", (worker_id,)
+                    )
                     if gone.rowcount == 0:
-                        continue  # another peer took it over first
+                        continue  # taken over by another peer first, or an old row
                     taken[worker_id] = conn.execute(
                         "UPDATE runs SET runnable_at = ? WHERE lease_owner = ? AND runnable_at > ?",
                         (_rules.TAKEN_OVER_AT, worker_id, now),
                     ).rowcount
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(lock)
+                    _remove(lock)
             return taken
 
         taken = await self._write("take over dead workers", take)
@@ -140,15 +187,8 @@ class SqliteLivenessLock:
     async def acquire(self, on_lost: Callable[[], None]) -> bool:
         if self._fd is not None:
             return True
-        os.makedirs(os.path.dirname(self._path), exist_ok=True)
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
+        self._fd = _lock(self._path, create=True)
+        return self._fd is not None
 
     def held(self) -> bool:
         return self._fd is not None
@@ -157,7 +197,10 @@ class SqliteLivenessLock:
         path, own = self._db.path, self._id
 
         def find(conn: sqlite3.Connection, _now: float) -> list[str]:
-            ids = [r[0] for r in conn.execute("SELECT id FROM workers WHERE id <> ?", (own,))]
+            # a row without holds_lock is a worker of a version without liveness locks:
+            # its lock is always free, so only its leases tell (a rolling upgrade)
+            sql = "SELECT id FROM workers WHERE id <> ? AND holds_lock"
+            ids = [r[0] for r in conn.execute(sql, (own,))]
             dead = []
             for worker_id in ids:
                 with _if_free(lock_path(path, worker_id)) as free:
@@ -170,6 +213,5 @@ class SqliteLivenessLock:
     async def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
+            _remove(self._path)  # under the lock: whoever opened the file meanwhile opens again
             os.close(fd)
