@@ -65,13 +65,16 @@ class Handle(Generic[R]):
                 matches its journal (deploy fixed code and it resumes).
             TimeoutError: ``timeout`` seconds passed first.
         """
+        completed = self._services.store.completed.get(self.run_id)
+        if completed is not None:  # it completed in this process: no round trip
+            return self._decode(*completed)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._services.store.subscribe(run_topic(self.run_id)) as changed:
             while True:
                 changed.clear()
                 run = await self._get()
                 if run.status is Status.COMPLETED:
-                    return self._decode(run)
+                    return self._decode(run.workflow, run.result)
                 if run.status.is_terminal:
                     raise failure(run)
                 if run.parked_reason:
@@ -86,9 +89,10 @@ class Handle(Generic[R]):
                     wait = min(wait, left)
                 await changed.wait(wait)
 
-    def _decode(self, run: RunRecord) -> R:
-        workflow = self._workflow or self._services.registry.workflows.get(run.workflow)
-        text = run.result or "null"
+    def _decode(self, name: str, result: str | None) -> R:
+        """The result of a COMPLETED run of workflow ``name`` (as stored)."""
+        workflow = self._workflow or self._services.registry.workflows.get(name)
+        text = result or "null"
         if workflow is None:
             if self._pickled() and is_pickled(text):
                 return pickle_loads(text, f"the result of run {self.run_id!r}")  # type: ignore[no-any-return]

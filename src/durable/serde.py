@@ -55,6 +55,9 @@ def _unchanged(hint: Any) -> frozenset[type]:
         return frozenset()
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text of an already JSON-compatible value, always storable as UTF-8.
 
@@ -62,7 +65,12 @@ def dumps(value: Any) -> str:
     database would take it: such text is written with ASCII escapes instead, which JSON
     reads back to the same string.
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None or kind is bool:
+        return "null" if value is None else "true" if value else "false"
+    text = _ENCODER.encode(value)
     if not text.isascii():
         try:
             text.encode("utf-8")

@@ -175,11 +175,8 @@ class RunExecutor:
             watcher = asyncio.create_task(self._watch(sub.wait))
             deadline: Timer | None = None
             try:
-                run, store = self.run_record, self.store
-                entries, signals, self.host.prepared = await asyncio.gather(
-                    _load.read_journal(store, run, self.fresh),
-                    _load.read_signals(store, run),
-                    _load.prepare(store, run, self.workflow),
+                entries, signals, self.host.prepared = await _load.load(
+                    self.store, self.run_record, self.workflow, self.fresh
                 )
                 self.cursor.load(entries)
                 retried_at = self.cursor.journal.retried_at

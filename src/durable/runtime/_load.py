@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..errors import DurableError, StoreError
@@ -16,6 +17,18 @@ def first_claim(run: RunRecord) -> bool:
     (and cancellation request) moves the mailbox version.
     """
     return run.epoch == 1 and run.mailbox_version == 0
+
+
+async def load(
+    store: Store, run: RunRecord, workflow: Workflow[Any, Any], fresh: bool
+) -> tuple[list[JournalEntry], list[SignalRecord], Any]:
+    """The journal, the pending signals and the prepared data, read concurrently;
+    nothing is read (and no task made) for a first claim without a ``prepare`` hook."""
+    if first_claim(run) and workflow.prepare is None:
+        return [], [], None
+    return await asyncio.gather(
+        read_journal(store, run, fresh), read_signals(store, run), prepare(store, run, workflow)
+    )
 
 
 async def read_journal(store: Store, run: RunRecord, fresh: bool) -> list[JournalEntry]:

@@ -88,6 +88,8 @@ class Writer:
         )
         if await self.store.commit(commit):
             self.asked_to_pause = True
+        if isinstance(outcome, Finish) and outcome.status is Status.COMPLETED:
+            self.store.completed.add(self.fence.run_id, self.name, outcome.result)
         if outcome is not None:
             self.outcome = outcome
             given_back = isinstance(outcome, (Suspend, Release))

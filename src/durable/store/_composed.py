@@ -10,6 +10,7 @@ class would be: no delegating coroutine on the hot path (``commit``, ``claim``,
 
 from __future__ import annotations
 
+from ._completed import CompletedResults
 from ._protocol import (
     AdminStore,
     ControlStore,
@@ -41,6 +42,7 @@ class Composed:
         retention: RetentionStore,
         notifications: Notifications,
     ) -> None:
+        self.completed = CompletedResults()
         # RunStore
         self.create_run = runs.create_run
         self.get_run = runs.get_run

@@ -43,6 +43,9 @@ class Subscription:
         self._event = asyncio.Event()
 
     def _set_threadsafe(self) -> None:
+        if asyncio._get_running_loop() is self._loop:  # its own thread: no wake-up needed
+            self._event.set()
+            return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             self._loop.call_soon_threadsafe(self._event.set)
 

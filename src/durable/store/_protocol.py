@@ -20,6 +20,7 @@ from typing import Protocol
 from ..info import Status
 from ..queues import Queue
 from ._admin import FleetMetrics, StepDurations
+from ._completed import CompletedResults
 from ._diagnosis import Diagnosis
 from ._notify import Subscription
 from ._records import (
@@ -479,6 +480,10 @@ class Store(
 
     location: str
     """Where the store lives, for people: its DSN without the password."""
+
+    completed: CompletedResults
+    """Results of runs that completed through this store object, in this process
+    (``_completed``): ``Handle.result`` reads them without a round trip."""
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""
