@@ -69,7 +69,13 @@ def current() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     activity = _current.activity_info.get()
     if activity is not None:
-        fields.update(run_id=activity.run_id, workflow=activity.workflow, step=activity.activity)
+        fields.update(
+            run_id=activity.run_id,
+            workflow=activity.workflow,
+            step=activity.activity,
+            seq=activity.seq,
+            attempt=activity.attempt,
+        )
     else:
         host = _current.workflow_context.get()
         if host is not None:

@@ -87,7 +87,10 @@ async def run_attempt(
     token = _current.activity_info.set(info)
     try:
         args, kwargs = act.codec.decode_args(args_text)
-        value = await _attempt(act, args, kwargs, info, limit)
+        if limit is None and act.heartbeat_timeout is None and act.is_async:  # the lean path
+            value = await act.fn(*args, **kwargs)
+        else:
+            value = await _attempt(act, args, kwargs, info, limit)
         result = act.codec.encode_result(value)
         if not values.fits(result):
             values.check(result, info.run_id, f"result of activity {act.name!r}")
@@ -122,7 +125,7 @@ async def _attempt(
     info: ActivityInfo,
     limit: float | None,
 ) -> Any:
-    if limit is None and act.heartbeat_timeout is None:  # the common case, kept lean
+    if limit is None and act.heartbeat_timeout is None:  # a sync activity: in a thread
         return await _invoke(act, args, kwargs)
     deadline = asyncio.timeout(limit)
     try:

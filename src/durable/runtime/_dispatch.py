@@ -287,19 +287,18 @@ class Dispatch:
         began = time.perf_counter()
         workflow = self.run.workflow  # a flow's definition id, not the flow runner's
         with _tracing.activity_span(workflow, act.name, op.seq, op.attempt) as span:
-            try:
-                with _logging.bind(step=act.name, seq=op.seq, attempt=op.attempt):
-                    if act.queue is None or self.limiter is None:
+            try:  # records made in the attempt carry its step, seq and attempt (_logging)
+                if act.queue is None or self.limiter is None:
+                    await self._check_lease()
+                    outcome = await _activity.run_attempt(
+                        act, op.args_text, info, policy, limit, self.values
+                    )
+                else:  # the attempt waits for room in its queue; a backoff holds none
+                    async with self.limiter.slot(act.queue):
                         await self._check_lease()
                         outcome = await _activity.run_attempt(
                             act, op.args_text, info, policy, limit, self.values
                         )
-                    else:  # the attempt waits for room in its queue; a backoff holds none
-                        async with self.limiter.slot(act.queue):
-                            await self._check_lease()
-                            outcome = await _activity.run_attempt(
-                                act, op.args_text, info, policy, limit, self.values
-                            )
             except Exception as exc:  # never leave the workflow waiting on a dead task
                 outcome = _activity.Outcome(op.attempt, error=StoredError.from_exception(exc))
             verdict = (

@@ -21,9 +21,8 @@ and logs; this module is the loop that ties the parts together.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -172,7 +171,7 @@ class RunExecutor:
     async def execute(self) -> None:
         run_id = self.fence.run_id
         with self.store.subscribe(run_topic(run_id)) as sub:
-            watcher = asyncio.create_task(self._watch(sub.wait))
+            sub.call_on_notify(self._refresh_soon)
             deadline: Timer | None = None
             try:
                 entries, signals, self.host.prepared = await _load.load(
@@ -196,7 +195,6 @@ class RunExecutor:
                 self.host.replaying = False
                 await self._live()
             finally:
-                watcher.cancel()
                 if deadline is not None:
                     deadline.cancel()
                 self._unload()
@@ -231,10 +229,9 @@ class RunExecutor:
         finally:
             self._unload()
 
-    async def _watch(self, wait: Callable[[float | None], Coroutine[Any, Any, bool]]) -> None:
-        while True:
-            await wait(None)
-            self.dispatch.queue.put_nowait(Delivery(None, refresh=True))
+    def _refresh_soon(self) -> None:
+        """The run's row may have changed (a signal, a cancel or pause request)."""
+        self.dispatch.queue.put_nowait(Delivery(None, refresh=True))
 
     def _arm_deadline(self) -> Timer | None:
         if self.deadline is None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 WORK = "work"
 JOBS = "jobs"
@@ -41,13 +42,19 @@ class Subscription:
         self.topic = topic
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
+        self._on_set: Callable[[], object] = self._event.set
+
+    def call_on_notify(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` on the subscriber's loop at each notification, instead of
+        setting the flag (a subscriber that needs no task waiting on it)."""
+        self._on_set = callback
 
     def _set_threadsafe(self) -> None:
         if asyncio._get_running_loop() is self._loop:  # its own thread: no wake-up needed
-            self._event.set()
+            self._on_set()
             return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._event.set)
+            self._loop.call_soon_threadsafe(self._on_set)
 
     def clear(self) -> None:
         self._event.clear()
