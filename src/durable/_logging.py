@@ -15,12 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -42,8 +41,7 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 _PLAIN = re.compile(r"^[^\s\"=\\]+$")
 
 
-@contextlib.contextmanager
-def bind(**fields: Any) -> Iterator[None]:
+def bind(**fields: Any) -> _Binding:
     """Add ``fields`` to every log record made inside the block (``None`` removes one).
 
     Bindings nest: an inner ``bind(step=...)`` keeps the outer ``run_id`` and
@@ -56,12 +54,23 @@ def bind(**fields: Any) -> Iterator[None]:
             with bind(step="reserve", attempt=2):
                 log.info("activity started")
     """
-    merged = {**(_bound.get() or {}), **fields}
-    token = _bound.set({key: value for key, value in merged.items() if value is not None})
-    try:
-        yield
-    finally:
-        _bound.reset(token)
+    return _Binding(fields)
+
+
+class _Binding:
+    """The block of one ``bind`` (a plain context manager: bound at every step)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        merged = {**(_bound.get() or {}), **self._fields}
+        self._token = _bound.set({k: v for k, v in merged.items() if v is not None})
+
+    def __exit__(self, *exc: object) -> None:
+        _bound.reset(self._token)
 
 
 def current() -> dict[str, Any]:

@@ -73,8 +73,11 @@ def _wrap(handler: Activity[Any, Any], retries: int) -> Activity[Any, Any]:
     return act
 
 
+_PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _plain(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _PLAIN.encode(value)
 
 
 class _TaskCodec(CallCodec):

@@ -22,10 +22,10 @@ def first_claim(run: RunRecord) -> bool:
 async def load(
     store: Store, run: RunRecord, workflow: Workflow[Any, Any], fresh: bool
 ) -> tuple[list[JournalEntry], list[SignalRecord], Any]:
-    """The journal, the pending signals and the prepared data, read concurrently;
-    nothing is read (and no task made) for a first claim without a ``prepare`` hook."""
-    if first_claim(run) and workflow.prepare is None:
-        return [], [], None
+    """The journal, the pending signals and the prepared data, read concurrently; a
+    first claim has no journal or signals to read (and makes no task)."""
+    if first_claim(run):
+        return [], [], await prepare(store, run, workflow)
     return await asyncio.gather(
         read_journal(store, run, fresh), read_signals(store, run), prepare(store, run, workflow)
     )
