@@ -65,13 +65,14 @@ class Handle(Generic[R]):
                 matches its journal (deploy fixed code and it resumes).
             TimeoutError: ``timeout`` seconds passed first.
         """
-        completed = self._services.store.completed.get(self.run_id)
-        if completed is not None:  # it completed in this process: no round trip
-            return self._decode(*completed)
+        store = self._services.store
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._services.store.subscribe(run_topic(self.run_id)) as changed:
+        with store.subscribe(run_topic(self.run_id)) as changed:
             while True:
                 changed.clear()
+                completed = store.completed.get(self.run_id)
+                if completed is not None:  # it completed in this process: no round trip
+                    return self._decode(*completed)
                 run = await self._get()
                 if run.status is Status.COMPLETED:
                     return self._decode(run.workflow, run.result)

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -75,6 +74,11 @@ class PostgresDb:
         self.notifier = Notifier()
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self.idle: list[asyncpg.Connection] = []
+        """Connections back from a clean use, kept out of the pool (``_Use``)."""
+        self.waiting = 0
+        """Uses waiting for the pool to hand them a connection: while there are any,
+        connections go back to the pool, not to ``idle``."""
         self._lock_key = f"durable-migrations:{self.schema}"
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -115,6 +119,9 @@ class PostgresDb:
             self._listener = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
+            idle, self.idle = self.idle, []
+            for conn in idle:
+                await pool.release(conn)
             await pool.close()
 
     async def _migrate(self) -> None:
@@ -141,16 +148,9 @@ class PostgresDb:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self._lock_key)
             await conn.close()
 
-    @contextlib.asynccontextmanager
-    async def conn(self, what: str) -> AsyncIterator[asyncpg.Connection]:
+    def conn(self, what: str) -> _Use:
         """A pooled connection; driver errors become StoreError naming ``what``."""
-        if self._pool is None:
-            raise StoreError(f"postgres: {what} failed: the store is not open")
-        try:
-            async with self._pool.acquire() as conn:
-                yield conn
-        except DRIVER_ERRORS as exc:
-            raise StoreError(f"postgres: {what} failed: {exc}") from exc
+        return _Use(self, what)
 
     async def notify(self, conn: asyncpg.Connection, *topics: str) -> None:
         """Wake ``topics`` everywhere once ``conn``'s transaction commits (here: now)."""
@@ -198,6 +198,54 @@ class PostgresDb:
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.notifier.notify(payload)
+
+
+class _Use:
+    """One use of a pooled connection (``async with db.conn(what) as conn``).
+
+    A connection back from a clean use (no error, no open transaction) is kept in the
+    store's idle list and handed to the next use as it is: asyncpg's acquire and release
+    cost an event-loop task and several loop turns per query, which on the hot path
+    (a commit per step) are as much as the round trip itself. The asyncpg pool still
+    opens connections (up to its size) and takes back any connection a use left in
+    doubt: an error, a cancellation, an open transaction. While uses wait for the pool
+    (all its connections are out), a connection goes back to the pool for them.
+    """
+
+    __slots__ = ("_conn", "_db", "_pool", "_what")
+
+    def __init__(self, db: PostgresDb, what: str) -> None:
+        self._db = db
+        self._what = what
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        db = self._db
+        pool = self._pool = db._pool
+        if pool is None:
+            raise StoreError(f"postgres: {self._what} failed: the store is not open")
+        if db.idle:
+            self._conn = db.idle.pop()
+            return self._conn
+        db.waiting += 1
+        try:
+            self._conn = await pool.acquire()
+        except DRIVER_ERRORS as exc:
+            raise StoreError(f"postgres: {self._what} failed: {exc}") from exc
+        finally:
+            db.waiting -= 1
+        return self._conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        conn, db, pool = self._conn, self._db, self._pool
+        if kind is None and db._pool is pool and not db.waiting and not conn.is_in_transaction():
+            db.idle.append(conn)
+            return
+        assert pool is not None
+        await pool.release(conn)  # the pool resets or replaces it (or closes it)
+        if exc is not None and isinstance(exc, DRIVER_ERRORS):
+            raise StoreError(f"postgres: {self._what} failed: {exc}") from exc
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
