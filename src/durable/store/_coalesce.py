@@ -30,7 +30,8 @@ class Coalescer(Generic[Req, Res]):
     """Sends concurrent requests of one shape in shared statements.
 
     ``write_many`` writes a batch in one statement and gives each request's result or
-    error, in order; ``write_one`` writes a request alone (after a batch failed as a
+    error, in order; ``write_one`` writes a request alone (a batch of one, whose own
+    statement costs the database less, or each request of a batch that failed as a
     whole). Requests with the same ``key`` never share a batch: the second waits for the
     first to be written (one run's commits stay in order).
     """
@@ -104,12 +105,12 @@ class Coalescer(Generic[Req, Res]):
 
     async def _flush(self, batch: list[tuple[Req, asyncio.Future[Res]]]) -> None:
         try:
+            if len(batch) == 1:  # the single-request statement is the cheaper one
+                await self._alone(*batch[0])
+                return
             try:
                 results = await self._write_many([request for request, _ in batch])
-            except DurableError as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
-                    return
+            except DurableError:
                 # One statement for all failed: give each request its own chance.
                 await asyncio.gather(*(self._alone(r, f) for r, f in batch))
                 return
