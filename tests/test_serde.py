@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import typing
 import uuid
 from decimal import Decimal
 
@@ -11,6 +13,7 @@ import pydantic
 import pytest
 
 import durable
+from durable.serde import CallCodec
 
 pytestmark = pytest.mark.anyio
 
@@ -106,3 +109,32 @@ async def test_unstorable_result_fails_the_run_with_a_clear_error(app):
         handle = await app.start(bad_result)
         with pytest.raises(durable.WorkflowFailed, match="serde-bad-result.*result"):
             await handle.result(timeout=10)
+
+
+def _plain_args(i: int, s: str, b: bool, a: typing.Any, f: float) -> typing.Any:
+    return None
+
+
+def test_plain_values_are_stored_as_pydantic_would_store_them():
+    """Values passed past pydantic keep the exact stored text (and so the fingerprints
+    that journals written before compare against)."""
+    codec = CallCodec(_plain_args, "activity 'fn'", skip_first=False)
+    cases = [
+        (0, "", False, None, 0.5),
+        (-5, "é", True, 7, 1.0),
+        (10**20, "x\ud800", False, "text", -2.5),
+        (3, "s", True, True, 3.0),
+    ]
+    for args in cases:
+        reference: dict[str, typing.Any] = {}
+        for (name, hint), value in zip(
+            typing.get_type_hints(_plain_args).items(), args, strict=False
+        ):
+            adapter: typing.Any = pydantic.TypeAdapter(hint)
+            reference[name] = adapter.dump_python(adapter.validate_python(value), mode="json")
+        text = codec.encode_args(args, {})
+        assert json.loads(text) == reference
+        assert text == codec.encode_args((), dict(zip("isbaf", args, strict=True)))
+        assert codec.decode_args(text) == (args, {})
+    assert codec.encode_result(5) == "5" and codec.decode_result("5") == 5
+    assert codec.encode_result(None) == "null" and codec.encode_result(True) == "true"
