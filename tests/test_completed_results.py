@@ -71,3 +71,26 @@ def test_the_memory_is_bounded():
     assert results.get(f"r{MAX_RUNS}") == ("wf", str(MAX_RUNS))
     results.add("none", "wf", None)
     assert results.get("none") == ("wf", "null")
+
+
+def test_a_result_is_served_from_memory_for_a_while_only(monkeypatch: pytest.MonkeyPatch):
+    import time
+
+    from durable.store import _completed
+
+    results = CompletedResults()
+    results.add("r", "wf", "1")
+    later = time.monotonic() + _completed.MAX_AGE + 1
+    monkeypatch.setattr(_completed.time, "monotonic", lambda: later)
+    assert results.get("r") is None
+
+
+async def test_a_run_started_under_a_pruned_runs_id_gives_its_own_result(app: durable.App):
+    from datetime import timedelta
+
+    async with app.worker():
+        first = await app.start(double, 1, id="cr-reused")
+        assert await first.result(timeout=15) == 2
+        assert await app.prune(timedelta(0)) >= 1
+        again = await app.start(double, 5, id="cr-reused")
+        assert await again.result(timeout=15) == 10

@@ -62,7 +62,9 @@ async def fork_run(
     ]
     new_id = fork_id or f"{run.id}-fork-{uuid.uuid4().hex[:8]}"
     fork = ForkStart(new_id, run, where, args_text, copied, events)
-    return await services.store.fork_run(fork)
+    forked = await services.store.fork_run(fork)
+    services.store.completed.forget(forked.id)  # a pruned run's id may be used again
+    return forked
 
 
 def _code_cut(run: RunRecord, entries: list[JournalEntry], at: int | str | None) -> int:

@@ -65,6 +65,8 @@ async def start_run(
         raise RunConflictError(
             f"run id {rid!r} is already used by a run of workflow {run.workflow!r}"
         )
+    if created and run_id is not None:  # a pruned run's id may be used again
+        store.completed.forget(rid)
     return run, created
 
 

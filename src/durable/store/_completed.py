@@ -7,17 +7,22 @@ records its result here, through the store both share, and ``Handle.result`` tak
 from here without a round trip.
 
 Only COMPLETED results are kept: they never change (a retry starts from FAILED, a fork
-is a new run). The memory is bounded: the most recent ``MAX_RUNS`` results of at most
-``MAX_RESULT_CHARS`` characters each.
+is a new run). A run created here under the id of a pruned one makes the old entry go.
+The memory is bounded: the most recent ``MAX_RUNS`` results of at most
+``MAX_RESULT_CHARS`` characters each, for ``MAX_AGE`` seconds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 MAX_RUNS = 4096
 MAX_RESULT_CHARS = 4096
+MAX_AGE = 300.0
+"""Seconds a result is served from memory: far less than any retention that would let
+another process prune the run and start a new one under its id meanwhile."""
 
 
 class CompletedResults:
@@ -25,7 +30,7 @@ class CompletedResults:
     through this store."""
 
     def __init__(self) -> None:
-        self._results: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._results: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def add(self, run_id: str, workflow: str, result: str | None) -> None:
@@ -35,10 +40,19 @@ class CompletedResults:
             return
         with self._lock:
             results = self._results
-            results[run_id] = (workflow, text)
+            results[run_id] = (workflow, text, time.monotonic())
             if len(results) > MAX_RUNS:
                 results.popitem(last=False)
 
     def get(self, run_id: str) -> tuple[str, str] | None:
         """The workflow and result of ``run_id`` if it completed here recently."""
-        return self._results.get(run_id)
+        found = self._results.get(run_id)
+        if found is None or time.monotonic() - found[2] > MAX_AGE:
+            return None
+        return found[0], found[1]
+
+    def forget(self, run_id: str) -> None:
+        """A new run took the id ``run_id`` (its predecessor was pruned)."""
+        if run_id in self._results:
+            with self._lock:
+                self._results.pop(run_id, None)
