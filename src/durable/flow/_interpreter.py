@@ -159,8 +159,10 @@ class FlowRun:
                 return
             if node.type == "PARALLEL_GATEWAY":
                 step_id = await self._parallel(node, scope)
-            else:
+            elif node.timers:
                 step_id = await self._step(node, scope, stop)
+            else:  # the common step, without a coroutine of its own
+                step_id = await self._body(self._open(node, quick=self._quick(node)), scope)
 
     async def _parallel(self, node: Node, scope: Scope) -> str | None:
         assert node.join is not None
@@ -207,14 +209,17 @@ class FlowRun:
         self.finished.set_result(node.id)
 
     # -- one step ---------------------------------------------------------------------
-    async def _step(self, node: Node, scope: Scope, stop: str | None) -> str | None:
-        quick = not node.timers and (
+    def _quick(self, node: Node) -> bool:
+        """Whether ``node`` runs without waiting on anything but an in-process handler:
+        its step record is written once, when it ends."""
+        return not node.timers and (
             node.type in _QUICK_TYPES
             or (node.type == "SERVICE_TASK" and node.job_type in self.registry.activities)
         )
-        activation = self._open(node, quick=quick)
-        if not node.timers:
-            return await self._body(activation, scope)
+
+    async def _step(self, node: Node, scope: Scope, stop: str | None) -> str | None:
+        """A step with boundary timers: its body races them."""
+        activation = self._open(node, quick=False)
         body = self.host.spawn(self._body(activation, scope), f"step {node.id!r}")
         timers = [self.host.sleep(timer.seconds) for timer in node.timers]
         waiting = list(range(len(timers)))
@@ -242,8 +247,12 @@ class FlowRun:
         node = activation.node
         if activation.closed:  # ended (END elsewhere) before this task got to run
             return None
+        output: Mapping[str, Any]
         try:
-            output, next_step = await self._perform(activation, scope)
+            if node.type == "SERVICE_TASK":  # the common step: one coroutine less
+                output, next_step = await self._service(activation, scope), node.next
+            else:
+                output, next_step = await self._perform(activation, scope)
         except Cancelled:
             if activation.closed:
                 if not self.stopping:  # a run that ends withdraws its jobs itself
@@ -268,8 +277,6 @@ class FlowRun:
     ) -> tuple[Mapping[str, Any], str | None]:
         node = activation.node
         match node.type:
-            case "SERVICE_TASK":
-                return await self._service(activation, scope), node.next
             case "USER_TASK":
                 return await self._wait(activation, user_task_signal(activation.seq)), node.next
             case "WAIT":
