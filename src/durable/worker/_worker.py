@@ -240,6 +240,8 @@ class Worker:
                             self._launch(run, stamp)
                         if claimed and len(claimed) == batch:
                             continue
+                        if claimed:  # their first steps start before the next query
+                            await _let_runs_start()
                     wait = self.poll_interval
                     wake_at = await self._next_wake(claims)
                     failures = 0
@@ -476,3 +478,12 @@ def _some(count: int, noun: str, names: Iterable[str], shown: int = 3) -> str:
     plural = noun if count == 1 else ("activities" if noun == "activity" else noun + "s")
     listed = sorted(names)[:shown] + (["…"] if count > shown else [])
     return f"{count} {plural}" + (f" ({', '.join(listed)})" if listed else "")
+
+
+async def _let_runs_start() -> None:
+    """Yield twice to the event loop: a run just launched replays and starts its first
+    activity (two loop turns: its task, then the attempt's) before the claim loop sends
+    its next query, whose send would otherwise come first on the start-to-first-step
+    path."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
