@@ -52,6 +52,12 @@ async def mark(task: dict[str, Any]) -> dict[str, Any]:
     return {task["stepId"]: True}
 
 
+@durable.activity(name="flow-test.whoami")
+async def whoami(task: dict[str, Any]) -> dict[str, Any]:
+    info = durable.activity_info()
+    return {"workflow": info.workflow, "run": info.run_id}
+
+
 @pytest.fixture
 async def running(app: durable.App) -> AsyncIterator[durable.App]:
     async with app.worker(poll_interval=0.2):
@@ -413,3 +419,12 @@ async def _wait_for_steps(
             return desc
         await asyncio.sleep(0.02)
     raise AssertionError(f"the run never waited at {steps}: {desc}")
+
+
+async def test_a_handler_sees_the_flows_definition_id_as_its_workflow(running: durable.App):
+    await upload(
+        running, step("who", "SERVICE_TASK", jobType="flow-test.whoami", nextStep="done"), END
+    )
+    handle = await running.start_flow("TEST::flow")
+    result = await handle.result(timeout=15)
+    assert result == {"workflow": "TEST::flow", "run": handle.run_id}

@@ -5,12 +5,14 @@ several servers on one Postgres share the work, each job handed out once."""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from rest_helpers import definition, engine_process, step
+from rest_helpers import definition, engine_process, free_port, step
 
 ORDER_FLOW = definition(
     "ENGINE::order",
@@ -119,3 +121,25 @@ def test_two_servers_on_one_postgres_hand_out_each_job_once(pg_dsn: str, tmp_pat
         assert _poll(a, "w-a") == [] and _poll(b, "w-b") == []
         live = [w for w in a.get("/v1/workers").json()["workers"] if w["live"]]
         assert len({w["pid"] for w in live}) == 2
+
+
+def test_the_log_level_applies_to_the_access_log(tmp_path: Path):
+    dsn = f"sqlite:///{tmp_path / 'levels.db'}"
+    for level, shown in (("WARNING", False), ("INFO", True)):
+        port = free_port()
+        command = [sys.executable, "-m", "durable.cli", "serve", "--dsn", dsn, "--no-worker"]
+        command += ["--port", str(port), "--log-level", level]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/v1/workers").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+        finally:
+            proc.terminate()
+            output, _ = proc.communicate(timeout=20)
+        assert ("GET /v1/workers" in output.decode()) is shown, output.decode()

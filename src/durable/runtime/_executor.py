@@ -103,7 +103,7 @@ class RunExecutor:
         )
         self.dispatch = Dispatch(
             run,
-            workflow.name,
+            run.workflow,  # as stored: a JSON flow's definition id
             self.cursor,
             self.outbox,
             self.mailbox,
@@ -127,6 +127,7 @@ class RunExecutor:
             self.dispatch,
             self.scheduler,
             values,
+            run.workflow,
         )
         self.ctx = Context(self.host)
         self.main: DurableFuture[Any] = DurableFuture("main")

@@ -45,6 +45,7 @@ class Operations:
         dispatch: Dispatch,
         scheduler: Scheduler,
         values: Values,
+        name: str,
     ) -> None:
         self.fence = fence
         self.workflow = workflow
@@ -54,6 +55,7 @@ class Operations:
         self.dispatch = dispatch
         self.scheduler = scheduler
         self.values = values
+        self.name = name
         self.replaying = True
         self.prepared: Any = None
         """What the workflow's ``prepare`` hook loaded before replay (a flow's plan)."""
@@ -64,7 +66,9 @@ class Operations:
         return self.cursor.next_seq
 
     def run_info(self) -> RunInfo:
-        return RunInfo(self.fence.run_id, self.workflow.name, self.fence.epoch, self.replaying)
+        """The run as its workflow sees it; ``workflow`` is the run's workflow as stored
+        (a JSON flow's definition id, not the flow runner's name)."""
+        return RunInfo(self.fence.run_id, self.name, self.fence.epoch, self.replaying)
 
     def now(self) -> float:
         return self.clock.now()

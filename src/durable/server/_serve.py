@@ -84,8 +84,9 @@ def serve(
         grpc_host=host,
         read_only=read_only,
     )
-    # log_config=None: uvicorn logs through the handlers `durable serve` configured.
+    # log_config=None, log_level=None: uvicorn logs through the handlers and at the level
+    # `durable serve --log-level` configured (WARNING leaves out the access log).
     config = uvicorn.Config(
-        asgi, host=host, port=port, lifespan="on", log_level="info", log_config=None
+        asgi, host=host, port=port, lifespan="on", log_level=None, log_config=None
     )
     uvicorn.Server(config).run()
