@@ -223,9 +223,12 @@ class _Use:
         pool = self._pool = db._pool
         if pool is None:
             raise StoreError(f"postgres: {self._what} failed: the store is not open")
-        if db.idle:
-            self._conn = db.idle.pop()
-            return self._conn
+        while db.idle:
+            conn = db.idle.pop()
+            if _reusable(conn):
+                self._conn = conn
+                return conn
+            await pool.release(conn)  # closed while idle: the pool replaces it
         db.waiting += 1
         try:
             self._conn = await pool.acquire()
@@ -239,13 +242,24 @@ class _Use:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
         conn, db, pool = self._conn, self._db, self._pool
-        if kind is None and db._pool is pool and not db.waiting and not conn.is_in_transaction():
+        if kind is None and db._pool is pool and not db.waiting and _reusable(conn):
             db.idle.append(conn)
             return
         assert pool is not None
         await pool.release(conn)  # the pool resets or replaces it (or closes it)
         if exc is not None and isinstance(exc, DRIVER_ERRORS):
             raise StoreError(f"postgres: {self._what} failed: {exc}") from exc
+
+
+def _reusable(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` can serve the next use as it is: open, no transaction left open.
+
+    A connection the server closed is taken back by the pool on its own, which detaches
+    the proxy we hold: asking it anything then raises InterfaceError."""
+    try:
+        return not conn.is_closed() and not conn.is_in_transaction()
+    except asyncpg.InterfaceError:
+        return False
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
