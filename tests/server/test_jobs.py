@@ -58,8 +58,11 @@ async def test_poll_complete_and_repeat(client: httpx.AsyncClient, running: dura
     assert datetime.fromisoformat(job["lockExpiresAt"]) > datetime.fromisoformat(
         started.json()["startedAt"]
     )
-    waiting = await _status(client, iid, "ACTIVE")  # as in Rochallor: WAITING is for tasks
-    assert waiting["currentStepIds"] == ["remote"]
+    # The step's record and its job are two commits: the step may show a moment later.
+    with anyio.fail_after(15):
+        while (waiting := await _status(client, iid, "ACTIVE"))["currentStepIds"] != ["remote"]:
+            await anyio.sleep(0.02)
+    assert waiting["status"] == "ACTIVE"  # as in Rochallor: WAITING is for tasks
     # held by w1: nobody else gets it
     empty = await client.post("/v1/jobs/poll", json={"workerId": "w2", "jobTypes": ["rest-test"]})
     assert empty.json() == {"jobs": []}
